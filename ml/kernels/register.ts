@@ -1,0 +1,22 @@
+// Installs the transfusion kernels into the tfjs kernel registry for the wasm backend.
+// Idempotent: the registry is process-global, so a second call is a no-op.
+import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core"
+import type { KernelConfig } from "@tensorflow/tfjs-core"
+import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from "./wasm-conv-grads.ts"
+
+/** Kernels this project adds to or replaces in tfjs-backend-wasm 4.22.0, with why. */
+export const wasmKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: string }> = [
+  { config: conv2DBackpropFilterWasm, reason: "missing in tfjs-backend-wasm (training a conv net throws)" },
+  { config: conv2DBackpropInputWasm, reason: "wasm's own is a scalar loop, several times slower than XNNPACK forward conv" },
+]
+
+/** Registers every override; returns the kernel names now served by transfusion code. */
+export const registerWasmKernels = (): string[] => {
+  for (const { config } of wasmKernelOverrides) {
+    const current = getKernel(config.kernelName, "wasm")
+    if (current === config) continue
+    if (current !== undefined) unregisterKernel(config.kernelName, "wasm")
+    registerKernel(config)
+  }
+  return wasmKernelOverrides.map(({ config }) => config.kernelName)
+}

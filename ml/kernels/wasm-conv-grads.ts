@@ -1,0 +1,162 @@
+// Convolution gradients for the tfjs wasm backend, written as forward convolutions
+// so that they run on XNNPACK's fast Conv2D instead of a scalar loop.
+//
+// tfjs-backend-wasm 4.22.0 has no Conv2DBackpropFilter at all (training any conv net
+// throws "Kernel 'Conv2DBackpropFilter' not registered"), and its Conv2DBackpropInput
+// is a plain C++ loop several times slower than the forward conv of the same size.
+//
+// Both kernels below only call other wasm kernels (Conv2D, Transpose, Reverse, PadV2,
+// Slice, Reshape) through the kernel registry, so every intermediate lives in the
+// wasm heap and is released with backend.disposeData. The kernels touch engine
+// internals (backend.disposeData, kernel registry); tfjs is pinned at 4.22.0.
+import {
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  getKernel,
+  PadV2,
+  Reshape,
+  Reverse,
+  Slice,
+  Transpose,
+} from "@tensorflow/tfjs-core"
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core"
+
+/** The part of the wasm backend these kernels use (BackendWasm is not exported as a value we need). */
+interface WasmBackendLike {
+  disposeData(dataId: object, force?: boolean): boolean
+}
+
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]]
+
+/** Calls an already registered wasm kernel directly (no tape, no engine bookkeeping). */
+const call = (backend: WasmBackendLike, name: string, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap): TensorInfo => {
+  const kernel = getKernel(name, "wasm")
+  if (kernel === undefined) throw new Error(`wasm kernel '${name}' is not registered; load @tensorflow/tfjs-backend-wasm before registering the transfusion kernels`)
+  return kernel.kernelFunc({ inputs, backend: backend as never, attrs }) as TensorInfo
+}
+
+const free = (backend: WasmBackendLike, ...infos: TensorInfo[]): void => {
+  for (const info of infos) backend.disposeData(info.dataId)
+}
+
+/**
+ * dW[a, b, ci, co] = sum over n, i, j of x[n, i*s + a - padTop, j*s + b - padLeft, ci] * dy[n, i, j, co].
+ * Read with ci as the batch and n as the channel, that is a forward convolution of x^T
+ * ([Ci, H, W, N]) with dy^T ([Ho, Wo, N, Co]) as the filter, dilated by the stride,
+ * whose output ([Ci, kh, kw, Co]) is dW with its first axis moved.
+ */
+export const conv2dBackpropFilterByForwardConv = (
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  dy: TensorInfo,
+  filterShape: [number, number, number, number],
+  strides: [number, number] | number,
+  pad: Conv2DBackpropFilterPad,
+  dimRoundingMode?: "floor" | "round" | "ceil",
+): TensorInfo => {
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, "channelsLast")
+  const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info
+  const top = info.padInfo.top, left = info.padInfo.left
+  // The rows/cols of (padded) x that the last output position still reaches; beyond them x is unused.
+  let bottom = (outHeight - 1) * strideHeight + filterHeight - inHeight - top
+  let right = (outWidth - 1) * strideWidth + filterWidth - inWidth - left
+  const temps: TensorInfo[] = []
+  let xUsed = x
+  if (bottom < 0 || right < 0) {
+    const h = inHeight + Math.min(bottom, 0), w = inWidth + Math.min(right, 0)
+    xUsed = call(backend, Slice, { x }, { begin: [0, 0, 0, 0], size: [x.shape[0], h, w, x.shape[3]] })
+    temps.push(xUsed)
+    bottom = Math.max(bottom, 0)
+    right = Math.max(right, 0)
+  }
+  const xT = call(backend, Transpose, { x: xUsed }, { perm: [3, 1, 2, 0] })
+  const dyT = call(backend, Transpose, { x: dy }, { perm: [1, 2, 0, 3] })
+  temps.push(xT, dyT)
+  const explicit: Pad4 = [[0, 0], [top, bottom], [left, right], [0, 0]]
+  const dwT = call(backend, Conv2D, { x: xT, filter: dyT }, {
+    strides: [1, 1], pad: explicit as never, dataFormat: "NHWC", dilations: [strideHeight, strideWidth], dimRoundingMode: undefined as never,
+  })
+  temps.push(dwT)
+  const dw = call(backend, Transpose, { x: dwT }, { perm: [1, 2, 0, 3] })
+  free(backend, ...temps)
+  return dw
+}
+
+export type Conv2DBackpropFilterPad = "valid" | "same" | number | backend_util.ExplicitPadding
+
+/**
+ * dx is the "full" correlation of dy (zero-stuffed by the stride) with the filter
+ * rotated 180 degrees and its in/out channels swapped.
+ */
+export const conv2dBackpropInputByForwardConv = (
+  backend: WasmBackendLike,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  inputShape: [number, number, number, number],
+  strides: [number, number] | number,
+  pad: Conv2DBackpropFilterPad,
+  dimRoundingMode?: "floor" | "round" | "ceil",
+): TensorInfo => {
+  const fShape = filter.shape as [number, number, number, number]
+  const info = backend_util.computeConv2DInfo(inputShape, fShape, strides, 1, pad, dimRoundingMode, false, "channelsLast")
+  const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, batchSize, outChannels } = info
+  const temps: TensorInfo[] = []
+  let stuffed = dy
+  if (strideHeight > 1 || strideWidth > 1) {
+    // [N, Ho, 1, Wo, 1, C] padded to [N, Ho, sh, Wo, sw, C] puts s-1 zeros after every dy value.
+    const r6 = call(backend, Reshape, { x: dy }, { shape: [batchSize, outHeight, 1, outWidth, 1, outChannels] })
+    const p6 = call(backend, PadV2, { x: r6 }, { paddings: [[0, 0], [0, 0], [0, strideHeight - 1], [0, 0], [0, strideWidth - 1], [0, 0]], constantValue: 0 })
+    const r4 = call(backend, Reshape, { x: p6 }, { shape: [batchSize, outHeight * strideHeight, outWidth * strideWidth, outChannels] })
+    // Reshape shares data with its input, so only the padded buffer is a real allocation.
+    free(backend, r6)
+    stuffed = call(backend, Slice, { x: r4 }, { begin: [0, 0, 0, 0], size: [batchSize, (outHeight - 1) * strideHeight + 1, (outWidth - 1) * strideWidth + 1, outChannels] })
+    free(backend, p6, r4)
+    temps.push(stuffed)
+  }
+  const flipped = call(backend, Reverse, { x: filter }, { dims: [0, 1] })
+  const rotated = call(backend, Transpose, { x: flipped }, { perm: [0, 1, 3, 2] })
+  temps.push(flipped, rotated)
+  const top = filterHeight - 1 - info.padInfo.top, left = filterWidth - 1 - info.padInfo.left
+  const stuffedH = (outHeight - 1) * strideHeight + 1, stuffedW = (outWidth - 1) * strideWidth + 1
+  const bottom = inHeight + filterHeight - 1 - stuffedH - top
+  const right = inWidth + filterWidth - 1 - stuffedW - left
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) {
+    free(backend, ...temps)
+    throw new Error(`Conv2DBackpropInput: padding ${JSON.stringify(info.padInfo)} larger than the filter is not supported by the transfusion wasm kernel`)
+  }
+  const explicit: Pad4 = [[0, 0], [top, bottom], [left, right], [0, 0]]
+  const dx = call(backend, Conv2D, { x: stuffed, filter: rotated }, {
+    strides: [1, 1], pad: explicit as never, dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined as never,
+  })
+  free(backend, ...temps)
+  return dx
+}
+
+const assertNhwc = (kernel: string, dataFormat: unknown): void => {
+  if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
+    throw new Error(`${kernel} on wasm supports only NHWC (channelsLast) data, got dataFormat '${String(dataFormat)}'`)
+  }
+}
+
+export const conv2DBackpropFilterWasm: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: "wasm",
+  kernelFunc: (({ inputs, backend, attrs }) => {
+    const a = attrs as unknown as { strides: [number, number] | number; pad: Conv2DBackpropFilterPad; dataFormat: string; dimRoundingMode?: "floor" | "round" | "ceil"; filterShape: [number, number, number, number] }
+    assertNhwc(Conv2DBackpropFilter, a.dataFormat)
+    return conv2dBackpropFilterByForwardConv(backend as unknown as WasmBackendLike, inputs.x!, inputs.dy!, a.filterShape, a.strides, a.pad, a.dimRoundingMode)
+  }) as KernelFunc,
+}
+
+export const conv2DBackpropInputWasm: KernelConfig = {
+  kernelName: Conv2DBackpropInput,
+  backendName: "wasm",
+  kernelFunc: (({ inputs, backend, attrs }) => {
+    const a = attrs as unknown as { strides: [number, number] | number; pad: Conv2DBackpropFilterPad; dataFormat: string; dimRoundingMode?: "floor" | "round" | "ceil"; inputShape: [number, number, number, number] }
+    assertNhwc(Conv2DBackpropInput, a.dataFormat)
+    return conv2dBackpropInputByForwardConv(backend as unknown as WasmBackendLike, inputs.dy!, inputs.filter!, a.inputShape, a.strides, a.pad, a.dimRoundingMode)
+  }) as KernelFunc,
+}
+
