@@ -41,7 +41,7 @@ export const table1Convention = (arch: ArchName): number | null => {
   return sum + channels[channels.length - 1]! * 5
 }
 
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1)
+const size = (shape: readonly (number | null)[]): number => shape.reduce<number>((a, b) => a * (b ?? 1), 1)
 
 /** True counts of a built model, without its "head" layer. */
 export const countWithoutHead = (model: tfl.LayersModel): { trainable: number; total: number } => {
