@@ -84,6 +84,28 @@ export const bootstrapRatioCI = (a: readonly number[], b: readonly number[], rng
   return percentileInterval(stats, options.level ?? 0.95)
 }
 
+/**
+ * Percentile bootstrap CI of any statistic of several groups' means (e.g. a speedup
+ * fraction of three groups' mean steps): each resample redraws every group independently.
+ * Resamples where the statistic is not finite are dropped; if none is finite, NaN bounds.
+ */
+export const bootstrapStatisticCI = (
+  groups: ReadonlyArray<readonly number[]>,
+  statistic: (means: number[]) => number,
+  rng: Rng,
+  options: BootstrapOptions = {},
+): Interval => {
+  if (groups.length === 0 || groups.some((g) => g.length === 0)) return { lo: NaN, hi: NaN }
+  const resamples = options.resamples ?? 10_000
+  const stats: number[] = []
+  for (let r = 0; r < resamples; r++) {
+    const s = statistic(groups.map((g) => resampleMean(g, rng)))
+    if (Number.isFinite(s)) stats.push(s)
+  }
+  if (stats.length === 0) return { lo: NaN, hi: NaN }
+  return percentileInterval(stats, options.level ?? 0.95)
+}
+
 // ---- Student t distribution (for Welch's test) ----
 
 const LANCZOS = [

@@ -1,0 +1,134 @@
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { evaluateClaims, type ClaimResult } from "../../report/claims.ts"
+import { stepsToThreshold } from "../../report/select.ts"
+import type { Figure3Entry, ModelId, PretrainedResult, ReportData } from "../../report/types.ts"
+import { data, retinaRun, risingCurve, seeds, stepRuns } from "./fixtures/report-data.ts"
+
+// Fewer resamples keep the suite fast; the rules' outcomes below are far from their margins.
+const claim = (d: ReportData, key: string): ClaimResult => {
+  const c = evaluateClaims(d, { resamples: 2000 }).find((x) => x.key === key)
+  if (!c) throw new Error(`no claim ${key}`)
+  return c
+}
+
+test("every claim is inconclusive on empty data, and all seven are present in order", () => {
+  const all = evaluateClaims(data(), { resamples: 200 })
+  assert.equal(all.map((c) => c.id), [1, 2, 3, 4, 5, 6, 7])
+  for (const c of all) {
+    assert.is(c.verdict, "inconclusive", c.key)
+    assert.ok(c.rule.length > 40 && c.evidence.length > 0)
+  }
+})
+
+test("claim 1 (transfer adds little): supported, not supported, too few seeds", () => {
+  const small = data({ runs: [...seeds("resnet50", "random", [0.964, 0.9645, 0.9638]), ...seeds("resnet50", "transfer", [0.967, 0.9668, 0.9675])] })
+  const c = claim(small, "transfer-adds-little")
+  assert.is(c.verdict, "supported", c.evidence.join("\n"))
+  assert.ok(Math.abs(c.numbers["resnet50/gain"]! - (0.96710 - 0.96410)) < 1e-9)
+  const big = data({ runs: [...seeds("cbr-small", "random", [0.95, 0.951, 0.949]), ...seeds("cbr-small", "transfer", [0.99, 0.991, 0.989])] })
+  assert.is(claim(big, "transfer-adds-little").verdict, "not supported")
+  const one = data({ runs: [...seeds("cbr-small", "random", [0.95]), ...seeds("cbr-small", "transfer", [0.99])] })
+  const c1 = claim(one, "transfer-adds-little")
+  assert.is(c1.verdict, "inconclusive")
+  assert.match(c1.evidence.join(" "), /too few seeds/)
+})
+
+test("claim 2 (small CBRs match large models)", () => {
+  const runs = (smallAuc: number[]) => [...seeds("resnet50", "random", [0.964, 0.965, 0.963]), ...seeds("cbr-tiny", "random", smallAuc)]
+  assert.is(claim(data({ runs: runs([0.958, 0.959, 0.957]) }), "small-matches-large").verdict, "supported")
+  const c = claim(data({ runs: runs([0.90, 0.91, 0.905]) }), "small-matches-large")
+  assert.is(c.verdict, "not supported")
+  assert.ok(Math.abs(c.numbers["random/gap"]! - (0.964 - 0.905)) < 1e-9)
+})
+
+const imagenet = (model: ModelId, top5: number): PretrainedResult => ({ model, seed: 1, top1: top5 - 0.2, top5, origin: "trained", dataSource: "real" })
+const TOP5: Array<[ModelId, number]> = [["resnet50", 0.92], ["inception-v3", 0.939], ["cbr-large-t", 0.775], ["cbr-large-w", 0.751], ["cbr-small", 0.676], ["cbr-tiny", 0.735]]
+
+test("claim 3 (ImageNet accuracy does not predict): paper's Table 1 supported; steep dependence not supported; 4 models inconclusive", () => {
+  const paperAuc = [0.967, 0.967, 0.962, 0.958, 0.958, 0.958]
+  const paper = data({
+    pretrained: TOP5.map(([m, t]) => imagenet(m, t)),
+    runs: TOP5.flatMap(([m], i) => seeds(m, "transfer", [paperAuc[i]!, paperAuc[i]! + 0.0005])),
+  })
+  const c = claim(paper, "imagenet-does-not-predict")
+  assert.is(c.verdict, "supported", c.evidence.join("\n"))
+  assert.ok(c.numbers["spearman-rho"]! > 0.9, "ranks do agree in the paper's table; the small spread decides")
+  const steep = data({
+    pretrained: TOP5.map(([m, t]) => imagenet(m, t)),
+    runs: TOP5.flatMap(([m, t]) => seeds(m, "transfer", [0.5 + 0.5 * t, 0.5 + 0.5 * t + 0.001])),
+  })
+  assert.is(claim(steep, "imagenet-does-not-predict").verdict, "not supported")
+  const four = data({ pretrained: TOP5.slice(0, 4).map(([m, t]) => imagenet(m, t)), runs: TOP5.slice(0, 4).flatMap(([m, t]) => seeds(m, "transfer", [t, t])) })
+  assert.is(claim(four, "imagenet-does-not-predict").verdict, "inconclusive")
+})
+
+const fig3 = (model: ModelId, layers: Array<[number[], number[]]>): Figure3Entry => ({
+  model,
+  dataset: "retina",
+  layers: layers.map(([randomInit, pretrainedInit], i) => ({ layer: `layer${i}`, randomInit, pretrainedInit })),
+})
+const sim = (figure3: Figure3Entry[]): ReportData => data({ similarity: { measure: "pwcca", figure2: [], figure3, figure4: [] } })
+
+test("claim 4 (large models change less in the lowest layer)", () => {
+  const hi: [number[], number[]] = [[0.9, 0.91, 0.92], [0.95, 0.96, 0.97]]
+  const lo: [number[], number[]] = [[0.5, 0.52, 0.51], [0.6, 0.61, 0.62]]
+  assert.is(claim(sim([fig3("resnet50", [hi]), fig3("cbr-small", [lo])]), "large-change-less").verdict, "supported")
+  assert.is(claim(sim([fig3("resnet50", [lo]), fig3("cbr-small", [hi])]), "large-change-less").verdict, "not supported")
+})
+
+test("claim 5 (feature reuse confined to the lowest layers), from Figure 3 and from Figure 7", () => {
+  const gap = (g: number): [number[], number[]] => [[0.5, 0.51, 0.49], [0.5 + g, 0.51 + g, 0.49 + g]]
+  assert.is(claim(sim([fig3("resnet50", [gap(0.3), gap(0.2), gap(0), gap(0)])]), "reuse-lowest-layers").verdict, "supported")
+  const c = claim(sim([fig3("resnet50", [gap(0.3), gap(0.2), gap(0), gap(0.25)])]), "reuse-lowest-layers")
+  assert.is(c.verdict, "not supported")
+  assert.ok(Math.abs(c.numbers["resnet50/retina/layer3/gap"]! - 0.25) < 1e-9)
+  assert.is(claim(sim([fig3("resnet50", [gap(0), gap(0), gap(0)])]), "reuse-lowest-layers").verdict, "inconclusive")
+  const fig7 = (block1: number[]) =>
+    data({ runs: [...stepRuns("resnet50", "random", [1000, 1100, 900]), ...stepRuns("resnet50", "transfusion-block1", block1), ...stepRuns("resnet50", "transfer", [300, 310, 290])] })
+  const s = claim(fig7([400, 420, 380]), "reuse-lowest-layers")
+  assert.is(s.verdict, "supported", s.evidence.join("\n"))
+  assert.ok(Math.abs(s.numbers["figure7/share-up-to-block1"]! - 600 / 700) < 1e-9)
+  assert.is(claim(fig7([900, 920, 880]), "reuse-lowest-layers").verdict, "not supported")
+})
+
+test("steps to threshold: given, derived from the curve, and censored", () => {
+  const d = data()
+  assert.equal(stepsToThreshold(d, retinaRun("resnet50", "random", 1, 0.9, { steps: 700 })), { steps: 700, censored: false })
+  assert.equal(stepsToThreshold(d, retinaRun("resnet50", "random", 1, 0.9, { curve: risingCurve(1200, 0.91) })), { steps: 1200, censored: false })
+  assert.equal(stepsToThreshold(d, retinaRun("resnet50", "random", 1, 0.9, { curve: risingCurve(5000, 0.91, 3000) })), { steps: 3000, censored: true })
+  assert.equal(stepsToThreshold(d, retinaRun("resnet50", "random", 1, 0.9, { steps: null, trainedSteps: 4000 })), { steps: 4000, censored: true })
+  assert.is(stepsToThreshold(d, retinaRun("resnet50", "random", 1, 0.9)), undefined)
+})
+
+test("claim 6 (Mean Var speeds convergence), steps derived from validation curves", () => {
+  const curves = (model: ModelId, init: "random" | "mean-var", cross: number[]) =>
+    cross.map((x, i) => retinaRun(model, init, i + 1, 0.95, { curve: risingCurve(x, 0.91) }))
+  const fast = data({ runs: [...curves("resnet50", "random", [1500, 1600, 1400]), ...curves("resnet50", "mean-var", [700, 800, 600])] })
+  const c = claim(fast, "mean-var-speeds-convergence")
+  assert.is(c.verdict, "supported", c.evidence.join("\n"))
+  assert.ok(Math.abs(c.numbers["resnet50/retina/ratio"]! - 700 / 1500) < 1e-9)
+  const same = data({ runs: [...curves("resnet50", "random", [1500, 1600, 1400]), ...curves("resnet50", "mean-var", [1500, 1500, 1500])] })
+  assert.is(claim(same, "mean-var-speeds-convergence").verdict, "not supported")
+})
+
+test("claim 7 (Gabor conv1 matches pretrained conv1)", () => {
+  const runs = (gabor: number[]) => [
+    ...stepRuns("cbr-large-w", "transfusion-conv1", [1000, 1050, 950], [0.95, 0.951, 0.949]),
+    ...stepRuns("cbr-large-w", "gabor-conv1", gabor, [0.95, 0.9505, 0.9495]),
+  ]
+  const c = claim(data({ runs: runs([1010, 1040, 960]) }), "gabor-matches-pretrained-conv1")
+  assert.is(c.verdict, "supported", c.evidence.join("\n"))
+  assert.is(claim(data({ runs: runs([2000, 2100, 1900]) }), "gabor-matches-pretrained-conv1").verdict, "not supported")
+})
+
+test("a synthetic data source is stated in every verdict", () => {
+  const d = data({ runs: seeds("resnet50", "random", [0.9, 0.91], { dataSource: "synthetic" }) })
+  for (const c of evaluateClaims(d, { resamples: 100 })) {
+    assert.is(c.synthetic, true)
+    assert.match(c.evidence[0]!, /SYNTHETIC/)
+  }
+  for (const c of evaluateClaims(data(), { resamples: 100 })) assert.not.match(c.evidence.join(" "), /SYNTHETIC/)
+})
+
+test.run()
