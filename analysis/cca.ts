@@ -1,0 +1,305 @@
+// CCA, SVCCA, PWCCA and linear CKA between two layers' activations (neurons x
+// datapoints over the same probe datapoints). All four work from the joint
+// covariance (analysis/covariance.ts), so a comparison touches the data once.
+//
+// CCA follows google/svcca cca_core.get_cca_similarity step for step (see the
+// comments), and agrees with its output on /work/shared/fixtures/cca to ~1e-9.
+import { CholeskyDecomposition, Matrix } from "ml-matrix"
+import { type Activations, type CovarianceEngine, type JointCovariance, jointCovariance } from "./covariance.ts"
+import { matmul, symmetricEigen, transpose } from "./linalg.ts"
+import { poolSize, runOnWorker } from "./pool.ts"
+
+export interface CcaOptions {
+  /** Neurons whose scaled variance is below epsilon are dropped, and epsilon*I is added (reference default 0; its tutorials use 1e-10). */
+  readonly epsilon?: number
+  /** The summary "mean" averages the leading correlations whose running sum first reaches this fraction of the total. */
+  readonly threshold?: number
+}
+
+export interface CcaResult {
+  /** All canonical correlations, descending; min(kept x, kept y) of them. */
+  readonly correlations: Float64Array
+  /** The reference's summary: mean of correlations[0..coefsInMean). */
+  readonly mean: number
+  readonly coefsInMean: number
+  /** Mean of all correlations. */
+  readonly meanAll: number
+  /** Neurons (or SVD directions, for SVCCA) kept after the epsilon filter. */
+  readonly keptX: number
+  readonly keptY: number
+}
+
+export interface SvccaResult extends CcaResult {
+  /** Singular directions kept on each side (explaining `varianceKept` of the variance). */
+  readonly directionsX: number
+  readonly directionsY: number
+}
+
+export interface PwccaResult {
+  /** Sum of weights[i] * correlations[i]. */
+  readonly pwcca: number
+  readonly weights: Float64Array
+  readonly correlations: Float64Array
+  /** Which side's canonical variates weight the correlations (the one with fewer kept neurons; x on a tie). */
+  readonly weightedBy: "x" | "y"
+}
+
+export const DEFAULT_EPSILON = 1e-10
+export const DEFAULT_THRESHOLD = 0.98
+export const DEFAULT_VARIANCE_KEPT = 0.99
+
+const isDiagonal = (a: Float64Array, n: number): boolean => {
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j && a[i * n + j] !== 0) return false
+  return true
+}
+
+/**
+ * (A + 0)^(-1/2) for symmetric positive semi-definite A, as the reference computes it:
+ * pinv (eigenvalues below 1e-15 x the largest treated as zero) then the matrix square root.
+ */
+const inverseSqrt = async (a: Float64Array, n: number, slot: number): Promise<Float64Array> => {
+  const out = new Float64Array(n * n)
+  if (isDiagonal(a, n)) {
+    let max = 0
+    for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(a[i * n + i]!))
+    for (let i = 0; i < n; i++) {
+      const w = a[i * n + i]!
+      out[i * n + i] = w > 1e-15 * max ? 1 / Math.sqrt(w) : 0
+    }
+    return out
+  }
+  const { values, vectors } = await eigenOn(slot, a, n, true)
+  const max = Math.max(Math.abs(values[0]!), Math.abs(values[n - 1]!))
+  const scale = new Float64Array(n)
+  for (let k = 0; k < n; k++) scale[k] = values[k]! > 1e-15 * max ? 1 / Math.sqrt(values[k]!) : 0
+  // out = V^T diag(scale) V with V's rows the eigenvectors.
+  const scaled = new Float64Array(n * n)
+  for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) scaled[k * n + j] = vectors[k * n + j]! * scale[k]!
+  return matmul(transpose(vectors, n, n), scaled, n, n, n)
+}
+
+/** Symmetric eigendecomposition, in a worker for big matrices (two at once use both cores). */
+const eigenOn = async (slot: number, a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors: Float64Array }> => {
+  if (n < 160 || poolSize() < 2) return symmetricEigen(a, n, { vectors })
+  const copy = Float64Array.from(a)
+  const res = await runOnWorker(slot, { kind: "eigen", matrix: copy, n, vectors }, [copy.buffer])
+  return { values: res.values!, vectors: res.vectors! }
+}
+
+const thresholdCount = (s: Float64Array, threshold: number): number => {
+  // sum_threshold in cca_core: the first i with sum(s[:i]) / sum(s) >= threshold (all of them if never).
+  let total = 0
+  for (const v of s) total += v
+  let run = 0
+  for (let i = 0; i < s.length; i++) {
+    if (run / total >= threshold) return i
+    run += s[i]!
+  }
+  return s.length
+}
+
+const select = (a: Float64Array, cols: number, rows: readonly number[], keepCols: readonly number[]): Float64Array => {
+  const out = new Float64Array(rows.length * keepCols.length)
+  rows.forEach((r, i) => keepCols.forEach((c, j) => (out[i * keepCols.length + j] = a[r * cols + c]!)))
+  return out
+}
+
+interface CcaInternals extends CcaResult {
+  /** Kept neuron indices. */
+  readonly idxX: number[]
+  readonly idxY: number[]
+  /** Kept-neuron covariances after the reference's scaling (sxx, syy) and the whitening matrices. */
+  readonly invSqrtXX: Float64Array
+  readonly invSqrtYY: Float64Array
+  /** T = Sxx^-1/2 Sxy Syy^-1/2 (keptX x keptY). */
+  readonly t: Float64Array
+}
+
+const ccaCore = async (cov: JointCovariance, options: CcaOptions): Promise<CcaInternals> => {
+  const epsilon = options.epsilon ?? DEFAULT_EPSILON
+  const threshold = options.threshold ?? DEFAULT_THRESHOLD
+  if (!(epsilon >= 0)) throw new RangeError(`CCA epsilon must be >= 0, got ${epsilon}`)
+  if (!(threshold > 0 && threshold <= 1)) throw new RangeError(`CCA threshold must be in (0, 1], got ${threshold}`)
+  const { dx, dy, sxx, syy, sxy } = cov
+  // Scale Sxx and Syy by their largest absolute entries, Sxy by the square root of both.
+  let xmax = 0, ymax = 0
+  for (const v of sxx) xmax = Math.max(xmax, Math.abs(v))
+  for (const v of syy) ymax = Math.max(ymax, Math.abs(v))
+  if (xmax === 0) throw new RangeError(`CCA: every neuron of the first layer is constant over the datapoints (dead layer?); correlations are undefined`)
+  if (ymax === 0) throw new RangeError(`CCA: every neuron of the second layer is constant over the datapoints (dead layer?); correlations are undefined`)
+  const xyScale = Math.sqrt(xmax * ymax)
+  // Drop neurons whose scaled variance is below epsilon.
+  const idxX: number[] = [], idxY: number[] = []
+  for (let i = 0; i < dx; i++) if (Math.abs(sxx[i * dx + i]! / xmax) >= epsilon) idxX.push(i)
+  for (let i = 0; i < dy; i++) if (Math.abs(syy[i * dy + i]! / ymax) >= epsilon) idxY.push(i)
+  if (idxX.length === 0 || idxY.length === 0) throw new RangeError(`CCA: no neurons left after dropping variances below epsilon=${epsilon} (x kept ${idxX.length}, y kept ${idxY.length})`)
+  const kx = idxX.length, ky = idxY.length
+  const xx = select(sxx, dx, idxX, idxX), yy = select(syy, dy, idxY, idxY), xy = select(sxy, dy, idxX, idxY)
+  for (let i = 0; i < xx.length; i++) xx[i] = xx[i]! / xmax
+  for (let i = 0; i < yy.length; i++) yy[i] = yy[i]! / ymax
+  for (let i = 0; i < xy.length; i++) xy[i] = xy[i]! / xyScale
+  for (let i = 0; i < kx; i++) xx[i * kx + i] = xx[i * kx + i]! + epsilon
+  for (let i = 0; i < ky; i++) yy[i * ky + i] = yy[i * ky + i]! + epsilon
+  const [invSqrtXX, invSqrtYY] = await Promise.all([inverseSqrt(xx, kx, 0), inverseSqrt(yy, ky, 1)])
+  const t = matmul(matmul(invSqrtXX, xy, kx, kx, ky), invSqrtYY, kx, ky, ky)
+  // Singular values of T from the eigenvalues of the smaller of T T^T and T^T T.
+  const small = Math.min(kx, ky)
+  const gram = kx <= ky ? matmul(t, transpose(t, kx, ky), kx, ky, kx) : matmul(transpose(t, kx, ky), t, ky, kx, ky)
+  const { values } = await eigenOn(0, gram, small, false)
+  const correlations = new Float64Array(small)
+  for (let i = 0; i < small; i++) correlations[i] = Math.sqrt(Math.max(0, values[i]!))
+  const coefsInMean = thresholdCount(correlations, threshold)
+  let sumIn = 0, sumAll = 0
+  for (let i = 0; i < small; i++) { sumAll += correlations[i]!; if (i < coefsInMean) sumIn += correlations[i]! }
+  return {
+    correlations, mean: sumIn / coefsInMean, coefsInMean, meanAll: sumAll / small,
+    keptX: kx, keptY: ky, idxX, idxY, invSqrtXX, invSqrtYY, t,
+  }
+}
+
+const publicPart = (r: CcaInternals): CcaResult => ({
+  correlations: r.correlations, mean: r.mean, coefsInMean: r.coefsInMean, meanAll: r.meanAll, keptX: r.keptX, keptY: r.keptY,
+})
+
+/** CCA from a joint covariance (use this to compute several measures from one covariance). */
+export const ccaFromCovariance = async (cov: JointCovariance, options: CcaOptions = {}): Promise<CcaResult> => publicPart(await ccaCore(cov, options))
+
+/** Number of leading eigenvalues (descending) whose sum first reaches `fraction` of the total. */
+const directionsFor = (values: Float64Array, fraction: number): number => {
+  let total = 0
+  for (const v of values) total += Math.max(0, v)
+  let run = 0
+  for (let k = 0; k < values.length; k++) {
+    run += Math.max(0, values[k]!)
+    if (run >= fraction * total) return k + 1
+  }
+  return values.length
+}
+
+/**
+ * SVCCA from a joint covariance: project each side on its top singular directions
+ * (eigenvectors of its covariance, which are the left singular vectors of the centred
+ * activations) explaining `varianceKept` of the variance, then CCA on the projections
+ * (the tutorials' s[:k] * V[:k]; its covariance is diag(eigenvalues)).
+ */
+export const svccaFromCovariance = async (cov: JointCovariance, options: CcaOptions & { varianceKept?: number } = {}): Promise<SvccaResult> => {
+  const fraction = options.varianceKept ?? DEFAULT_VARIANCE_KEPT
+  if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`SVCCA varianceKept must be in (0, 1], got ${fraction}`)
+  const { dx, dy } = cov
+  const [ex, ey] = await Promise.all([eigenOn(0, cov.sxx, dx, true), eigenOn(1, cov.syy, dy, true)])
+  const kx = directionsFor(ex.values, fraction), ky = directionsFor(ey.values, fraction)
+  const sxx = new Float64Array(kx * kx), syy = new Float64Array(ky * ky)
+  for (let i = 0; i < kx; i++) sxx[i * kx + i] = Math.max(0, ex.values[i]!)
+  for (let i = 0; i < ky; i++) syy[i * ky + i] = Math.max(0, ey.values[i]!)
+  // Ux^T Sxy Uy over the kept directions (eigenvectors are rows).
+  const ux = ex.vectors.subarray(0, kx * dx), uy = ey.vectors.subarray(0, ky * dy)
+  const sxy = matmul(matmul(ux, cov.sxy, kx, dx, dy), transpose(uy, ky, dy), kx, dy, ky)
+  const r = await ccaCore({ dx: kx, dy: ky, datapoints: cov.datapoints, sxx, syy, sxy }, options)
+  return { ...publicPart(r), directionsX: kx, directionsY: ky }
+}
+
+/**
+ * PWCCA (Morcos et al. 2018) from a joint covariance. Each canonical correlation is
+ * weighted by how much of the smaller layer's (centred) neurons its canonical variate
+ * accounts for: with H the canonical variates and Q an orthonormal basis of them
+ * (QR, as the reference), weight_i = sum_j |<q_i, x_j>|, normalised to sum 1. The
+ * reference forgets the whitening Sxx^-1/2 in the directions and breaks when the
+ * second layer is the smaller; here both orders give the same answer.
+ */
+export const pwccaFromCovariance = async (cov: JointCovariance, options: CcaOptions = {}): Promise<PwccaResult> => {
+  const r = await ccaCore(cov, options)
+  const useX = r.keptX <= r.keptY
+  const k = useX ? r.keptX : r.keptY
+  const other = useX ? r.keptY : r.keptX
+  // Left singular vectors of T (or of T^T): eigenvectors of the k x k Gram, descending.
+  const tt = useX ? r.t : transpose(r.t, r.keptX, r.keptY)
+  const gram = matmul(tt, transpose(tt, k, other), k, other, k)
+  const { vectors: u } = symmetricEigen(gram, k)
+  // Canonical directions in (scaled) neuron space are the rows of U W, W the whitening matrix.
+  const whiten = useX ? r.invSqrtXX : r.invSqrtYY
+  const dirs = matmul(u, whiten, k, k, k)
+  // Covariance of the kept neurons on this side (unscaled: the common scale cancels in the weights).
+  const idx = useX ? r.idxX : r.idxY
+  const full = useX ? cov.sxx : cov.syy
+  const d = useX ? cov.dx : cov.dy
+  const c = select(full, d, idx, idx)
+  // G = H H^T / (m-1) = A C A^T with A = dirs; Q = H^T R^-1 with G = R^T R, so Q^T X^T / (m-1) = L^-1 A C, L = R^T.
+  const ac = matmul(dirs, c, k, k, k)
+  const g = matmul(ac, transpose(dirs, k, k), k, k, k)
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i] = (g[i * k + j]! + g[j * k + i]!) / 2
+  const chol = new CholeskyDecomposition(new Matrix(Array.from({ length: k }, (_, i) => Array.from(g.subarray(i * k, (i + 1) * k)))))
+  if (!chol.isPositiveDefinite()) throw new RangeError(`PWCCA: canonical variates are linearly dependent (rank-deficient activations); raise epsilon (now ${options.epsilon ?? DEFAULT_EPSILON})`)
+  const l = chol.lowerTriangularMatrix
+  const proj = new Float64Array(k * k) // L^-1 (A C) by forward substitution
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      let s = ac[i * k + j]!
+      for (let p = 0; p < i; p++) s -= l.get(i, p) * proj[p * k + j]!
+      proj[i * k + j] = s / l.get(i, i)
+    }
+  }
+  const weights = new Float64Array(k)
+  let total = 0
+  for (let i = 0; i < k; i++) {
+    let s = 0
+    for (let j = 0; j < k; j++) s += Math.abs(proj[i * k + j]!)
+    weights[i] = s
+    total += s
+  }
+  let pwcca = 0
+  for (let i = 0; i < k; i++) {
+    weights[i] = weights[i]! / total
+    pwcca += weights[i]! * r.correlations[i]!
+  }
+  return { pwcca, weights, correlations: r.correlations, weightedBy: useX ? "x" : "y" }
+}
+
+/**
+ * Linear CKA (Kornblith et al. 2019) from a joint covariance:
+ * ||Yc Xc^T||_F^2 / (||Xc Xc^T||_F ||Yc Yc^T||_F); the 1/(m-1) factors cancel.
+ */
+export const linearCkaFromCovariance = (cov: JointCovariance): number => {
+  let xy = 0, xx = 0, yy = 0
+  for (const v of cov.sxy) xy += v * v
+  for (const v of cov.sxx) xx += v * v
+  for (const v of cov.syy) yy += v * v
+  if (xx === 0 || yy === 0) throw new RangeError(`CKA: a layer's activations are constant over the datapoints (dead layer?)`)
+  return xy / Math.sqrt(xx * yy)
+}
+
+export interface SimilarityOptions extends CcaOptions {
+  readonly varianceKept?: number
+  readonly engine?: CovarianceEngine
+}
+
+/** CCA between two layers (reference: google/svcca get_cca_similarity). */
+export const cca = async (x: Activations, y: Activations, options: SimilarityOptions = {}): Promise<CcaResult> =>
+  ccaFromCovariance(await jointCovariance(x, y, options.engine), options)
+
+/** SVCCA (Raghu et al. 2017): 99%-variance SVD reduction of each side, then CCA. */
+export const svcca = async (x: Activations, y: Activations, options: SimilarityOptions = {}): Promise<SvccaResult> =>
+  svccaFromCovariance(await jointCovariance(x, y, options.engine), options)
+
+/** PWCCA (Morcos et al. 2018), symmetric in argument order. */
+export const pwcca = async (x: Activations, y: Activations, options: SimilarityOptions = {}): Promise<PwccaResult> =>
+  pwccaFromCovariance(await jointCovariance(x, y, options.engine), options)
+
+/** Linear CKA (Kornblith et al. 2019). */
+export const linearCka = async (x: Activations, y: Activations, options: { engine?: CovarianceEngine } = {}): Promise<number> =>
+  linearCkaFromCovariance(await jointCovariance(x, y, options.engine))
+
+export interface AllSimilarities {
+  readonly cca: CcaResult
+  readonly svcca: SvccaResult
+  readonly pwcca: PwccaResult
+  readonly cka: number
+}
+
+/** All four measures from one covariance pass. */
+export const similarities = async (x: Activations, y: Activations, options: SimilarityOptions = {}): Promise<AllSimilarities> => {
+  const cov = await jointCovariance(x, y, options.engine)
+  const c = await ccaFromCovariance(cov, options)
+  const s = await svccaFromCovariance(cov, options)
+  const p = await pwccaFromCovariance(cov, options)
+  return { cca: c, svcca: s, pwcca: p, cka: linearCkaFromCovariance(cov) }
+}

@@ -1,0 +1,146 @@
+// The one expensive step shared by CCA, SVCCA, PWCCA and CKA: the joint covariance
+// of two activation matrices. Everything downstream works on d x d matrices, so the
+// m-long data is touched once here (never an SVD of an m-long matrix).
+import { poolSize, runOnWorker } from "./pool.ts"
+
+/** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
+export interface Activations {
+  readonly data: Float32Array | Float64Array
+  readonly neurons: number
+  readonly datapoints: number
+}
+
+/** Covariance blocks with numpy's 1/(m-1) normalisation, all Float64 row-major. */
+export interface JointCovariance {
+  readonly dx: number
+  readonly dy: number
+  readonly datapoints: number
+  /** dx x dx */
+  readonly sxx: Float64Array
+  /** dy x dy */
+  readonly syy: Float64Array
+  /** dx x dy */
+  readonly sxy: Float64Array
+}
+
+export type CovarianceEngine = "auto" | "js" | "wasm"
+
+export const checkActivations = (a: Activations, name: string): void => {
+  if (!(Number.isInteger(a.neurons) && a.neurons > 0 && Number.isInteger(a.datapoints) && a.datapoints > 0))
+    throw new RangeError(`${name}: neurons (${a.neurons}) and datapoints (${a.datapoints}) must be positive integers`)
+  if (a.data.length !== a.neurons * a.datapoints)
+    throw new RangeError(`${name}: ${a.data.length} values, expected neurons x datapoints = ${a.neurons} x ${a.datapoints} = ${a.neurons * a.datapoints}`)
+}
+
+const rowMeans = (a: Activations): Float64Array => {
+  const { data, neurons, datapoints: m } = a
+  const means = new Float64Array(neurons)
+  for (let r = 0; r < neurons; r++) {
+    let s = 0
+    for (let c = r * m, end = c + m; c < end; c++) s += data[c]!
+    means[r] = s / m
+  }
+  return means
+}
+
+const splitBlocks = (start: number, end: number, size: number): [number, number][] => {
+  const out: [number, number][] = []
+  const count = Math.max(1, Math.round((end - start) / size))
+  for (let b = 0; b < count; b++) out.push([start + Math.floor(((end - start) * b) / count), start + Math.floor(((end - start) * (b + 1)) / count)])
+  return out
+}
+
+const toBlocks = (full: Float64Array, d: number, dx: number, m: number): JointCovariance => {
+  const dy = d - dx
+  const sxx = new Float64Array(dx * dx), syy = new Float64Array(dy * dy), sxy = new Float64Array(dx * dy)
+  const norm = 1 / (m - 1)
+  for (let i = 0; i < dx; i++) {
+    for (let j = 0; j < dx; j++) sxx[i * dx + j] = full[i * d + j]! * norm
+    for (let j = 0; j < dy; j++) sxy[i * dy + j] = full[i * d + dx + j]! * norm
+  }
+  for (let i = 0; i < dy; i++) for (let j = 0; j < dy; j++) syy[i * dy + j] = full[(dx + i) * d + dx + j]! * norm
+  return { dx, dy, datapoints: m, sxx, syy, sxy }
+}
+
+/** Float64 JS path: exact enough for any size, fast for small problems (no worker start-up). */
+const jointGramJs = (x: Activations, y: Activations): Float64Array => {
+  const m = x.datapoints
+  const d = x.neurons + y.neurons
+  const mx = rowMeans(x), my = rowMeans(y)
+  const out = new Float64Array(d * d)
+  // Column tiles keep the tile of every row in cache while all pairs are formed.
+  const tile = Math.max(64, Math.min(m, Math.floor(131072 / d)))
+  const z = new Float64Array(d * tile)
+  for (let c0 = 0; c0 < m; c0 += tile) {
+    const w = Math.min(tile, m - c0)
+    for (let r = 0; r < d; r++) {
+      const src = r < x.neurons ? x : y
+      const rr = r < x.neurons ? r : r - x.neurons
+      const mu = r < x.neurons ? mx[r]! : my[rr]!
+      const base = rr * m + c0
+      for (let c = 0; c < w; c++) z[r * tile + c] = src.data[base + c]! - mu
+    }
+    for (let i = 0; i < d; i++) {
+      const zi = i * tile
+      for (let j = i; j < d; j++) {
+        const zj = j * tile
+        let s = 0
+        for (let c = 0; c < w; c++) s += z[zi + c]! * z[zj + c]!
+        out[i * d + j] = out[i * d + j]! + s
+      }
+    }
+  }
+  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) out[i * d + j] = out[j * d + i]!
+  return out
+}
+
+/** Float32 wasm path: each worker takes a contiguous range of datapoints; partial Grams are summed in Float64. */
+const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Array> => {
+  const m = x.datapoints
+  const d = x.neurons + y.neurons
+  const means = new Float64Array(d)
+  means.set(rowMeans(x), 0)
+  means.set(rowMeans(y), x.neurons)
+  // Blocks never straddle the x/y boundary; ~128 rows keeps the skipped lower triangle near half of each Gram.
+  const blocks = [...splitBlocks(0, x.neurons, 128), ...splitBlocks(x.neurons, d, 128)]
+  const workers = poolSize()
+  const parts = await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      const c0 = Math.floor((m * w) / workers), c1 = Math.floor((m * (w + 1)) / workers)
+      const cols = c1 - c0
+      const chunk = new Float32Array(d * cols)
+      for (let r = 0; r < d; r++) {
+        const src = r < x.neurons ? x : y
+        const rr = r < x.neurons ? r : r - x.neurons
+        const row = src.data.subarray(rr * m + c0, rr * m + c1)
+        chunk.set(row, r * cols)
+      }
+      const res = await runOnWorker(w, { kind: "gram", chunk, rows: d, cols, means, blocks }, [chunk.buffer as ArrayBuffer])
+      return res.gram!
+    }),
+  )
+  const out = parts[0]!
+  for (let p = 1; p < parts.length; p++) {
+    const part = parts[p]!
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!
+  }
+  return out
+}
+
+/**
+ * Joint covariance of x and y over their shared datapoints. `engine`: "js" (Float64
+ * loops), "wasm" (float32 XNNPACK in worker threads; float32 products agree with
+ * Float64 to ~1e-6 relative), "auto" (js below ~2e8 multiply-adds, else wasm).
+ */
+export const jointCovariance = async (x: Activations, y: Activations, engine: CovarianceEngine = "auto"): Promise<JointCovariance> => {
+  checkActivations(x, "x")
+  checkActivations(y, "y")
+  if (x.datapoints !== y.datapoints)
+    throw new RangeError(`x has ${x.datapoints} datapoints but y has ${y.datapoints}: both must be the same probe datapoints in the same order`)
+  if (x.datapoints < 2) throw new RangeError(`covariance needs at least 2 datapoints, got ${x.datapoints}`)
+  const d = x.neurons + y.neurons
+  const work = (d * d * x.datapoints) / 2
+  const useWasm = engine === "wasm" || (engine === "auto" && work > 2e8)
+  const full = useWasm ? await jointGramWasm(x, y) : jointGramJs(x, y)
+  return toBlocks(full, d, x.neurons, x.datapoints)
+}
