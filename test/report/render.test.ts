@@ -1,0 +1,154 @@
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import sharp from "sharp"
+import { readPrintedValuesFromHtml, readValuesFromHtml, renderReport, ReportDataError, type RenderedReport } from "../../report/render.ts"
+import { mean, sampleStd } from "../../report/stats.ts"
+import { metricBySeed } from "../../report/select.ts"
+import type { ReportData } from "../../report/types.ts"
+import { fullReportData } from "./fixtures/full-report-data.ts"
+import { data, seeds } from "./fixtures/report-data.ts"
+
+let dir = ""
+let input: ReportData
+let out: RenderedReport
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "transfusion-report-"))
+  for (const model of ["resnet50", "cbr-small"]) {
+    for (const init of ["random", "transfer"]) {
+      for (const when of ["init", "trained"]) {
+        await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: 40, g: 120, b: 200 } } }).png().toFile(join(dir, `${model}-${init}-${when}.png`))
+      }
+    }
+  }
+  input = fullReportData(dir)
+  out = await renderReport(input, { resamples: 1000, claims: { resamples: 1000 } })
+  await writeFile(join(dir, "report.html"), out.html)
+})
+
+test.after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const section = (html: string, id: string): string => {
+  const m = new RegExp(`<section id="${id}">([\\s\\S]*?)</section>`).exec(html)
+  assert.ok(m, `section ${id} missing`)
+  return m![1]!
+}
+
+test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inputs", () => {
+  const v = readValuesFromHtml(out.html)
+  for (const id of ["table1", "table2", "table3"]) assert.match(section(out.html, id), /<table/)
+  const r = metricBySeed(input, { model: "resnet50", init: "random", dataset: "retina", regime: "full" }, "referable-auc")
+  assert.is(r.length, 3)
+  assert.is(v["table1/resnet50/random/mean"], mean(r))
+  assert.is(v["table1/resnet50/random/std"], sampleStd(r))
+  assert.ok(v["table1/resnet50/random/ci-lo"]! <= mean(r) && v["table1/resnet50/random/ci-hi"]! >= mean(r))
+  assert.is(v["paper/table1/resnet50/random"], 96.4)
+  assert.is(v["paper/table1/resnet50/imagenet-top5"], 92.0)
+  assert.is(v["paper/table1/inception-v3/params"], 22881424)
+  assert.is(v["table1/cbr-small/params/table1-convention"], 2108672)
+  assert.is(v["table1/resnet50/imagenet-top5/mean"], 0.92)
+  const ch = input.runs.filter((x) => x.model === "cbr-tiny" && x.init === "transfer" && x.dataset === "chexpert").map((x) => x.metrics.chexpertAuc!.edema!)
+  assert.is(v["table2/cbr-tiny/transfer/edema/mean"], mean(ch))
+  assert.is(v["paper/table2/cbr-tiny/transfer/edema"], 89.81)
+  assert.is(v["paper/table2/cbr-tiny/transfer/edema/pm"], 1.08)
+  const small = metricBySeed(input, { model: "cbr-large-w", init: "transfer", dataset: "retina", regime: "small-data" }, "referable-auc")
+  assert.is(v["table3/cbr-large-w/transfer/mean"], mean(small))
+  assert.is(v["paper/table3/resnet50/transfer"], 94.6)
+  // The printed text is the value in percent with two decimals.
+  assert.match(section(out.html, "table1"), `data-key="table1/resnet50/random/mean" data-value="${mean(r)}">${(100 * mean(r)).toFixed(2)}<`)
+  assert.match(section(out.html, "table2"), /U-Ones/)
+})
+
+test("Figures 2-8 are present: inline SVGs with marks, and Figure 5 PNGs as data: URIs", () => {
+  for (const n of [2, 3, 4, 6, 7, 8]) {
+    const s = section(out.html, `figure${n}`)
+    const svgs = s.match(/<svg[\s\S]*?<\/svg>/g) ?? []
+    assert.ok(svgs.length > 0, `figure ${n} has no svg`)
+    for (const svg of svgs) {
+      assert.ok(svg.length > 1000, `figure ${n} svg is tiny`)
+      assert.match(svg, /role-mark/, `figure ${n} svg has no marks`)
+      assert.match(svg, /<path|<rect|<line|<circle/, `figure ${n} svg draws nothing`)
+    }
+    assert.not.match(s, /class="missing"/, `figure ${n} reports missing data`)
+  }
+  assert.match(section(out.html, "figure2"), /mark-rect/)
+  assert.match(section(out.html, "figure4"), /mark-symbol/)
+  const f5 = section(out.html, "figure5")
+  const imgs = f5.match(/<img [^>]*src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g) ?? []
+  assert.is(imgs.length, 8)
+})
+
+test("figure numbers read back equal the inputs", () => {
+  const v = readValuesFromHtml(out.html)
+  const f2 = input.similarity!.figure2[0]!
+  assert.is(v["figure2/resnet50/retina/pretrained-vs-random/mean"], mean(f2.pretrainedVsRandom))
+  const l = input.similarity!.figure3[0]!.layers[1]!
+  assert.is(v["figure3/resnet50/retina/block1/difference"], mean(l.pretrainedInit) - mean(l.randomInit))
+  const r2 = v["figure4/resnet50/retina/conv1/random-vs-random/r2"]!
+  assert.ok(r2 > 0.8 && r2 <= 1, String(r2))
+  assert.equal([v["paper/figure4/r2/0"], v["paper/figure4/r2/1"]], [0.75, 0.84])
+  // Steps come from the curves: the fixture's random runs cross 0.91 at 2000..2200.
+  const steps = v["figure7/retina/resnet50/random/steps/mean"]!
+  assert.ok(steps >= 2000 && steps <= 2200, String(steps))
+  assert.ok(v["figure6/chexpert/resnet50/mean-var/steps/mean"]! >= 1200)
+  assert.ok("figure8/retina/resnet50-slim/transfusion-block2/steps/mean" in v)
+  assert.ok("figure8/retina/cbr-large-w/gabor-conv1/final-auc/mean" in v)
+})
+
+test("values: returned, embedded JSON, and data-key attributes all agree", () => {
+  const json = readValuesFromHtml(out.html)
+  const printed = readPrintedValuesFromHtml(out.html)
+  assert.equal(json, out.values)
+  assert.equal(printed, out.values)
+  assert.ok(Object.keys(out.values).length > 300, String(Object.keys(out.values).length))
+})
+
+test("claims section has all seven verdicts, with the synthetic note; provenance and banner present", () => {
+  const c = section(out.html, "claims")
+  const verdicts = [...c.matchAll(/data-verdict="([^"]+)"/g)].map((m) => m[1])
+  assert.is(verdicts.length, 7)
+  for (const x of verdicts) assert.ok(["supported", "not supported", "inconclusive"].includes(x!))
+  assert.is((c.match(/SYNTHETIC stand-ins/g) ?? []).length, 7)
+  assert.match(out.html, /id="synthetic-banner"/)
+  const p = section(out.html, "provenance")
+  assert.is((p.match(/<tr>/g) ?? []).length, input.runs.length + 1)
+  assert.match(p, /U-Zeros/)
+  assert.match(out.html, /finetune\.lr/)
+  assert.match(out.markdown, /SYNTHETIC DATA/)
+  assert.match(out.markdown, /### Claim 7/)
+  assert.match(out.markdown, /\| ResNet-50 \| 96\.\d\d ± /)
+})
+
+test("the HTML is self-contained: no http(s) references, no external resources", () => {
+  assert.not.match(out.html, /https?:/i)
+  assert.not.match(out.html, /<link|<script(?! type="application\/json")|src="(?!data:)/i)
+})
+
+test("real data: no banner and no synthetic note", async () => {
+  const real = await renderReport(data({ runs: seeds("resnet50", "random", [0.95, 0.96, 0.955]) }), { resamples: 200, claims: { resamples: 200 } })
+  assert.not.match(real.html, /synthetic-banner|SYNTHETIC/)
+  assert.match(section(real.html, "figure2"), /class="missing"/)
+  assert.is(real.values["table1/resnet50/random/n"], 3)
+})
+
+test("user errors name the run, the field and the fix", async () => {
+  const bad = data({ runs: [...seeds("resnet50", "random", [96.4, 0.9])] })
+  try {
+    await renderReport(bad)
+    assert.unreachable("should throw")
+  } catch (e) {
+    assert.instance(e, ReportDataError)
+    assert.match((e as Error).message, /metrics\.referableAuc = 96\.4; AUCs are fractions in \[0, 1\] \(divide percentages by 100\)/)
+  }
+  const dup = data({ runs: [...seeds("resnet50", "random", [0.9]), ...seeds("resnet50", "random", [0.91])] })
+  await renderReport(dup).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /both resnet50\/random\/retina\/full\/seed1/))
+  const missingPng = data({ figure5: [{ model: "resnet50", dataset: "retina", init: "random", when: "init", pngPath: join(dir, "nope.png") }] })
+  await renderReport(missingPng, { resamples: 100 }).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /Figure 5 panel resnet50\/retina\/random\/init: cannot read .*nope\.png/))
+})
+
+test.run()
