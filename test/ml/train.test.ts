@@ -1,0 +1,176 @@
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as tf from "@tensorflow/tfjs-core"
+import { Rng } from "../../lib/random.ts"
+import { memoryImageSet, type ImageSet } from "../../data/imageset.ts"
+import {
+  batchIndices, chexpertTask, evaluate, flipHorizontally, referableScores, retinaTask, taskLoss, taskMetrics, train, type TrainOptions,
+} from "../../ml/train.ts"
+import { rocAuc } from "../../ml/metrics.ts"
+import { tinyConvNet, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+
+test.before(useCpu)
+
+const SIZE = 12
+
+/** A learnable toy RETINA: grade = brightness quintile of the image's left half (so flips matter and the task is learnable). */
+const toyRetina = (count: number, seed: string): ImageSet => {
+  const r = new Rng(seed)
+  const pixels = new Uint8Array(count * SIZE * SIZE * 3)
+  const labels = new Float32Array(count)
+  for (let n = 0; n < count; n++) {
+    const grade = r.int(5)
+    labels[n] = grade
+    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) for (let c = 0; c < 3; c++) {
+      const base = x < SIZE / 2 || c > 0 ? 40 + grade * 45 : 60
+      pixels[((n * SIZE + y) * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(base + r.normal(0, 12))))
+    }
+  }
+  return memoryImageSet({ height: SIZE, width: SIZE, labels: { kind: "class", classes: 5 }, pixels, labelValues: labels, patients: Array.from({ length: count }, (_, i) => `p${i >> 1}`) })
+}
+
+const trainSet = toyRetina(40, "train")
+const valSet = toyRetina(20, "val")
+const model = (seed = 1) => tinyConvNet({ seed, inputSize: SIZE, width: 4, width2: 8 }).model
+const base = (m: TrainOptions["model"], extra: Partial<TrainOptions> = {}): TrainOptions => ({
+  model: m, train: trainSet, validation: valSet, task: retinaTask(), optimizer: { kind: "adam", learningRate: 1e-2 },
+  batchSize: 8, steps: 6, seed: 11, evalEvery: 2, ...extra,
+})
+
+const withDir = async (f: (dir: string) => Promise<void>) => {
+  const dir = await mkdtemp(join(tmpdir(), "transfusion-train-"))
+  try { await f(dir) } finally { await rm(dir, { recursive: true, force: true }) }
+}
+
+test("flipHorizontally mirrors only flagged images", () => {
+  // two 1x3 images: pixels (r,g,b) = column index
+  const px = Uint8Array.from([0, 0, 0, 1, 1, 1, 2, 2, 2, /**/ 0, 0, 0, 1, 1, 1, 2, 2, 2])
+  flipHorizontally(px, 1, 3, [true, false])
+  assert.equal(Array.from(px), [2, 2, 2, 1, 1, 1, 0, 0, 0, /**/ 0, 0, 0, 1, 1, 1, 2, 2, 2])
+})
+
+test("batchIndices: each epoch is a seeded permutation cut into full batches", () => {
+  const epoch0 = [0, 1, 2, 3, 4].flatMap((s) => batchIndices(3, 43, 8, s))
+  assert.is(epoch0.length, 40)
+  assert.is(new Set(epoch0).size, 40)
+  assert.equal(batchIndices(3, 43, 8, 2), batchIndices(3, 43, 8, 2))
+  assert.not.equal(batchIndices(3, 43, 8, 0), batchIndices(3, 43, 8, 5)) // epoch 1 reshuffles
+  assert.not.equal(batchIndices(3, 43, 8, 0), batchIndices(4, 43, 8, 0))
+})
+
+test("taskLoss: softmax cross-entropy and masked sigmoid cross-entropy against hand values", () => {
+  const probs = tf.tensor2d([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]])
+  const ce = taskLoss({ kind: "classification", classes: 3 }, probs, Float32Array.from([0, 2]), 2)
+  assert.ok(Math.abs(ce.dataSync()[0] - (-Math.log(0.5) - Math.log(0.8)) / 2) < 1e-6)
+  // NaN rows are dropped from the mean
+  const ceMasked = taskLoss({ kind: "classification", classes: 3 }, probs, Float32Array.from([NaN, 2]), 2)
+  assert.ok(Math.abs(ceMasked.dataSync()[0] + Math.log(0.8)) < 1e-6)
+  const sig = tf.tensor2d([[0.9, 0.3], [0.2, 0.6]])
+  const bce = taskLoss(chexpertTask(["a", "b"]), sig, Float32Array.from([1, NaN, NaN, 0]), 2)
+  assert.ok(Math.abs(bce.dataSync()[0] - (-Math.log(0.9) - Math.log(0.4)) / 2) < 1e-6)
+  tf.dispose([probs, ce, ceMasked, sig, bce])
+})
+
+test("taskMetrics: referable score is P(grade >= 2); multilabel AUC per finding ignores NaN", () => {
+  const outputs = Float32Array.from([0.7, 0.2, 0.1, 0, 0, /**/ 0.1, 0.1, 0.3, 0.3, 0.2, /**/ 0.2, 0.5, 0.2, 0.1, 0, /**/ 0, 0, 0, 0.5, 0.5])
+  const scores = referableScores(outputs, 5, 2)
+  assert.ok(Math.abs(scores[0] - 0.1) < 1e-6 && Math.abs(scores[1] - 0.8) < 1e-6 && Math.abs(scores[2] - 0.3) < 1e-6 && Math.abs(scores[3] - 1) < 1e-6)
+  const labels = Float32Array.from([0, 3, 2, 4])
+  const m = taskMetrics(retinaTask(), { outputs, width: 5, labels, patients: [], paths: [] }).metrics
+  // referable labels 0,1,1,1 with scores .1,.8,.3,1 -> all positives above the negative
+  assert.is(m.auc, 1)
+  // top-1 with ties going to the lower class index: predictions 0, 2, 1, 3 against labels 0, 3, 2, 4
+  assert.is(m.accuracy, 0.25)
+  const multi = taskMetrics(chexpertTask(["a", "b"]), {
+    outputs: Float32Array.from([0.9, 0.1, 0.2, 0.8, 0.6, 0.4]), width: 2, labels: Float32Array.from([1, NaN, 0, 1, 1, 0]), patients: [], paths: [],
+  }).metrics
+  assert.is(multi["auc/a"], rocAuc([0.9, 0.2, 0.6], [1, 0, 1]))
+  assert.is(multi["auc/b"], rocAuc([0.8, 0.4], [1, 0]))
+  assert.is(multi.auc, (multi["auc/a"] + multi["auc/b"]) / 2)
+})
+
+test("same seed and backend give bit-identical weights; another seed does not", async () => {
+  const a = model(), b = model(), c = model()
+  await train(base(a, { validation: undefined }))
+  await train(base(b, { validation: undefined }))
+  await train(base(c, { validation: undefined, seed: 12 }))
+  assert.equal(weightArrays(a), weightArrays(b))
+  assert.not.equal(weightArrays(a), weightArrays(c))
+  // SGD with momentum is deterministic too
+  const d = model(), e = model()
+  await train(base(d, { validation: undefined, optimizer: { kind: "sgd-momentum", learningRate: 0.05, momentum: 0.9 }, steps: 3 }))
+  await train(base(e, { validation: undefined, optimizer: { kind: "sgd-momentum", learningRate: 0.05, momentum: 0.9 }, steps: 3 }))
+  assert.equal(weightArrays(d), weightArrays(e))
+})
+
+test("tensor count stays flat across steps, and batch norm statistics train", async () => {
+  const m = model()
+  const counts: number[] = []
+  const meanBefore = Float32Array.from(m.getLayer("conv1_bn").getWeights()[2].dataSync())
+  await train(base(m, { steps: 10, evalEvery: 3, onProgress: () => { counts.push(tf.memory().numTensors) } }))
+  assert.is(counts.length, 10)
+  assert.ok(counts.slice(1).every((c) => c === counts[1]), `tensor counts ${counts.join(",")}`)
+  assert.not.equal(Array.from(m.getLayer("conv1_bn").getWeights()[2].dataSync()), Array.from(meanBefore))
+})
+
+test("resume after a kill continues bit-identically to an uninterrupted run", async () => {
+  await withDir(async (dir) => {
+    const whole = model()
+    const full = await train(base(whole, { steps: 7, checkpointDir: join(dir, "whole"), checkpointEvery: 2 }))
+    assert.ok(full.completed)
+    assert.is(full.curve.length, 4) // steps 2, 4, 6 and the last, 7
+
+    const killed = model()
+    const ckDir = join(dir, "killed")
+    let error: unknown
+    try {
+      await train(base(killed, { steps: 7, checkpointDir: ckDir, checkpointEvery: 2, onProgress: (p) => { if (p.step === 5) throw new Error("killed") } }))
+    } catch (e) { error = e }
+    assert.is((error as Error).message, "killed")
+    // a half-written temporary file from the kill must be ignored
+    await writeFile(join(ckDir, ".checkpoint-000000006.tfck.999.tmp"), "partial")
+    const resumedModel = model(7) // different init: everything must come from the checkpoint
+    const resumed = await train(base(resumedModel, { steps: 7, checkpointDir: ckDir, checkpointEvery: 2 }))
+    assert.is(resumed.resumedFrom, 4)
+    assert.equal(weightArrays(resumedModel), weightArrays(whole))
+    assert.equal(resumed.losses, full.losses)
+    assert.equal(resumed.curve, full.curve)
+    assert.ok((await readdir(ckDir)).filter((f) => f.startsWith("checkpoint-")).length <= 2)
+
+    let mismatch: unknown
+    try { await train(base(model(), { steps: 8, batchSize: 4, checkpointDir: ckDir })) } catch (e) { mismatch = e }
+    assert.match(String(mismatch), /batchSize = 8 but this run has 4/)
+  })
+})
+
+test("an abort signal stops after the step with a checkpoint, and the loss falls on a learnable task", async () => {
+  await withDir(async (dir) => {
+    const controller = new AbortController()
+    const m = model()
+    const partial = await train(base(m, { steps: 40, checkpointDir: dir, evalEvery: 0, onProgress: (p) => { if (p.step === 3) controller.abort() }, signal: controller.signal }))
+    assert.is(partial.completed, false)
+    assert.is(partial.steps, 3)
+    assert.match(partial.lastCheckpoint ?? "", /checkpoint-000000003\.tfck$/)
+    const done = await train(base(m, { steps: 40, checkpointDir: dir, evalEvery: 0 }))
+    assert.is(done.resumedFrom, 3)
+    const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    assert.ok(mean(done.losses.slice(-8)) < 0.8 * mean(done.losses.slice(0, 8)), `loss ${mean(done.losses.slice(0, 8))} -> ${mean(done.losses.slice(-8))}`)
+    const ev = await evaluate(m, valSet, retinaTask(), { batchSize: 7 })
+    assert.is(ev.predictions.outputs.length, 20 * 5)
+    assert.ok(ev.metrics.auc > 0.5, `validation AUC ${ev.metrics.auc}`)
+  })
+})
+
+test("clear errors for mismatched model, task and data", async () => {
+  let e1: unknown
+  try { await train(base(tinyConvNet({ seed: 1, inputSize: 16 }).model)) } catch (e) { e1 = e }
+  assert.match(String(e1), /takes 16x16 images but the image set has 12x12/)
+  let e2: unknown
+  try { await train(base(model(), { task: chexpertTask(["a", "b"]) })) } catch (e) { e2 = e }
+  assert.match(String(e2), /5 outputs but task multilabel needs 2/)
+})
+
+test.run()
