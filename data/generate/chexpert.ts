@@ -263,11 +263,12 @@ export const generateChexpert = async (root: string, options: ChexpertOptions): 
     }
   }
   const knobs = { findingContrast: o.findingContrast, findingScale: o.findingScale, noise: o.noise }
-  const madeDirs = new Set<string>()
+  const madeDirs = new Map<string, Promise<unknown>>()
   await mapLimit(rows.length, o.concurrency, async (i) => {
     const r = rows[i]!
     const dir = join(root, r.path.slice(0, r.path.lastIndexOf("/")))
-    if (!madeDirs.has(dir)) { madeDirs.add(dir); await mkdir(dir, { recursive: true }) }
+    if (!madeDirs.has(dir)) madeDirs.set(dir, mkdir(dir, { recursive: true }))
+    await madeDirs.get(dir)
     const img = (r.frontal ? drawFrontal : drawLateral)(width, height, r.truth, rng.fork(r.path), knobs)
     await writeFile(join(root, r.path), await encodeRaster(img, "jpeg", o.jpegQuality))
   })
