@@ -2,6 +2,7 @@
 // initialisers, and bookkeeping of which layer belongs to which of the paper's blocks.
 import * as tfl from "@tensorflow/tfjs-layers"
 import { Rng } from "../lib/random.ts"
+import { batchNormalization } from "./batch-norm.ts"
 import type { Block, ModelSpec } from "./types.ts"
 
 type Sym = tfl.SymbolicTensor
@@ -67,7 +68,7 @@ export class GraphBuilder {
   }
 
   bn(x: Sym, name: string, opts: { epsilon?: number; scale?: boolean } = {}): Sym {
-    return asSym(tfl.layers.batchNormalization({ name: this.track(name), axis: -1, epsilon: opts.epsilon ?? 1e-3, scale: opts.scale ?? true }).apply(x))
+    return asSym(batchNormalization({ name: this.track(name), axis: -1, epsilon: opts.epsilon ?? 1e-3, scale: opts.scale ?? true }).apply(x))
   }
 
   relu(x: Sym, name: string): Sym {
