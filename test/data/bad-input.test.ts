@@ -1,0 +1,202 @@
+// A hand-built corpus of everything that goes wrong in downloaded datasets. By
+// default each bad entry is skipped and reported with its file, CSV line and kind;
+// with strict: true the same entry throws an IngestError naming the place and the fix.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import sharp from "sharp"
+import { ingest, type IngestOptions } from "../../data/ingest.ts"
+import { IngestError, type SkipKind } from "../../data/errors.ts"
+import { openShards } from "../../data/shards.ts"
+import { chexpertColumns } from "../../data/generate/chexpert.ts"
+
+let tmp = ""
+let jpeg: Buffer, png: Buffer
+test.before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "bad-input-"))
+  const raw = new Uint8Array(48 * 48 * 3).map((_, i) => (i * 37) % 256)
+  jpeg = await sharp(raw, { raw: { width: 48, height: 48, channels: 3 } }).jpeg().toBuffer()
+  png = await sharp(raw, { raw: { width: 48, height: 48, channels: 3 } }).png().toBuffer()
+})
+test.after(async () => { await rm(tmp, { recursive: true, force: true }) })
+
+let corpusNo = 0
+/** An EyePACS folder: `good` eye images plus the given extra CSV lines and files. */
+const eyepacsCorpus = async (extraRows: string[], extraFiles: Record<string, Buffer> = {}) => {
+  const root = join(tmp, `eye-${corpusNo++}`)
+  await mkdir(join(root, "train"), { recursive: true })
+  const rows = ["image,level"]
+  for (const p of [1, 2, 3, 4]) for (const eye of ["left", "right"]) {
+    rows.push(`${p}_${eye},${p % 3}`)
+    await writeFile(join(root, "train", `${p}_${eye}.jpeg`), jpeg)
+  }
+  rows.push(...extraRows)
+  for (const [name, bytes] of Object.entries(extraFiles)) await writeFile(join(root, "train", name), bytes)
+  await writeFile(join(root, "trainLabels.csv"), rows.join("\n") + "\n")
+  return root
+}
+
+// Each case: the extra CSV lines (the first lands on line 10), files, and the expected skip.
+const cases: { name: string; rows: string[]; files?: Record<string, Buffer>; kind: SkipKind; line: number; field?: string; fileEnds: string }[] = [
+  { name: "corrupt image", rows: ["9_left,1"], files: { "9_left.jpeg": Buffer.from("this is not a jpeg at all") }, kind: "corrupt-image", line: 10, fileEnds: "9_left.jpeg" },
+  { name: "empty image file", rows: ["9_left,2"], files: { "9_left.jpeg": Buffer.alloc(0) }, kind: "corrupt-image", line: 10, fileEnds: "9_left.jpeg" },
+  { name: "missing file", rows: ["9_right,0"], kind: "missing-file", line: 10, fileEnds: "9_right.jpeg" },
+  { name: "malformed row", rows: ["9_left,1,extra"], files: { "9_left.jpeg": Buffer.alloc(0) }, kind: "malformed-row", line: 10, fileEnds: "trainLabels.csv" },
+  { name: "unknown label value", rows: ["9_left,moderate"], kind: "unknown-label", line: 10, field: "level", fileEnds: "trainLabels.csv" },
+  { name: "grade out of range", rows: ["9_left,7"], kind: "unknown-label", line: 10, field: "level", fileEnds: "trainLabels.csv" },
+  { name: "duplicate path", rows: ["2_left,2"], kind: "duplicate-path", line: 10, fileEnds: "trainLabels.csv" },
+  { name: "name without eye", rows: ["9,1"], kind: "bad-path", line: 10, field: "image", fileEnds: "trainLabels.csv" },
+]
+
+const opts = (root: string, outDir: string, strict = false): IngestOptions => ({ format: "eyepacs", root, outDir, size: 16, seed: 1, strict })
+
+test("the truncated-image fixture really is a truncated JPEG", async () => {
+  const half = jpeg.subarray(0, Math.floor(jpeg.length / 2))
+  const root = await eyepacsCorpus(["9_left,1"], { "9_left.jpeg": half })
+  const m = await ingest(opts(root, join(root, "out")))
+  assert.is(m.skipped.length, 1)
+  assert.is(m.skipped[0]!.kind, "corrupt-image")
+  assert.match(m.skipped[0]!.reason, /premature end|truncat|JPEG/i)
+})
+
+for (const c of cases) {
+  test(`${c.name}: skipped and reported by default`, async () => {
+    const root = await eyepacsCorpus(c.rows, c.files)
+    const m = await ingest(opts(root, join(root, "out")))
+    assert.is(m.skipped.length, 1, JSON.stringify(m.skipped))
+    const s = m.skipped[0]!
+    assert.is(s.kind, c.kind)
+    assert.is(s.line, c.line)
+    assert.ok(s.file.endsWith(c.fileEnds), s.file)
+    if (c.field) assert.is(s.field, c.field)
+    assert.equal(m.skippedByKind, { [c.kind]: 1 })
+    // the 8 good images (and only those) made it, with their CSV labels
+    const total = ["train", "validation", "test"].reduce((n, k) => n + m.splits[k]!.count, 0)
+    assert.is(total, 8)
+    for (const split of ["train", "validation", "test"]) {
+      const set = await openShards(join(root, "out"), split)
+      const b = await set.read(Array.from({ length: set.count }, (_, i) => i))
+      b.paths.forEach((p, i) => assert.is(b.labels[i], Number(/train\/(\d)_/.exec(p)![1]) % 3, p))
+      await set.close()
+    }
+  })
+  test(`${c.name}: an IngestError naming file, line and fix in strict mode`, async () => {
+    const root = await eyepacsCorpus(c.rows, c.files)
+    try {
+      await ingest(opts(root, join(root, "out"), true))
+      assert.unreachable("strict ingest accepted a bad entry")
+    } catch (e) {
+      assert.instance(e, IngestError)
+      const err = e as IngestError
+      assert.is(err.kind, c.kind)
+      assert.is(err.line, c.line)
+      assert.ok(err.file.endsWith(c.fileEnds), err.file)
+      assert.match(err.message, `:${c.line}`)
+      assert.match(err.message, "Fix:")
+    }
+  })
+}
+
+test("an empty dataset is a clear error in both modes", async () => {
+  const root = join(tmp, "empty")
+  await mkdir(join(root, "train"), { recursive: true })
+  await writeFile(join(root, "trainLabels.csv"), "image,level\n")
+  for (const strict of [false, true]) {
+    try { await ingest(opts(root, join(root, "out"), strict)); assert.unreachable() } catch (e) {
+      assert.instance(e, IngestError)
+      assert.is((e as IngestError).kind, "empty-dataset")
+      assert.match((e as Error).message, /no usable eyepacs images/)
+    }
+  }
+  // every row bad: still an error by default, reporting the first skip
+  await writeFile(join(root, "trainLabels.csv"), "image,level\n1_left,0\n")
+  try { await ingest(opts(root, join(root, "out2"))); assert.unreachable() } catch (e) {
+    assert.is((e as IngestError).kind, "empty-dataset")
+    assert.match((e as Error).message, /1_left\.jpeg/)
+  }
+})
+
+test("a missing list file or column is a layout error whatever the mode", async () => {
+  const root = join(tmp, "nolist")
+  await mkdir(root, { recursive: true })
+  try { await ingest(opts(root, join(root, "out"))); assert.unreachable() } catch (e) {
+    assert.is((e as IngestError).kind, "bad-layout")
+    assert.match((e as Error).message, /trainLabels\.csv/)
+  }
+  await writeFile(join(root, "trainLabels.csv"), "image,grade\n1_left,0\n")
+  try { await ingest(opts(root, join(root, "out"))); assert.unreachable() } catch (e) {
+    assert.match((e as Error).message, /"level"/)
+  }
+})
+
+test("CheXpert: unknown value, bad view, bad path and uncertain-only rows", async () => {
+  const root = join(tmp, "cx")
+  const base = join(root, "CheXpert-v1.0-small")
+  const img = (p: number) => `CheXpert-v1.0-small/train/patient0000${p}/study1/view1_frontal.jpg`
+  for (const p of [1, 2, 3]) {
+    await mkdir(join(root, `CheXpert-v1.0-small/train/patient0000${p}/study1`), { recursive: true })
+    await writeFile(join(root, img(p)), jpeg)
+  }
+  const cells = (path: string, view: string, edema: string) => [path, "Male", "40", view, "AP", "", "", "", "", "", edema, "", "", "", "", "", "", "", ""].join(",")
+  await writeFile(join(base, "train.csv"), [
+    chexpertColumns.join(","),
+    cells(img(1), "Frontal", "-1.0"),
+    cells(img(2), "Frontal", "2.0"), // line 3: unknown value
+    cells(img(3), "Oblique", "1.0"), // line 4: bad view
+    cells("CheXpert-v1.0-small/train/p3/x.jpg", "Frontal", "1.0"), // line 5: bad path
+  ].join("\n") + "\n")
+  const m = await ingest({ format: "chexpert", root, outDir: join(root, "out"), size: 16, seed: 1, split: { validation: 0, test: 0 }, chexpert: { policy: { Edema: "U-Ignore" } } })
+  assert.equal(m.skipped.map((s) => [s.kind, s.line, s.field]), [["unknown-label", 3, "Edema"], ["unknown-label", 4, "Frontal/Lateral"], ["bad-path", 5, "Path"]])
+  assert.equal(m.splits.train!.labelCounts!.Edema, { positive: 0, negative: 0, uncertain: 1, blank: 0, ignored: 1 })
+  const set = await openShards(join(root, "out"), "train")
+  const b = await set.read([0])
+  assert.ok(Number.isNaN(b.labels[3]!), "U-Ignore stores NaN")
+  assert.is(b.labels[0], 0)
+  await set.close()
+  try { await ingest({ format: "chexpert", root, outDir: join(root, "out2"), size: 16, seed: 1, strict: true }); assert.unreachable() } catch (e) {
+    assert.instance(e, IngestError)
+    assert.match((e as Error).message, /train\.csv:3 \(column "Edema"\): "2\.0" is not one of 1\.0, 0\.0, -1\.0 or blank/)
+  }
+})
+
+test("APTOS: train.csv + train_images/<id>.png, with a corrupt PNG skipped", async () => {
+  const root = join(tmp, "aptos")
+  await mkdir(join(root, "train_images"), { recursive: true })
+  const ids = ["000c1434d8d7", "001639a390f0", "0024cdab0c1e", "002c21358ce6", "005b95c28852"]
+  const rows = ["id_code,diagnosis"]
+  ids.forEach((id, i) => rows.push(`${id},${i}`))
+  for (const id of ids.slice(0, 4)) await writeFile(join(root, "train_images", `${id}.png`), png)
+  await writeFile(join(root, "train_images", `${ids[4]}.png`), png.subarray(0, 40))
+  await writeFile(join(root, "train.csv"), rows.join("\n") + "\n")
+  const m = await ingest({ format: "aptos", root, outDir: join(root, "out"), size: 24, seed: 1, split: { validation: 0.25, test: 0 } })
+  assert.equal(m.skipped.map((s) => [s.kind, s.line]), [["corrupt-image", 6]])
+  assert.is(m.splits.train!.count + m.splits.validation!.count, 4)
+  // one of the five patients goes to validation before decoding; it may be the corrupt one
+  assert.ok(m.splits.validation!.count <= 1)
+  assert.equal(m.labels, { kind: "class", classes: 5, names: ["none", "mild", "moderate", "severe", "proliferative"] })
+  const set = await openShards(join(root, "out"), "train")
+  const b = await set.read(Array.from({ length: set.count }, (_, i) => i))
+  b.paths.forEach((p, i) => assert.is(b.labels[i], ids.indexOf(p.slice("train_images/".length, -4)), p))
+  const ref = await sharp(png).resize(24, 24).raw().toBuffer()
+  assert.ok(Buffer.from(b.pixels.subarray(0, ref.length)).equals(ref))
+  await set.close()
+})
+
+test("ImageNet: an unknown synset folder and an unknown val synset are reported", async () => {
+  const root = join(tmp, "inet")
+  for (const d of ["train/n00000001", "train/n99999999", "val"]) await mkdir(join(root, d), { recursive: true })
+  await writeFile(join(root, "LOC_synset_mapping.txt"), "n00000001 thing, object\nn00000002 other\n")
+  await writeFile(join(root, "train/n00000001/n00000001_1.JPEG"), jpeg)
+  await writeFile(join(root, "train/n99999999/n99999999_1.JPEG"), jpeg)
+  await writeFile(join(root, "val/ILSVRC2012_val_00000001.JPEG"), jpeg)
+  await writeFile(join(root, "val/ILSVRC2012_val_00000002.JPEG"), jpeg)
+  await writeFile(join(root, "LOC_val_solution.csv"), "ImageId,PredictionString\nILSVRC2012_val_00000001,n00000002 1 2 3 4 \nILSVRC2012_val_00000002,n12345678 1 2 3 4 \n")
+  const m = await ingest({ format: "imagenet", root, outDir: join(root, "out"), size: 16, seed: 1 })
+  assert.equal(m.skipped.map((s) => [s.kind, s.line ?? null, s.file.slice(root.length + 1)]), [["unknown-label", null, "train/n99999999"], ["unknown-label", 3, "LOC_val_solution.csv"]])
+  assert.equal(m.splits.train!.classCounts, [1, 0])
+  assert.equal(m.splits.validation!.classCounts, [0, 1])
+})
+
+test.run()
