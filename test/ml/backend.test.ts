@@ -1,0 +1,69 @@
+// Backend selection: what "auto" picks here, what it refuses, and idempotence.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { createRequire } from "node:module"
+import * as tf from "@tensorflow/tfjs-core"
+import { describeBackend, formatBackend, selectBackend } from "../../ml/backend.ts"
+
+const installed = (pkg: string): boolean => {
+  try {
+    createRequire(import.meta.url).resolve(pkg)
+    return true
+  } catch {
+    return false
+  }
+}
+
+test("auto picks native TensorFlow when installed, else wasm, and records versions", async () => {
+  const info = await selectBackend("auto")
+  const expected = installed("@tensorflow/tfjs-node-gpu") || installed("@tensorflow/tfjs-node") ? "tensorflow" : "wasm"
+  assert.is(info.name, expected)
+  assert.is(tf.getBackend(), expected)
+  assert.is(info.versions["@tensorflow/tfjs-core"], "4.22.0")
+  assert.is(info.versions["@tensorflow/tfjs-layers"], "4.22.0")
+  if (expected === "wasm") {
+    assert.is(info.versions["@tensorflow/tfjs-backend-wasm"], "4.22.0")
+    assert.match(info.versions["transfusion-kernels"] ?? "", /Conv2DBackpropFilter/)
+    assert.ok(info.threads >= 1)
+  }
+  assert.match(formatBackend(info), new RegExp(`^${expected} \\(`))
+})
+
+test("selectBackend is idempotent and describeBackend reports the selection", async () => {
+  const a = await selectBackend("wasm")
+  const b = await selectBackend("wasm")
+  assert.equal(a, b)
+  assert.equal(await describeBackend(), a)
+  // the kernel overrides are still the registered ones after a second selection
+  assert.ok(tf.getKernel("Conv2DBackpropFilter", "wasm") !== undefined)
+})
+
+test("a missing native package fails with a clear message instead of falling back", async () => {
+  if (installed("@tensorflow/tfjs-node")) return
+  try {
+    await selectBackend("tensorflow")
+    assert.unreachable("should have thrown")
+  } catch (e) {
+    assert.instance(e, Error)
+    assert.match((e as Error).message, /tensorflow: not installed/)
+  }
+  // the failed request did not change the current backend
+  assert.is(tf.getBackend(), "wasm")
+})
+
+test("unknown requests are rejected; cpu only when asked for by name", async () => {
+  try {
+    await selectBackend("gpu" as never)
+    assert.unreachable("should have thrown")
+  } catch (e) {
+    assert.match((e as Error).message, /unknown backend 'gpu'/)
+  }
+  const cpu = await selectBackend("cpu")
+  assert.is(cpu.name, "cpu")
+  assert.is(tf.getBackend(), "cpu")
+  const wasm = await selectBackend("wasm")
+  assert.is(wasm.name, "wasm")
+  assert.is(tf.getBackend(), "wasm")
+})
+
+test.run()

@@ -1,0 +1,172 @@
+// The wasm conv-gradient kernels (ml/kernels/) against two independent references:
+// tfjs's own cpu backend, and central finite differences of a float64 convolution
+// written here from the definition.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import * as tf from "@tensorflow/tfjs-core"
+import "@tensorflow/tfjs-backend-cpu"
+import { selectBackend } from "../../ml/backend.ts"
+import { Rng } from "../../lib/random.ts"
+
+type Shape4 = [number, number, number, number]
+type Pad = "same" | "valid"
+
+const randomArray = (n: number, rng: Rng): Float32Array => Float32Array.from({ length: n }, () => rng.uniform(-1, 1))
+
+/** TF's padding rule (also tfjs's): output size and the top/left padding. */
+const geometry = (size: number, k: number, s: number, pad: Pad): { out: number; before: number } => {
+  if (pad === "valid") return { out: Math.floor((size - k) / s) + 1, before: 0 }
+  const out = Math.ceil(size / s)
+  const total = Math.max((out - 1) * s + k - size, 0)
+  return { out, before: Math.floor(total / 2) }
+}
+
+/** Float64 NHWC convolution straight from the definition. */
+const conv2dReference = (x: Float64Array, xs: Shape4, w: Float64Array, ws: Shape4, s: number, pad: Pad): { y: Float64Array; ys: Shape4 } => {
+  const [n, h, wd, ci] = xs, [kh, kw, , co] = ws
+  const gh = geometry(h, kh, s, pad), gw = geometry(wd, kw, s, pad)
+  const ys: Shape4 = [n, gh.out, gw.out, co]
+  const y = new Float64Array(n * gh.out * gw.out * co)
+  for (let b = 0; b < n; b++) for (let i = 0; i < gh.out; i++) for (let j = 0; j < gw.out; j++) for (let o = 0; o < co; o++) {
+    let acc = 0
+    for (let a = 0; a < kh; a++) {
+      const r = i * s + a - gh.before
+      if (r < 0 || r >= h) continue
+      for (let c = 0; c < kw; c++) {
+        const q = j * s + c - gw.before
+        if (q < 0 || q >= wd) continue
+        for (let k = 0; k < ci; k++) acc += x[((b * h + r) * wd + q) * ci + k]! * w[((a * kw + c) * ci + k) * co + o]!
+      }
+    }
+    y[((b * gh.out + i) * gw.out + j) * co + o] = acc
+  }
+  return { y, ys }
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!
+  return s
+}
+
+interface Case { k: number; s: number; pad: Pad; h: number; w: number }
+
+const runGradKernels = (c: Case, x: Float32Array, xs: Shape4, w: Float32Array, ws: Shape4, dy: Float32Array, ys: Shape4): { dW: Float32Array; dX: Float32Array } =>
+  tf.tidy(() => {
+    const xt = tf.tensor4d(x, xs), wt = tf.tensor4d(w, ws), dyt = tf.tensor4d(dy, ys)
+    const dW = tf.engine().runKernel("Conv2DBackpropFilter", { x: xt, dy: dyt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", filterShape: ws }) as tf.Tensor
+    const dX = tf.engine().runKernel("Conv2DBackpropInput", { dy: dyt, filter: wt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", inputShape: xs }) as tf.Tensor
+    return { dW: dW.dataSync() as Float32Array, dX: dX.dataSync() as Float32Array }
+  })
+
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  assert.is(a.length, b.length, "lengths differ")
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
+  return m
+}
+
+const cases: Case[] = []
+for (const k of [1, 3, 5, 7]) for (const s of [1, 2]) for (const pad of ["same", "valid"] as const) {
+  // odd and even spatial sizes, non-square, and (for valid) sizes that leave rows unused
+  for (const [h, w] of [[9, 8], [k + 2, k + 3]] as const) cases.push({ k, s, pad, h, w })
+}
+
+test("setup: wasm backend with the transfusion kernels", async () => {
+  const info = await selectBackend("wasm")
+  assert.is(info.name, "wasm")
+  assert.ok(info.versions["transfusion-kernels"]?.includes("Conv2DBackpropFilter"))
+})
+
+test("Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend (k 1/3/5/7, stride 1/2, same/valid, odd sizes)", async () => {
+  const rng = new Rng("kernels-vs-cpu")
+  for (const c of cases) {
+    const ci = 3, co = 4
+    const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
+    const ys: Shape4 = [2, geometry(c.h, c.k, c.s, c.pad).out, geometry(c.w, c.k, c.s, c.pad).out, co]
+    const x = randomArray(xs.reduce((a, b) => a * b), rng), w = randomArray(ws.reduce((a, b) => a * b), rng), dy = randomArray(ys.reduce((a, b) => a * b), rng)
+    await tf.setBackend("wasm")
+    const onWasm = runGradKernels(c, x, xs, w, ws, dy, ys)
+    await tf.setBackend("cpu")
+    const onCpu = runGradKernels(c, x, xs, w, ws, dy, ys)
+    await tf.setBackend("wasm")
+    const dw = maxAbsDiff(onWasm.dW, onCpu.dW), dx = maxAbsDiff(onWasm.dX, onCpu.dX)
+    assert.ok(dw < 1e-4, `dW differs by ${dw} for ${JSON.stringify(c)}`)
+    assert.ok(dx < 1e-4, `dX differs by ${dx} for ${JSON.stringify(c)}`)
+  }
+})
+
+test("wasm conv gradients equal central finite differences of a float64 reference conv", async () => {
+  await tf.setBackend("wasm")
+  const rng = new Rng("kernels-vs-fd")
+  const h = 1e-3
+  for (const c of cases) {
+    const ci = 2, co = 3
+    const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
+    const x32 = randomArray(xs.reduce((a, b) => a * b), rng), w32 = randomArray(ws.reduce((a, b) => a * b), rng)
+    const x = Float64Array.from(x32), w = Float64Array.from(w32)
+    const { y, ys } = conv2dReference(x, xs, w, ws, c.s, c.pad)
+    const dy = randomArray(y.length, rng)
+    // L(x, w) = <conv(x, w), dy>; its gradients are exactly what the kernels compute.
+    const loss = (xv: Float64Array, wv: Float64Array) => dot(conv2dReference(xv, xs, wv, ws, c.s, c.pad).y, dy)
+    const got = runGradKernels(c, x32, xs, w32, ws, dy, ys)
+    for (const [name, param, grad] of [["filter", w, got.dW], ["input", x, got.dX]] as const) {
+      for (let t = 0; t < 6; t++) {
+        const i = rng.int(param.length)
+        const saved = param[i]!
+        param[i] = saved + h
+        const up = name === "filter" ? loss(x, param) : loss(param, w)
+        param[i] = saved - h
+        const down = name === "filter" ? loss(x, param) : loss(param, w)
+        param[i] = saved
+        const fd = (up - down) / (2 * h)
+        assert.ok(Math.abs(fd - grad[i]!) < 1e-4 * (1 + Math.abs(fd)), `d${name}[${i}] = ${grad[i]} but finite difference gives ${fd} for ${JSON.stringify(c)}`)
+      }
+    }
+  }
+})
+
+test("a conv net's gradients on wasm (custom kernels) match the cpu backend end to end", async () => {
+  const rng = new Rng("net-grad")
+  const x = randomArray(2 * 11 * 11 * 3, rng)
+  const w1 = randomArray(5 * 5 * 3 * 4, rng), w2 = randomArray(3 * 3 * 4 * 6, rng)
+  const grads = async (backend: string) => {
+    await tf.setBackend(backend)
+    return tf.tidy(() => {
+      const xt = tf.tensor4d(x, [2, 11, 11, 3])
+      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => {
+        let hidden = tf.relu(tf.conv2d(xt, a, 2, "same"))
+        hidden = tf.maxPool(hidden, 3, 2, "same")
+        return tf.sum(tf.square(tf.conv2d(hidden, b, 1, "valid")))
+      }
+      return tf.grads(f)([tf.tensor4d(w1, [5, 5, 3, 4]), tf.tensor4d(w2, [3, 3, 4, 6])]).map((g) => g.dataSync() as Float32Array)
+    })
+  }
+  const onWasm = await grads("wasm"), onCpu = await grads("cpu")
+  await tf.setBackend("wasm")
+  for (let i = 0; i < 2; i++) {
+    const scale = Math.max(...Array.from(onCpu[i]!, Math.abs))
+    assert.ok(maxAbsDiff(onWasm[i]!, onCpu[i]!) < 1e-4 * scale, `gradient ${i} differs`)
+  }
+})
+
+test("the kernels release every intermediate wasm buffer", async () => {
+  await tf.setBackend("wasm")
+  const x = tf.randomNormal([2, 9, 9, 3], 0, 1, "float32", 1) as tf.Tensor4D
+  const dy = tf.randomNormal([2, 5, 5, 4], 0, 1, "float32", 2) as tf.Tensor4D
+  const w = tf.randomNormal([3, 3, 3, 4], 0, 1, "float32", 3) as tf.Tensor4D
+  const before = tf.memory().numBytes
+  const backend = tf.backend() as unknown as { numDataIds(): number }
+  const ids = backend.numDataIds()
+  for (let i = 0; i < 3; i++) {
+    tf.tidy(() => {
+      tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 2, pad: "same", dataFormat: "NHWC", filterShape: [3, 3, 3, 4] })
+      tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { strides: 2, pad: "same", dataFormat: "NHWC", inputShape: [2, 9, 9, 3] })
+    })
+  }
+  assert.is(backend.numDataIds(), ids)
+  assert.is(tf.memory().numBytes, before)
+  tf.dispose([x, dy, w])
+})
+
+test.run()
