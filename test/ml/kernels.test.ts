@@ -134,7 +134,8 @@ test("a conv net's gradients on wasm (custom kernels) match the cpu backend end 
     await tf.setBackend(backend)
     return tf.tidy(() => {
       const xt = tf.tensor4d(x, [2, 11, 11, 3])
-      const f = (a: tf.Tensor4D, b: tf.Tensor4D) => {
+      const f = (...ws: tf.Tensor[]) => {
+        const [a, b] = ws as [tf.Tensor4D, tf.Tensor4D]
         let hidden = tf.relu(tf.conv2d(xt, a, 2, "same"))
         hidden = tf.maxPool(hidden, 3, 2, "same")
         return tf.sum(tf.square(tf.conv2d(hidden, b, 1, "valid")))
