@@ -67,10 +67,10 @@ export const chexpertDefaults = {
   concurrency: 4,
 } as const
 
-type Truth = Record<Observation, boolean>
+export type Truth = Record<Observation, boolean>
 
 /** Per-study truth from latent causes; `chronic` is the patient's heart-failure propensity. */
-const drawTruth = (rng: Rng, chronic: boolean): Truth => {
+export const drawTruth = (rng: Rng, chronic: boolean): Truth => {
   const hf = rng.bernoulli(chronic ? 0.75 : 0.08)
   const infection = rng.bernoulli(0.18)
   const b = (p: number) => rng.bernoulli(p)
@@ -101,7 +101,7 @@ const drawTruth = (rng: Rng, chronic: boolean): Truth => {
 }
 
 /** How the report labeler states a finding: uncertainty is likelier for real positives of Atelectasis and Edema. */
-const stateLabel = (rng: Rng, obs: Observation, truth: boolean): string => {
+export const stateLabel = (rng: Rng, obs: Observation, truth: boolean): string => {
   if (obs === "No Finding") return truth ? "1.0" : ""
   const hedgy = obs === "Atelectasis" || obs === "Edema"
   if (truth) return rng.bernoulli(hedgy ? 0.3 : 0.15) ? "-1.0" : "1.0"

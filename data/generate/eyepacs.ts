@@ -178,21 +178,25 @@ export const drawFundus = (grade: number, side: 1 | -1, rng: Rng, knobs: Knobs):
   return img
 }
 
+/** Patients' eyes and grades: ids increase with gaps like the real set's; eyes agree with probability `agreement`. */
+export const eyepacsLabels = (rng: Rng, patients: number, weights: readonly number[], agreement: number) => {
+  const items: { image: string; grade: number; side: 1 | -1 }[] = []
+  let id = 10
+  for (let p = 0; p < patients; p++) {
+    id += 1 + rng.int(5)
+    const first = rng.categorical(weights)
+    const second = rng.bernoulli(agreement) ? first : rng.categorical(weights)
+    items.push({ image: `${id}_left`, grade: first, side: -1 }, { image: `${id}_right`, grade: second, side: 1 })
+  }
+  return items
+}
+
 export const generateEyepacs = async (root: string, options: EyepacsOptions): Promise<GeneratedSummary> => {
   const o = { ...eyepacsDefaults, ...options }
   if (!(o.patients >= 1)) throw new RangeError(`generateEyepacs: patients must be >= 1, got ${o.patients}`)
   const rng = new Rng(`eyepacs/${String(o.seed)}`)
   await mkdir(join(root, "train"), { recursive: true })
-  // Real EyePACS patient ids are increasing integers with gaps.
-  const items: { image: string; grade: number; side: 1 | -1 }[] = []
-  const labelRng = rng.fork("labels")
-  let id = 10
-  for (let p = 0; p < o.patients; p++) {
-    id += 1 + labelRng.int(5)
-    const first = labelRng.categorical(o.gradeWeights)
-    const second = labelRng.bernoulli(o.eyeAgreement) ? first : labelRng.categorical(o.gradeWeights)
-    items.push({ image: `${id}_left`, grade: first, side: -1 }, { image: `${id}_right`, grade: second, side: 1 })
-  }
+  const items = eyepacsLabels(rng.fork("labels"), o.patients, o.gradeWeights, o.eyeAgreement)
   await mapLimit(items.length, o.concurrency, async (i) => {
     const it = items[i]!
     const img = drawFundus(it.grade, it.side, rng.fork(it.image), o)
