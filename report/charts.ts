@@ -33,7 +33,8 @@ export const renderSvg = async (spec: Spec): Promise<string> => {
 
 type Row = Record<string, string | number | boolean | null>
 
-const base = { background: "white", config: { font: "sans-serif", view: { stroke: "#ccc" } } } as const
+// labelLimit 0: never truncate legend labels (configuration names are the point of the legend).
+const base = { background: "white", config: { font: "sans-serif", view: { stroke: "#ccc" }, legend: { labelLimit: 0 } } } as const
 
 /** Figure 2: grouped bars of mean similarity per model, one dot per compared pair. */
 export const figure2Spec = (rows: Row[], title: string): Spec => ({
@@ -66,7 +67,8 @@ export const figure2Spec = (rows: Row[], title: string): Spec => ({
 /** Figure 3: per layer, similarity to own init for random and pretrained init, and their difference (dashed grey). */
 export const figure3Spec = (panels: Array<{ title: string; layers: string[]; rows: Row[] }>): Spec => ({
   ...base,
-  hconcat: panels.map((p) => ({
+  columns: 3,
+  concat: panels.map((p) => ({
     title: p.title,
     data: { values: p.rows },
     width: Math.max(160, 36 * p.layers.length),
@@ -78,7 +80,7 @@ export const figure3Spec = (panels: Array<{ title: string; layers: string[]; row
           x: { field: "layer", type: "ordinal", sort: p.layers, title: null },
           y: { aggregate: "mean", field: "similarity", type: "quantitative", title: "similarity to init", scale: { domain: [-0.2, 1] } },
           color: { field: "series", type: "nominal", scale: { domain: ["random init", "pretrained init", "pretrained - random"], range: [BLUE, ORANGE, GREY] }, title: null },
-          strokeDash: { field: "series", type: "nominal", scale: { domain: ["random init", "pretrained init", "pretrained - random"], range: [[1, 0], [1, 0], [4, 3]] }, legend: null },
+          strokeDash: { field: "series", type: "nominal", scale: { domain: ["random init", "pretrained init", "pretrained - random"], range: [[1, 0], [1, 0], [4, 3]] }, title: null },
         },
       },
     ],
@@ -88,7 +90,8 @@ export const figure3Spec = (panels: Array<{ title: string; layers: string[]; row
 /** Figure 4: similarity at init vs after training, with the least-squares line. */
 export const figure4Spec = (panels: Array<{ title: string; points: Row[]; line: Row[] }>): Spec => ({
   ...base,
-  hconcat: panels.map((p) => ({
+  columns: 3,
+  concat: panels.map((p) => ({
     title: p.title,
     width: 180,
     height: 180,
@@ -115,7 +118,8 @@ export const curvesSpec = (panels: Array<{ title: string; rows: Row[]; order: st
   ...base,
   // Panels compare different configurations, so each gets its own colours and legend.
   resolve: { scale: { color: "independent" }, legend: { color: "independent" } },
-  hconcat: panels.map((p) => ({
+  columns: 3,
+  concat: panels.map((p) => ({
     title: p.title,
     width: 240,
     height: 200,

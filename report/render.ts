@@ -119,11 +119,12 @@ class Printer {
     }
   }
 
-  paper(key: string, v: PaperValue | undefined, digits: number, unit = ""): Cell {
+  /** A paper number as printed: `digits` decimals for the value, `pmDigits` for its ± (undefined: as transcribed). */
+  paper(key: string, v: PaperValue | undefined, digits: number, pmDigits?: number): Cell {
     if (!v) return DASH
-    const val = this.num(`paper/${key}`, v.value, (x) => `${x.toFixed(digits)}${unit}`)
+    const val = this.num(`paper/${key}`, v.value, (x) => x.toFixed(digits))
     if (v.pm === null) return { html: `<span class="paper">${val.html}</span>`, md: val.md }
-    const pm = this.num(`paper/${key}/pm`, v.pm, String)
+    const pm = this.num(`paper/${key}/pm`, v.pm, (x) => (pmDigits === undefined ? String(x) : x.toFixed(pmDigits)))
     return { html: `<span class="paper">${val.html} &plusmn; ${pm.html}</span>`, md: `${val.md} ± ${pm.md}` }
   }
 }
@@ -157,7 +158,9 @@ const INIT_LABEL: Record<string, string> = { "random": "random init", "transfer"
 // ---- Tables 1-3 ----
 
 const table1 = (data: ReportData, p: Printer): Section => {
-  const models = MODEL_IDS.filter((m) => paperTable1Row(m) || runsWhere(data, { model: m, dataset: "retina", regime: "full" }).length > 0)
+  const hasRuns = (model: ModelId): boolean =>
+    (["random", "transfer"] as const).some((init) => runsWhere(data, { model, init, dataset: "retina", regime: "full" }).length > 0)
+  const models = MODEL_IDS.filter((m) => paperTable1Row(m) || hasRuns(m))
   const rows = models.map((model) => {
     const paper = paperTable1Row(model)
     const auc = (init: InitScheme): Cell =>
@@ -200,7 +203,9 @@ const table1 = (data: ReportData, p: Printer): Section => {
 }
 
 const table2 = (data: ReportData, p: Printer): Section => {
-  const models = MODEL_IDS.filter((m) => PAPER_TABLE2.some((r) => r.model === m) || runsWhere(data, { model: m, dataset: "chexpert", regime: "full" }).length > 0)
+  const hasRuns = (model: ModelId): boolean =>
+    (["random", "transfer"] as const).some((init) => runsWhere(data, { model, init, dataset: "chexpert", regime: "full" }).length > 0)
+  const models = MODEL_IDS.filter((m) => PAPER_TABLE2.some((r) => r.model === m) || hasRuns(m))
   const rows: Cell[][] = []
   for (const model of models) {
     for (const init of ["random", "transfer"] as const) {
@@ -208,7 +213,7 @@ const table2 = (data: ReportData, p: Printer): Section => {
       const row: Cell[] = [text(MODEL_NAMES[model]), text(INIT_LABEL[init]!)]
       for (const path of PATHOLOGIES) {
         row.push(p.summary(`table2/${model}/${init}/${path}`, metricBySeed(data, { model, init, dataset: "chexpert", regime: "full" }, path), pct))
-        row.push(p.paper(`table2/${model}/${init}/${path}`, paper?.auc[path], 2))
+        row.push(p.paper(`table2/${model}/${init}/${path}`, paper?.auc[path], 2, 2))
       }
       rows.push(row)
     }
@@ -226,7 +231,9 @@ const table2 = (data: ReportData, p: Printer): Section => {
 }
 
 const table3 = (data: ReportData, p: Printer): Section => {
-  const models = MODEL_IDS.filter((m) => paperTable3Row(m) || runsWhere(data, { model: m, dataset: "retina", regime: "small-data" }).length > 0)
+  const hasRuns = (model: ModelId): boolean =>
+    (["random", "transfer"] as const).some((init) => runsWhere(data, { model, init, dataset: "retina", regime: "small-data" }).length > 0)
+  const models = MODEL_IDS.filter((m) => paperTable3Row(m) || hasRuns(m))
   const rows = models.map((model) => {
     const paper = paperTable3Row(model)
     const auc = (init: InitScheme): Cell =>
