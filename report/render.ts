@@ -4,7 +4,8 @@
 // HTML as a JSON block and as data-key/data-value attributes, so tests can check the
 // report file against the artifacts it was built from.
 
-import { readFile } from "node:fs/promises"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { join } from "node:path"
 import { Rng } from "../lib/random.ts"
 import { curvesSpec, figure2Spec, figure3Spec, figure4Spec, renderSvg, stepsSpec, type Spec } from "./charts.ts"
 import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts"
@@ -70,11 +71,32 @@ export const validateReportData = (data: ReportData): void => {
   for (const p of data.pretrained) {
     if (!inUnit(p.top1) || !inUnit(p.top5)) problems.push(`pretrained ${p.model} seed ${p.seed}: top1 = ${p.top1}, top5 = ${p.top5}; accuracies are fractions in [0, 1]`)
   }
-  for (const e of data.similarity?.figure3 ?? []) {
-    for (const l of e.layers) {
-      if ([...l.randomInit, ...l.pretrainedInit].some((x) => !Number.isFinite(x))) problems.push(`similarity.figure3 ${e.model} ${e.dataset} layer ${l.layer}: non-finite similarity`)
+  const once = (what: string, keys: string[]): void => {
+    const seen = new Set<string>()
+    for (const k of keys) {
+      if (seen.has(k)) problems.push(`${what}: two entries for ${k}; merge their values into one entry`)
+      seen.add(k)
     }
   }
+  const sim = data.similarity
+  if (sim) {
+    once("similarity.figure2", sim.figure2.map((e) => `${e.model}/${e.dataset}`))
+    once("similarity.figure3", sim.figure3.map((e) => `${e.model}/${e.dataset}`))
+    once("similarity.figure4", sim.figure4.map((e) => `${e.model}/${e.dataset}/${e.layer}/${e.comparison}`))
+    for (const e of sim.figure2) {
+      if ([...e.pretrainedVsRandom, ...e.randomVsRandom].some((x) => !Number.isFinite(x))) problems.push(`similarity.figure2 ${e.model} ${e.dataset}: non-finite similarity (a failed CCA?); recompute or drop the pair`)
+    }
+    for (const e of sim.figure3) {
+      once(`similarity.figure3 ${e.model} ${e.dataset}`, e.layers.map((l) => l.layer))
+      for (const l of e.layers) {
+        if ([...l.randomInit, ...l.pretrainedInit].some((x) => !Number.isFinite(x))) problems.push(`similarity.figure3 ${e.model} ${e.dataset} layer ${l.layer}: non-finite similarity (a failed CCA?); recompute or drop the seed`)
+      }
+    }
+    for (const e of sim.figure4) {
+      if (e.points.some((q) => !Number.isFinite(q.atInit) || !Number.isFinite(q.afterTraining))) problems.push(`similarity.figure4 ${e.model} ${e.dataset} ${e.layer} ${e.comparison}: non-finite point`)
+    }
+  }
+  once("figure5", (data.figure5 ?? []).map((x) => `${x.model}/${x.dataset}/${x.init}/${x.when}`))
   if (problems.length > 0) throw new ReportDataError(problems)
 }
 
@@ -649,3 +671,31 @@ ${sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>${s.html}</
   return { html, markdown: `${markdown}\n`, values: p.values }
 }
 
+
+export interface WrittenReport {
+  readonly htmlPath: string
+  readonly markdownPath: string
+  readonly valuesPath: string
+  readonly values: Record<string, number>
+}
+
+/**
+ * Renders and writes report.html, report.md and values.json into `dir` (created if needed).
+ * Each file is written to a temporary name and renamed, so a reader never sees half a report.
+ */
+export const writeReportFiles = async (data: ReportData, dir: string, options: RenderOptions = {}): Promise<WrittenReport> => {
+  const { html, markdown, values } = await renderReport(data, options)
+  await mkdir(dir, { recursive: true })
+  const put = async (name: string, body: string): Promise<string> => {
+    const path = join(dir, name)
+    await writeFile(`${path}.tmp-${process.pid}`, body)
+    await rename(`${path}.tmp-${process.pid}`, path)
+    return path
+  }
+  return {
+    htmlPath: await put("report.html", html),
+    markdownPath: await put("report.md", markdown),
+    valuesPath: await put("values.json", `${JSON.stringify(values, null, 1)}\n`),
+    values,
+  }
+}

@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import sharp from "sharp"
-import { readPrintedValuesFromHtml, readValuesFromHtml, renderReport, ReportDataError, type RenderedReport } from "../../report/render.ts"
+import { readFile } from "node:fs/promises"
+import { readPrintedValuesFromHtml, readValuesFromHtml, renderReport, ReportDataError, writeReportFiles, type RenderedReport } from "../../report/render.ts"
 import { mean, sampleStd } from "../../report/stats.ts"
 import { metricBySeed } from "../../report/select.ts"
 import type { ReportData } from "../../report/types.ts"
@@ -136,6 +137,16 @@ test("real data: no banner and no synthetic note", async () => {
   assert.is(real.values["table1/resnet50/random/n"], 3)
 })
 
+test("same input, same report (seeded bootstrap); writeReportFiles writes all three files", async () => {
+  const d = data({ runs: [...seeds("cbr-small", "random", [0.95, 0.96, 0.955]), ...seeds("cbr-small", "transfer", [0.951, 0.962, 0.953])] })
+  const a = await renderReport(d, { resamples: 500, claims: { resamples: 500 } })
+  const written = await writeReportFiles(d, join(dir, "out"), { resamples: 500, claims: { resamples: 500 } })
+  assert.is(await readFile(written.htmlPath, "utf8"), a.html)
+  assert.is(await readFile(written.markdownPath, "utf8"), a.markdown)
+  assert.equal(JSON.parse(await readFile(written.valuesPath, "utf8")), a.values)
+  assert.equal(readValuesFromHtml(await readFile(written.htmlPath, "utf8")), a.values)
+})
+
 test("user errors name the run, the field and the fix", async () => {
   const bad = data({ runs: [...seeds("resnet50", "random", [96.4, 0.9])] })
   try {
@@ -147,6 +158,15 @@ test("user errors name the run, the field and the fix", async () => {
   }
   const dup = data({ runs: [...seeds("resnet50", "random", [0.9]), ...seeds("resnet50", "random", [0.91])] })
   await renderReport(dup).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /both resnet50\/random\/retina\/full\/seed1/))
+  const twice = data({ similarity: { measure: "pwcca", figure2: [], figure4: [], figure3: [
+    { model: "resnet50", dataset: "retina", layers: [{ layer: "conv1", randomInit: [0.5], pretrainedInit: [NaN] }] },
+    { model: "resnet50", dataset: "retina", layers: [] },
+  ] } })
+  await renderReport(twice).then(() => assert.unreachable("should throw"), (e: Error) => {
+    assert.match(e.message, /2 problem/)
+    assert.match(e.message, /similarity\.figure3: two entries for resnet50\/retina/)
+    assert.match(e.message, /layer conv1: non-finite similarity/)
+  })
   const missingPng = data({ figure5: [{ model: "resnet50", dataset: "retina", init: "random", when: "init", pngPath: join(dir, "nope.png") }] })
   await renderReport(missingPng, { resamples: 100 }).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /Figure 5 panel resnet50\/retina\/random\/init: cannot read .*nope\.png/))
 })
