@@ -12,7 +12,7 @@ import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts
 import { PAPER_FIGURE4_R2, PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row, type PaperValue } from "./paper.ts"
 import { isSynthetic, metricBySeed, runsWhere, stepsToThreshold, thresholdFor, type RunFilter } from "./select.ts"
 import { bootstrapMeanCI, linearFit, mean, sampleStd } from "./stats.ts"
-import type { CurveMetric, DatasetId, InitScheme, ModelId, Pathology, ReportData, RunResult } from "./types.ts"
+import type { CurveMetric, DatasetId, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
 import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES } from "./types.ts"
 
 export interface RenderOptions {
@@ -575,14 +575,18 @@ const provenanceSection = (data: ReportData): Section => {
     Object.entries(r.provenance.versions).map(([k, v]) => `${k} ${v}`).join(", "),
     JSON.stringify(r.provenance.params),
   ])
+  const describe = (pv: Provenance | undefined): string =>
+    pv
+      ? `; backend ${pv.backend}; fingerprint ${pv.fingerprint}; versions ${Object.entries(pv.versions).map(([k, v]) => `${k} ${v}`).join(", ")}; params ${JSON.stringify(pv.params)}`
+      : ""
+  const others = [
+    ...data.pretrained.map((x) => `Pretrained ${MODEL_NAMES[x.model]} seed ${x.seed}: ${x.origin}, ${x.dataSource} ImageNet${describe(x.provenance)}`),
+    ...(data.similarity?.provenance ? [`Similarity (${data.similarity.measure}): ${data.similarity.provenance.dataSource} data${describe(data.similarity.provenance)}`] : []),
+  ]
   const html = `<table id="provenance-data" class="provenance"><thead><tr>${headers.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td>${i >= 8 ? `<code>${esc(c)}</code>` : esc(c)}</td>`).join("")}</tr>`)
-    .join("")}</tbody></table>${
-    data.pretrained.length
-      ? `<h4>Pretrained models</h4><ul>${data.pretrained.map((x) => `<li>${esc(MODEL_NAMES[x.model])} seed ${x.seed}: ${esc(x.origin)}, ${esc(x.dataSource)} ImageNet</li>`).join("")}</ul>`
-      : ""
-  }`
-  const md = tableMd({ headers, rows: rows.map((r) => r.map(text)) })
+    .join("")}</tbody></table>${others.length ? `<h4>Pretrained models and analyses</h4><ul class="provenance">${others.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>` : ""}`
+  const md = `${tableMd({ headers, rows: rows.map((r) => r.map(text)) })}${others.length ? `\n\n${others.map((x) => `- ${mdEsc(x)}`).join("\n")}` : ""}`
   return { id: "provenance", title: "Provenance per run", html, md }
 }
 

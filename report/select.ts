@@ -94,7 +94,9 @@ export const stepsBySeed = (data: ReportData, f: RunFilter): StepsGroup => {
 
 /** Any synthetic run or pretrained model makes the whole report "synthetic". */
 export const isSynthetic = (data: ReportData): boolean =>
-  data.runs.some((r) => r.provenance.dataSource === "synthetic") || data.pretrained.some((p) => p.dataSource === "synthetic")
+  data.runs.some((r) => r.provenance.dataSource === "synthetic") ||
+  data.pretrained.some((p) => p.dataSource === "synthetic") ||
+  data.similarity?.provenance?.dataSource === "synthetic"
 
 /** Models in canonical order that have at least one run matching `f`. */
 export const modelsWith = (data: ReportData, f: Omit<RunFilter, "model">, order: readonly ModelId[]): ModelId[] =>

@@ -127,6 +127,8 @@ export interface PretrainedResult {
   readonly origin: "trained" | "imported"
   /** Whether the ImageNet set was the real one or a synthetic stand-in. */
   readonly dataSource: "synthetic" | "real"
+  /** The pretraining (or import) artifact's provenance, shown in the report when given. */
+  readonly provenance?: Provenance
 }
 
 /** Parameter counts of a model: Table 1's convention (spec.md) and the true trainable count. */
@@ -191,6 +193,8 @@ export interface SimilarityData {
   readonly figure2: readonly Figure2Entry[]
   readonly figure3: readonly Figure3Entry[]
   readonly figure4: readonly Figure4Entry[]
+  /** The similarity stage's artifact provenance, shown in the report when given. */
+  readonly provenance?: Provenance
 }
 
 /** Convergence thresholds (Figure 7: 91% validation AUC on RETINA). */

@@ -119,6 +119,8 @@ test("claims section has all seven verdicts, with the synthetic note; provenance
   const p = section(out.html, "provenance")
   assert.is((p.match(/<tr>/g) ?? []).length, input.runs.length + 1)
   assert.match(p, /U-Zeros/)
+  assert.match(p, /Similarity \(pwcca\): synthetic data; backend cpu; fingerprint fp-similarity/)
+  assert.match(p, /Pretrained Inception-v3 seed 1: imported/)
   assert.match(out.html, /finetune\.lr/)
   assert.match(out.markdown, /SYNTHETIC DATA/)
   assert.match(out.markdown, /### Claim 7/)
