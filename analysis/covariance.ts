@@ -101,8 +101,9 @@ const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Arr
   const means = new Float64Array(d)
   means.set(rowMeans(x), 0)
   means.set(rowMeans(y), x.neurons)
-  // Blocks never straddle the x/y boundary; ~128 rows keeps the skipped lower triangle near half of each Gram.
-  const blocks = [...splitBlocks(0, x.neurons, 128), ...splitBlocks(x.neurons, d, 128)]
+  // Blocks never straddle the x/y boundary; ~256 rows is where XNNPACK stays efficient
+  // while skipping the lower block triangle saves up to ~40% of the products.
+  const blocks = [...splitBlocks(0, x.neurons, 256), ...splitBlocks(x.neurons, d, 256)]
   const workers = poolSize()
   const parts = await Promise.all(
     Array.from({ length: workers }, async (_, w) => {

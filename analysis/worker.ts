@@ -38,44 +38,52 @@ const loadTf = (): Promise<Tf> =>
 const gram = async (req: Extract<WorkerRequest, { kind: "gram" }>): Promise<Float64Array> => {
   const tf = await loadTf()
   const { chunk, rows, cols, means, blocks } = req
-  for (let r = 0; r < rows; r++) {
-    const mu = means[r]!
-    const row = chunk.subarray(r * cols, (r + 1) * cols)
-    for (let c = 0; c < cols; c++) row[c] = row[c]! - mu
-  }
   const out = new Float64Array(rows * rows)
-  const z = tf.tensor2d(chunk, [rows, cols])
-  // matMul without transpose flags is the fast XNNPACK path (transposeB is ~7x slower), so transpose once.
-  const zt = tf.transpose(z)
-  try {
-    const columnBlocks = blocks.map(([s, e]) => tf.slice(zt, [0, s], [cols, e - s]))
+  // XNNPACK packs the whole inner dimension per tile, so long inner dimensions fall out of
+  // cache: multiply over slices of the datapoints and sum the partial products in Float64.
+  const slice = 4096
+  for (let c0 = 0; c0 < cols; c0 += slice) {
+    const w = Math.min(slice, cols - c0)
+    // Per block: the centred rows (left operand) and their transpose (right operand), built
+    // in JS because the non-transposed matMul is the fast path and tf.transpose/strided slices are slow.
+    const left = blocks.map(([s, e]) => {
+      const a = new Float32Array((e - s) * w)
+      for (let r = s; r < e; r++) {
+        const mu = means[r]!
+        const src = r * cols + c0, dst = (r - s) * w
+        for (let c = 0; c < w; c++) a[dst + c] = chunk[src + c]! - mu
+      }
+      return a
+    })
+    const right = blocks.map(([s, e], b) => {
+      const h = e - s
+      const a = left[b]!
+      const t = new Float32Array(w * h)
+      for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) t[c * h + r] = a[r * w + c]!
+      return tf.tensor2d(t, [w, h])
+    })
+    const leftT = left.map((a, b) => tf.tensor2d(a, [blocks[b]![1] - blocks[b]![0], w]))
     try {
       for (let i = 0; i < blocks.length; i++) {
         const [si, ei] = blocks[i]!
-        const left = tf.slice(z, [si, 0], [ei - si, cols])
         for (let j = i; j < blocks.length; j++) {
           const [sj, ej] = blocks[j]!
-          const prod = tf.matMul(left, columnBlocks[j]!)
+          const prod = tf.matMul(leftT[i]!, right[j]!)
           const values = prod.dataSync() as Float32Array
           prod.dispose()
-          const w = ej - sj
+          const bw = ej - sj
           for (let a = si; a < ei; a++) {
-            for (let b = sj; b < ej; b++) {
-              const v = values[(a - si) * w + (b - sj)]!
-              out[a * rows + b] = v
-              out[b * rows + a] = v
-            }
+            const base = (a - si) * bw - sj
+            for (let b = sj; b < ej; b++) out[a * rows + b] = out[a * rows + b]! + values[base + b]!
           }
         }
-        left.dispose()
       }
     } finally {
-      columnBlocks.forEach((t) => t.dispose())
+      right.forEach((t) => t.dispose())
+      leftT.forEach((t) => t.dispose())
     }
-  } finally {
-    z.dispose()
-    zt.dispose()
   }
+  for (let a = 0; a < rows; a++) for (let b = 0; b < a; b++) out[a * rows + b] = out[b * rows + a]!
   return out
 }
 
