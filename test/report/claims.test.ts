@@ -131,4 +131,18 @@ test("a synthetic data source is stated in every verdict", () => {
   for (const c of evaluateClaims(data(), { resamples: 100 })) assert.not.match(c.evidence.join(" "), /SYNTHETIC/)
 })
 
+test("calibration: the paper's own Table 1 (three seeds rebuilt as mean, mean ± std) supports claims 1-3", async () => {
+  const { PAPER_TABLE1 } = await import("../../report/paper.ts")
+  const rebuilt = (v: { value: number; pm: number | null }) => [-1, 0, 1].map((k) => (v.value + k * (v.pm ?? 0)) / 100)
+  const d = data({
+    runs: PAPER_TABLE1.flatMap((r) => [...seeds(r.model, "random", rebuilt(r.random)), ...seeds(r.model, "transfer", rebuilt(r.transfer))]),
+    pretrained: PAPER_TABLE1.map((r) => imagenet(r.model, r.imagenetTop5.value / 100)),
+  })
+  const all = evaluateClaims(d, { resamples: 2000 })
+  for (const key of ["transfer-adds-little", "small-matches-large", "imagenet-does-not-predict"]) {
+    const c = all.find((x) => x.key === key)!
+    assert.is(c.verdict, "supported", `${key}:\n${c.evidence.join("\n")}`)
+  }
+})
+
 test.run()
