@@ -98,15 +98,35 @@ export class Raster {
     return this
   }
 
-  /** Adds iid Gaussian noise (sensor noise), the same draw on all channels when `mono`. */
+  /**
+   * Adds Gaussian noise (sensor noise), the same draw on all channels when `mono`.
+   * Draws come from a 4096-entry table of normal quantiles indexed by the Rng: the
+   * Box-Muller transform per pixel was most of the drawing time at 587 px.
+   */
   noise(rng: Rng, std: number, mono = false): this {
     if (std <= 0) return this
-    const c = this.channels, d = this.data
+    const c = this.channels, d = this.data, t = normalTable()
     for (let i = 0; i < d.length; i += c) {
-      if (mono) { const z = rng.normal(0, std); for (let k = 0; k < c; k++) d[i + k] = d[i + k]! + z }
-      else for (let k = 0; k < c; k++) d[i + k] = d[i + k]! + rng.normal(0, std)
+      if (mono) { const z = t[rng.nextUint32() & 4095]! * std; for (let k = 0; k < c; k++) d[i + k] = d[i + k]! + z }
+      else for (let k = 0; k < c; k++) d[i + k] = d[i + k]! + t[rng.nextUint32() & 4095]! * std
     }
     return this
+  }
+
+  /**
+   * Multiplies by 1 + amount * (a smooth random field): bilinear interpolation of a
+   * cells x cells grid of uniform draws in [-1, 1] (background unevenness in one pass).
+   */
+  unevenness(rng: Rng, cells: number, amount: number): this {
+    const g = Array.from({ length: (cells + 1) * (cells + 1) }, () => rng.uniform(-1, 1))
+    const w = this.width, h = this.height
+    return this.modulate((x, y) => {
+      const fx = (x / w) * cells, fy = (y / h) * cells
+      const ix = Math.min(cells - 1, Math.floor(fx)), iy = Math.min(cells - 1, Math.floor(fy))
+      const ax = fx - ix, ay = fy - iy, r = cells + 1
+      const v = (g[iy * r + ix]! * (1 - ax) + g[iy * r + ix + 1]! * ax) * (1 - ay) + (g[(iy + 1) * r + ix]! * (1 - ax) + g[(iy + 1) * r + ix + 1]! * ax) * ay
+      return 1 + amount * v
+    })
   }
 
   /** Separable box blur of the given radius (twice ~ a Gaussian): softens acquisition. */
@@ -134,13 +154,34 @@ export class Raster {
   }
 
   toUint8(): Uint8Array {
-    const out = new Uint8Array(this.data.length)
-    for (let i = 0; i < out.length; i++) {
-      const v = this.data[i]!
-      out[i] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v)
-    }
-    return out
+    // Uint8ClampedArray.set clamps to 0..255 and rounds half to even, natively.
+    const out = new Uint8ClampedArray(this.data.length)
+    out.set(this.data)
+    return new Uint8Array(out.buffer)
   }
+}
+
+let table: Float32Array | undefined
+/** Standard normal quantiles at the midpoints of 4096 equal-probability bins. */
+const normalTable = (): Float32Array => {
+  if (table) return table
+  // Acklam's rational approximation of the inverse normal CDF (|error| < 1.2e-9).
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239]
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572]
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783]
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416]
+  const inv = (p: number): number => {
+    if (p < 0.02425) {
+      const q = Math.sqrt(-2 * Math.log(p))
+      return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
+    }
+    if (p > 1 - 0.02425) return -inv(1 - p)
+    const q = p - 0.5, r = q * q
+    return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
+  }
+  table = new Float32Array(4096)
+  for (let i = 0; i < 4096; i++) table[i] = inv((i + 0.5) / 4096)
+  return table
 }
 
 /** Encodes a raster with sharp (imported lazily: generators run inside stages). */

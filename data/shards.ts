@@ -76,7 +76,8 @@ export class ShardWriter {
       const file = `${this.prefix}-${String(this.files.length).padStart(5, "0")}.arrow`
       this.files.push({ file, count: 0 })
       this.writer = new A.RecordBatchFileWriter()
-      this.out = createWriteStream(join(this.dir, file))
+      // A deep write buffer lets decoding run on while the disk catches up.
+      this.out = createWriteStream(join(this.dir, file), { highWaterMark: 8 << 20 })
       const out = this.out
       const src = this.writer.toNodeStream()
       this.done = new Promise<void>((resolve, reject) => {

@@ -69,12 +69,6 @@ export const drawFundus = (grade: number, side: 1 | -1, rng: Rng, knobs: Knobs):
   const bright = rng.uniform(0.75, 1.1)
   const base: Colour = [rng.uniform(185, 225) * bright, rng.uniform(75, 110) * bright, rng.uniform(30, 55) * bright]
   img.disc(cx, cy, R, base, 1, 1.5)
-  // Choroidal unevenness: broad faint blotches so the background is not flat.
-  for (let i = 0; i < 6; i++) {
-    const a = rng.uniform(0, 2 * Math.PI), d = Math.sqrt(rng.next()) * R * 0.8
-    const tone = rng.bernoulli(0.5) ? 0.8 : 1.12
-    img.gaussian(cx + d * Math.cos(a), cy + d * Math.sin(a), R * rng.uniform(0.15, 0.35), R * rng.uniform(0.15, 0.35), base.map((v) => v * tone), 0.35)
-  }
   const discX = cx + side * R * rng.uniform(0.45, 0.55), discY = cy + rng.normal(0, R * 0.05)
   const discR = R * rng.uniform(0.12, 0.15)
   // Macula: dark, slightly temporal of the centre.
@@ -173,8 +167,12 @@ export const drawFundus = (grade: number, side: 1 | -1, rng: Rng, knobs: Knobs):
     const q = Math.hypot(x - cx, y - cy) / R
     return q > 1.05 ? 0 : 1 - 0.5 * q * q
   })
-  if (rng.bernoulli(0.3)) img.blur(1)
-  img.noise(rng, knobs.noise)
+  // Choroidal unevenness: broad faint blotches so the background is not flat.
+  // Acquisition draws use their own streams, so two grades drawn from one seed differ only in lesions.
+  const acquisition = rng.fork("acquisition")
+  img.unevenness(acquisition, 5, 0.12)
+  if (acquisition.bernoulli(0.3)) img.blur(1)
+  img.noise(acquisition.fork("noise"), knobs.noise)
   return img
 }
 
