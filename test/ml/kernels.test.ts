@@ -151,6 +151,58 @@ test("a conv net's gradients on wasm (custom kernels) match the cpu backend end 
   }
 })
 
+/** Float64 max pool with TF padding (padded cells never win). */
+const maxPoolReference = (x: Float64Array, xs: Shape4, k: number, s: number, pad: Pad): Float64Array => {
+  const [n, h, w, c] = xs
+  const gh = geometry(h, k, s, pad), gw = geometry(w, k, s, pad)
+  const y = new Float64Array(n * gh.out * gw.out * c)
+  for (let b = 0; b < n; b++) for (let i = 0; i < gh.out; i++) for (let j = 0; j < gw.out; j++) for (let d = 0; d < c; d++) {
+    let m = -Infinity
+    for (let a = 0; a < k; a++) for (let e = 0; e < k; e++) {
+      const r = i * s + a - gh.before, q = j * s + e - gw.before
+      if (r >= 0 && r < h && q >= 0 && q < w) m = Math.max(m, x[((b * h + r) * w + q) * c + d]!)
+    }
+    y[((b * gh.out + i) * gw.out + j) * c + d] = m
+  }
+  return y
+}
+
+test("MaxPoolGrad on wasm matches the cpu backend (ties included) and finite differences", async () => {
+  const rng = new Rng("maxpool-grad")
+  for (const k of [2, 3]) for (const s of [1, 2]) for (const pad of ["same", "valid"] as const) for (const size of [7, 8]) {
+    const xs: Shape4 = [2, size, size + 1, 3]
+    const gh = geometry(size, k, s, pad), gw = geometry(size + 1, k, s, pad)
+    const ys: Shape4 = [2, gh.out, gw.out, 3]
+    const x32 = randomArray(xs.reduce((a, b) => a * b), rng)
+    const dy = randomArray(ys.reduce((a, b) => a * b), rng)
+    // after ReLU half the inputs tie at 0: the first maximum in window order must win on both backends
+    const relu32 = x32.map((v) => Math.max(v, 0))
+    const grad = async (backend: string, x: Float32Array) => {
+      await tf.setBackend(backend)
+      return tf.tidy(() => {
+        const xt = tf.tensor4d(x, xs)
+        const yt = tf.maxPool(xt, k, s, pad)
+        return (tf.engine().runKernel("MaxPoolGrad", { dy: tf.tensor4d(dy, ys), input: xt, output: yt }, { filterSize: k, strides: s, pad }) as tf.Tensor).dataSync().slice() as Float32Array
+      })
+    }
+    for (const x of [x32, relu32]) {
+      const onWasm = await grad("wasm", x), onCpu = await grad("cpu", x)
+      assert.ok(maxAbsDiff(onWasm, onCpu) < 1e-5, `k ${k} s ${s} ${pad} size ${size}`)
+    }
+    await tf.setBackend("wasm")
+    const onWasm = await grad("wasm", x32)
+    const x = Float64Array.from(x32)
+    const loss = () => dot(maxPoolReference(x, xs, k, s, pad), dy)
+    for (let t = 0; t < 8; t++) {
+      const i = rng.int(x.length), saved = x[i]!, h = 1e-6
+      x[i] = saved + h; const up = loss()
+      x[i] = saved - h; const down = loss()
+      x[i] = saved
+      assert.ok(Math.abs((up - down) / (2 * h) - onWasm[i]!) < 1e-4, `dx[${i}] for k ${k} s ${s} ${pad}`)
+    }
+  }
+})
+
 test("the kernels release every intermediate wasm buffer", async () => {
   await tf.setBackend("wasm")
   const x = tf.randomNormal([2, 9, 9, 3], 0, 1, "float32", 1) as tf.Tensor4D
