@@ -145,7 +145,12 @@ export class Optimizer {
       ? { kind: "adam", learningRate: config.learningRate, beta1: config.beta1 ?? 0.9, beta2: config.beta2 ?? 0.999, epsilon: config.epsilon ?? 1e-7 }
       : { kind: "sgd-momentum", learningRate: config.learningRate, momentum: config.momentum }
     const perVar = this.config.kind === "adam" ? 2 : 1
-    this.slots = variables.map((v) => Array.from({ length: perVar }, () => tf.variable(tf.zerosLike(v), false)))
+    this.slots = variables.map((v) => Array.from({ length: perVar }, () => {
+      const zeros = tf.zerosLike(v)
+      const slot = tf.variable(zeros, false)
+      zeros.dispose() // the variable holds its own reference to the data
+      return slot
+    }))
   }
 
   private slotNames(): string[] {

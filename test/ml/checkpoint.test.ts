@@ -9,9 +9,10 @@ import {
 } from "../../ml/checkpoint.ts"
 import { transferInit } from "../../ml/inits.ts"
 import { Optimizer } from "../../ml/train.ts"
-import { tinyConvNet, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
 
 test.before(useCpu)
+test.after(restoreBackend)
 
 const withDir = async (f: (dir: string) => Promise<void>) => {
   const dir = await mkdtemp(join(tmpdir(), "transfusion-ckpt-"))

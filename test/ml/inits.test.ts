@@ -4,9 +4,11 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Rng } from "../../lib/random.ts"
 import { gaborFilterBank, gaborKernel } from "../../ml/gabor.ts"
 import { applyInit, gaborInit, layerWeightsOf, meanVarInit, randomInit, slimInit, transferInit, transfusionInit } from "../../ml/inits.ts"
-import { tinyConvNet, useCpu, type TinyBuilt } from "./fixtures/tiny-models.ts"
+import { buildModel, type ArchName } from "../../models/index.ts"
+import { tinyConvNet, restoreBackend, useCpu, type TinyBuilt } from "./fixtures/tiny-models.ts"
 
 test.before(useCpu)
+test.after(restoreBackend)
 
 const layerData = (b: TinyBuilt, name: string): Float32Array[] => b.model.getLayer(name).getWeights().map((t) => Float32Array.from(t.dataSync()))
 const sameLayer = (a: TinyBuilt, b: TinyBuilt, name: string) => assert.equal(layerData(a, name), layerData(b, name), `layer ${name} differs`)
@@ -195,6 +197,32 @@ test("applyInit dispatches by scheme and asks for missing pretrained weights", (
   assert.equal(snapshot(a), snapshot(b))
   assert.throws(() => applyInit(tinyConvNet({ seed: 2 }), { kind: "transfer" }, { seed: 1 }), /needs pretrained weights/)
   assert.is(applyInit(tinyConvNet({ seed: 2 }), { kind: "gabor" }, { seed: 1 }).gabor[0].layer, "conv1_conv")
+  for (const ts of pretrained.values()) tf.dispose(ts)
+})
+
+test("schemes on the project's architectures (narrow, small inputs): slim from ResNet-50, Gabor and Mean Var everywhere", () => {
+  const spec = (arch: ArchName, seed: number) => ({ arch, inputSize: arch === "inception-v3" ? 75 : 32, widthMultiplier: 0.125, outputs: 5, outputActivation: "softmax" as const, seed })
+  const resnet = buildModel(spec("resnet50", 1))
+  const pretrained = layerWeightsOf(resnet.model)
+  const slim = buildModel(spec("resnet50-slim", 2))
+  const report = slimInit(slim, pretrained)
+  const upToBlock2 = slim.blocks.slice(0, slim.blocks.findIndex((b) => b.name === "block2") + 1).flatMap((b) => b.layers)
+  assert.equal(report.pretrained, upToBlock2.filter((n) => slim.model.getLayer(n).weights.length > 0))
+  assert.ok(report.random.includes("conv4_block1_1_conv") && report.random.includes("head"))
+  const value = (m: typeof slim, n: string) => Array.from(m.model.getLayer(n).getWeights()[0].dataSync())
+  assert.equal(value(slim, "conv3_block4_3_conv"), value(resnet, "conv3_block4_3_conv"))
+  assert.throws(() => transferInit(slim, pretrained), /layer "conv4_block1_1_conv" of resnet50-slim has weight shapes \[1x1x64x16, 16\] but the pretrained weights have \[1x1x64x32, 32\]/)
+  for (const arch of ["cbr-tiny", "cbr-larget", "inception-v3"] as const) {
+    const built = buildModel(spec(arch, 3))
+    const g = gaborInit(built, { rng: new Rng(1) })
+    assert.is(g.gabor[0].layer, built.blocks[0].layers[0], arch)
+    const source = buildModel(spec(arch, 4))
+    const weights = layerWeightsOf(source.model)
+    const mv = meanVarInit(buildModel(spec(arch, 5)), weights, { rng: new Rng(2) })
+    assert.ok(mv.meanVar.length > 0 && mv.batchNormReset.length > 0, arch)
+    assert.throws(() => slimInit(built, weights), /only to arch "resnet50-slim"/)
+    for (const ts of weights.values()) tf.dispose(ts)
+  }
   for (const ts of pretrained.values()) tf.dispose(ts)
 })
 

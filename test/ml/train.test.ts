@@ -7,12 +7,15 @@ import * as tf from "@tensorflow/tfjs-core"
 import { Rng } from "../../lib/random.ts"
 import { memoryImageSet, type ImageSet } from "../../data/imageset.ts"
 import {
-  batchIndices, chexpertTask, evaluate, flipHorizontally, referableScores, retinaTask, taskLoss, taskMetrics, train, type TrainOptions,
+  batchIndices, chexpertTask, evaluate, flipHorizontally, Optimizer, referableScores, retinaTask, taskLoss, taskMetrics, train, type TrainOptions,
 } from "../../ml/train.ts"
+import { selectBackend } from "../../ml/backend.ts"
+import { buildModel } from "../../models/index.ts"
 import { rocAuc } from "../../ml/metrics.ts"
-import { tinyConvNet, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
 
 test.before(useCpu)
+test.after(restoreBackend)
 
 const SIZE = 12
 
@@ -162,6 +165,73 @@ test("an abort signal stops after the step with a checkpoint, and the loss falls
     assert.is(ev.predictions.outputs.length, 20 * 5)
     assert.ok(ev.metrics.auc > 0.5, `validation AUC ${ev.metrics.auc}`)
   })
+})
+
+test("our Adam and SGD-momentum match tf.train's on a quadratic (independent implementations)", () => {
+  const target = tf.tensor1d([1, -2, 3, 0.5])
+  const run = (make: (v: tf.Variable) => (g: tf.Tensor) => void) => {
+    const v = tf.variable(tf.tensor1d([0.3, 0.1, -0.2, 2]))
+    const step = make(v)
+    for (let i = 0; i < 5; i++) {
+      const g = tf.tidy(() => tf.mul(tf.sub(v, target), tf.tensor1d([1, 10, 0.1, 3]))) // gradient of a scaled quadratic
+      step(g)
+      g.dispose()
+    }
+    const out = Array.from(v.dataSync())
+    v.dispose()
+    return out
+  }
+  const ours = (config: ConstructorParameters<typeof Optimizer>[0]) => (v: tf.Variable) => {
+    const opt = new Optimizer(config, [v], ["v"])
+    return (g: tf.Tensor) => opt.apply([g])
+  }
+  const theirs = (opt: tf.Optimizer) => (v: tf.Variable) => (g: tf.Tensor) => opt.applyGradients({ [v.name]: g })
+  const adamOurs = run(ours({ kind: "adam", learningRate: 0.1, epsilon: 1e-8 }))
+  const adamTheirs = run(theirs(tf.train.adam(0.1, 0.9, 0.999, 1e-8)))
+  adamOurs.forEach((x, i) => assert.ok(Math.abs(x - adamTheirs[i]) < 1e-5, `adam ${adamOurs} vs ${adamTheirs}`))
+  assert.not.equal(adamOurs, [0.3, 0.1, -0.2, 2])
+  const sgdOurs = run(ours({ kind: "sgd-momentum", learningRate: 0.05, momentum: 0.9 }))
+  const sgdTheirs = run(theirs(tf.train.momentum(0.05, 0.9)))
+  sgdOurs.forEach((x, i) => assert.ok(Math.abs(x - sgdTheirs[i]) < 1e-6, `sgd ${sgdOurs} vs ${sgdTheirs}`))
+  target.dispose()
+})
+
+test("train leaves no tensors behind", async () => {
+  const m = model()
+  const before = tf.memory().numTensors
+  await train(base(m, { steps: 2 }))
+  assert.is(tf.memory().numTensors, before)
+})
+
+test("a real architecture (CBR-Tiny) trains deterministically on the wasm backend", async () => {
+  const previous = tf.getBackend()
+  await selectBackend("wasm")
+  try {
+    const size = 16
+    const r = new Rng("wasm-data")
+    const set = memoryImageSet({
+      height: size, width: size, labels: { kind: "class", classes: 5 },
+      pixels: Uint8Array.from({ length: 16 * size * size * 3 }, () => r.int(256)),
+      labelValues: Float32Array.from({ length: 16 }, () => r.int(5)), patients: Array.from({ length: 16 }, (_, i) => `p${i}`),
+    })
+    const once = async () => {
+      const built = buildModel({ arch: "cbr-tiny", inputSize: size, widthMultiplier: 0.25, outputs: 5, outputActivation: "softmax", seed: 1 })
+      const before = Float32Array.from(built.model.getLayer(built.blocks[0].layers[0]).getWeights()[0].dataSync())
+      const res = await train({ model: built.model, train: set, task: retinaTask(), optimizer: { kind: "adam", learningRate: 1e-3 }, batchSize: 8, steps: 3, seed: 5 })
+      const w = weightArrays(built.model)
+      const after = Float32Array.from(built.model.getLayer(built.blocks[0].layers[0]).getWeights()[0].dataSync())
+      built.model.dispose()
+      return { w, res, before, after }
+    }
+    const a = await once(), b = await once()
+    assert.is(tf.getBackend(), "wasm")
+    assert.equal(a.w, b.w)
+    assert.equal(a.res.losses, b.res.losses)
+    assert.is(a.after.length, a.before.length)
+    assert.not.equal(Array.from(a.after), Array.from(a.before)) // conv1 moved
+  } finally {
+    await tf.setBackend(previous)
+  }
 })
 
 test("clear errors for mismatched model, task and data", async () => {

@@ -7,9 +7,10 @@ import * as tf from "@tensorflow/tfjs-core"
 import h5wasm from "h5wasm/node"
 import { loadKerasH5, readKerasH5 } from "../../models/keras-h5.ts"
 import { transferInit } from "../../ml/inits.ts"
-import { tinyConvNet, useCpu, type TinyBuilt } from "../ml/fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, useCpu, type TinyBuilt } from "../ml/fixtures/tiny-models.ts"
 
 test.before(useCpu)
+test.after(restoreBackend)
 
 const withDir = async (f: (dir: string) => Promise<void>) => {
   const dir = await mkdtemp(join(tmpdir(), "transfusion-h5-"))
