@@ -1,0 +1,121 @@
+// Training throughput on the wasm backend with the transfusion kernels: images/s and
+// effective GFLOP/s (3 x forward FLOPs per image x images/s; the backward pass costs
+// about twice the forward) for the paper's CBRs and ResNet-50, batch 16, one Adam +
+// softmax cross-entropy step on random data. Target: >= 15 GFLOP/s per core for CBRs.
+// Then two training processes at once, to show both cores busy.
+import { fork } from "node:child_process"
+import { availableParallelism } from "node:os"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import * as tf from "@tensorflow/tfjs-core"
+import { selectBackend } from "../ml/backend.ts"
+import { flopsPerImage } from "../models/count.ts"
+import { buildModel } from "../models/index.ts"
+import type { ArchName } from "../models/index.ts"
+
+const BATCH = 16
+const TARGET_GFLOPS_PER_CORE = 15
+
+interface Config { arch: ArchName; size: number }
+interface Result extends Config { backend: string; threads: number; steps: number; seconds: number; imagesPerSec: number; gflops: number }
+
+const CONFIGS: Config[] = [
+  { arch: "cbr-tiny", size: 32 },
+  { arch: "cbr-small", size: 32 },
+  { arch: "cbr-tiny", size: 64 },
+  { arch: "cbr-small", size: 64 },
+  { arch: "resnet50", size: 64 },
+]
+
+/** A trainer for one config; `step()` runs one optimisation step and waits for its result. */
+const makeTrainer = (config: Config) => {
+  const built = buildModel({ arch: config.arch, inputSize: config.size, widthMultiplier: 1, outputs: 5, outputActivation: "softmax", seed: 1 })
+  const optimizer = tf.train.adam(1e-3)
+  const x = tf.randomNormal([BATCH, config.size, config.size, 3], 0, 1, "float32", 7)
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 5), "int32"), 5)
+  const step = () => {
+    const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true)!
+    loss.dataSync() // wait for the step to finish
+    loss.dispose()
+  }
+  const dispose = () => {
+    tf.dispose([x, y])
+    optimizer.dispose()
+    built.model.dispose()
+  }
+  return { flops: flopsPerImage(built), step, dispose }
+}
+
+/** Warm up, then time steps until both `minSeconds` and `minSteps` are reached. */
+const measure = async (config: Config, minSeconds: number, minSteps: number, beforeTiming?: () => Promise<void>): Promise<Result> => {
+  const info = await selectBackend("wasm")
+  const trainer = makeTrainer(config)
+  trainer.step()
+  trainer.step()
+  await beforeTiming?.()
+  let steps = 0
+  const t0 = performance.now()
+  while (steps < minSteps || performance.now() - t0 < minSeconds * 1000) {
+    trainer.step()
+    steps++
+  }
+  const seconds = (performance.now() - t0) / 1000
+  trainer.dispose()
+  const imagesPerSec = (steps * BATCH) / seconds
+  return { ...config, backend: info.name, threads: info.threads, steps, seconds, imagesPerSec, gflops: (3 * trainer.flops * imagesPerSec) / 1e9 }
+}
+
+const fmt = (r: Result): string => {
+  const perCore = r.gflops / r.threads
+  const isCbr = r.arch.startsWith("cbr")
+  return `${r.arch.padEnd(9)} ${String(r.size).padStart(3)}px  ${r.imagesPerSec.toFixed(1).padStart(7)} img/s  ${r.gflops.toFixed(2).padStart(6)} GFLOP/s eff.  ` +
+    `${perCore.toFixed(2).padStart(6)}/core  ${isCbr ? `ratio to ${TARGET_GFLOPS_PER_CORE}: ${(perCore / TARGET_GFLOPS_PER_CORE).toFixed(2)}` : "(no target)"}  ` +
+    `[${r.backend}, ${r.threads} thread(s), ${r.steps} steps in ${r.seconds.toFixed(1)} s]`
+}
+
+/** Child-process mode: measure one config, starting the timed part only when the parent says "go". */
+const runChild = async (): Promise<void> => {
+  const [arch, size, seconds] = process.argv.slice(2)
+  const result = await measure({ arch: arch as ArchName, size: Number(size) }, Number(seconds), 3, () =>
+    new Promise<void>((resolve) => {
+      process.once("message", () => resolve())
+      process.send!({ ready: true })
+    }))
+  process.send!({ result })
+  process.disconnect()
+}
+
+/** Runs `count` children on the same config at once; all start timing together. */
+const runConcurrent = (config: Config, count: number, seconds: number): Promise<Result[]> => {
+  const file = fileURLToPath(import.meta.url)
+  const children = Array.from({ length: count }, () =>
+    fork(file, [config.arch, String(config.size), String(seconds)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] }))
+  let ready = 0
+  return Promise.all(children.map((child) => new Promise<Result>((resolve, reject) => {
+    child.on("message", (m: { ready?: boolean; result?: Result }) => {
+      if (m.ready && ++ready === count) for (const c of children) c.send("go")
+      if (m.result) resolve(m.result)
+    })
+    child.on("exit", (code) => { if (code !== 0) reject(new Error(`bench child exited with ${code}`)) })
+  })))
+}
+
+export default async function (): Promise<void> {
+  console.log(`batch ${BATCH}, Adam + softmax cross-entropy on random data; effective GFLOP/s = 3 x forward FLOPs x images/s`)
+  console.log("(measured on a shared 2-core machine: other processes may be competing for the cores)")
+  for (const config of CONFIGS) {
+    console.log(fmt(await measure(config, config.arch === "resnet50" ? 8 : 5, 3)))
+  }
+  const cores = availableParallelism()
+  const concurrent: Config = { arch: "cbr-tiny", size: 32 }
+  const single = await runConcurrent(concurrent, 1, 6)
+  const pair = await runConcurrent(concurrent, 2, 6)
+  const aggregate = pair.reduce((s, r) => s + r.imagesPerSec, 0)
+  console.log(`two processes at once (${concurrent.arch} ${concurrent.size}px, ${cores} cores):`)
+  for (const r of pair) console.log(`  ${fmt(r)}`)
+  console.log(`  aggregate ${aggregate.toFixed(1)} img/s, ${pair.reduce((s, r) => s + r.gflops, 0).toFixed(2)} GFLOP/s eff.; ` +
+    `one process alone ${single[0]!.imagesPerSec.toFixed(1)} img/s; scaling x${(aggregate / single[0]!.imagesPerSec).toFixed(2)} (ideal x${Math.min(2, cores)})`)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href && process.send !== undefined) {
+  await runChild()
+}
