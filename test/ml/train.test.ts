@@ -11,29 +11,15 @@ import {
 } from "../../ml/train.ts"
 import { selectBackend } from "../../ml/backend.ts"
 import { buildModel } from "../../models/index.ts"
+import { listCheckpoints } from "../../ml/checkpoint.ts"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { KILL_RUN_STEPS, killRunOptions } from "./fixtures/kill-child.ts"
 import { rocAuc } from "../../ml/metrics.ts"
-import { tinyConvNet, restoreBackend, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, toyRetina, TOY_SIZE as SIZE, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
 
 test.before(useCpu)
 test.after(restoreBackend)
-
-const SIZE = 12
-
-/** A learnable toy RETINA: grade = brightness quintile of the image's left half (so flips matter and the task is learnable). */
-const toyRetina = (count: number, seed: string): ImageSet => {
-  const r = new Rng(seed)
-  const pixels = new Uint8Array(count * SIZE * SIZE * 3)
-  const labels = new Float32Array(count)
-  for (let n = 0; n < count; n++) {
-    const grade = r.int(5)
-    labels[n] = grade
-    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) for (let c = 0; c < 3; c++) {
-      const base = x < SIZE / 2 || c > 0 ? 40 + grade * 45 : 60
-      pixels[((n * SIZE + y) * SIZE + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(base + r.normal(0, 12))))
-    }
-  }
-  return memoryImageSet({ height: SIZE, width: SIZE, labels: { kind: "class", classes: 5 }, pixels, labelValues: labels, patients: Array.from({ length: count }, (_, i) => `p${i >> 1}`) })
-}
 
 const trainSet = toyRetina(40, "train")
 const valSet = toyRetina(20, "val")
@@ -146,6 +132,37 @@ test("resume after a kill continues bit-identically to an uninterrupted run", as
     let mismatch: unknown
     try { await train(base(model(), { steps: 8, batchSize: 4, checkpointDir: ckDir })) } catch (e) { mismatch = e }
     assert.match(String(mismatch), /batchSize = 8 but this run has 4/)
+  })
+})
+
+test("resume after a real SIGKILL of the training process matches an uninterrupted run", async () => {
+  await withDir(async (dir) => {
+    const ckDir = join(dir, "killed")
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/kill-child.ts", import.meta.url)), "--child", ckDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let out = "", err = ""
+    child.stderr.on("data", (d) => { err += String(d) })
+    const exited = new Promise<NodeJS.Signals | number | null>((res) => child.on("exit", (code, signal) => res(signal ?? code)))
+    await new Promise<void>((res) => {
+      child.stdout.on("data", (d) => {
+        out += String(d)
+        if (/step 4\n/.test(out) && child.exitCode === null) { child.kill("SIGKILL"); res() }
+      })
+      child.on("exit", () => res())
+    })
+    assert.is(await exited, "SIGKILL", `child was not killed; stdout ${out} stderr ${err.slice(-2000)}`)
+    const left = await listCheckpoints(ckDir)
+    assert.ok(left.length > 0 && left.at(-1)!.step >= 4 && left.at(-1)!.step < KILL_RUN_STEPS, `checkpoints ${JSON.stringify(left)}`)
+
+    const resumedModel = model(3)
+    const resumed = await train(killRunOptions(resumedModel, ckDir))
+    const whole = model()
+    const full = await train(killRunOptions(whole, join(dir, "whole")))
+    assert.is(resumed.resumedFrom, left.at(-1)!.step)
+    assert.equal(weightArrays(resumedModel), weightArrays(whole))
+    assert.equal(resumed.losses, full.losses)
+    assert.equal(resumed.curve, full.curve)
   })
 })
 
