@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { availableParallelism } from "node:os"
 import { join } from "node:path"
 import { Rng } from "../lib/random.ts"
-import { IngestError, SkipLog, type SkipKind } from "./errors.ts"
+import { IngestError, SkipLog, type Skip, type SkipKind } from "./errors.ts"
 import type { LabelSpec } from "./imageset.ts"
 import type { DatasetManifest, Fit, LabelCount, SplitManifest } from "./manifest.ts"
 import { Stated, type ParsedSource, type SourceRecord, type SplitName, dropDuplicates } from "./formats/record.ts"
@@ -65,6 +65,31 @@ export const decodeResize = async (sharp: Sharp, input: Buffer | string, height:
     out[i * 3] = v; out[i * 3 + 1] = v; out[i * 3 + 2] = v
   }
   return out
+}
+
+/**
+ * Why an image failed to decode, from its bytes where possible: libvips keeps one
+ * error buffer per process, so under concurrency sharp's message can carry other
+ * images' errors, and the manifest must not depend on timing.
+ */
+export const describeDecodeFailure = (bytes: Uint8Array, error: Error): string => {
+  if (bytes.length === 0) return "empty file (0 bytes)"
+  const jpeg = bytes[0] === 0xff && bytes[1] === 0xd8
+  const png = bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47
+  if (jpeg) {
+    // A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding.
+    const tail = bytes.subarray(Math.max(0, bytes.length - 64))
+    let eoi = false
+    for (let i = 0; i + 1 < tail.length; i++) if (tail[i] === 0xff && tail[i + 1] === 0xd9) eoi = true
+    if (!eoi) return `truncated JPEG (${bytes.length} bytes, no end-of-image marker)`
+  }
+  if (png && !Buffer.from(bytes.subarray(Math.max(0, bytes.length - 12))).includes("IEND")) return `truncated PNG (${bytes.length} bytes, no IEND chunk)`
+  if (!jpeg && !png) {
+    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ")
+    const known = bytes[0] === 0x47 && bytes[1] === 0x49 ? "GIF" : bytes[0] === 0x42 && bytes[1] === 0x4d ? "BMP" : (bytes[0] === 0x49 || bytes[0] === 0x4d) && bytes[1] === bytes[0] ? "TIFF" : undefined
+    if (!known) return `not an image file (starts with bytes ${head}; expected JPEG or PNG)`
+  }
+  return `cannot decode ${jpeg ? "JPEG" : png ? "PNG" : "image"}: ${error.message.split("\n")[0]!.replace(/^Input buffer has corrupt header: /, "")}`
 }
 
 const parse = (o: IngestOptions, log: SkipLog): Promise<ParsedSource> => {
@@ -148,18 +173,18 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
     const list = bySplit[split]
     const writer = new ShardWriter(o.outDir, split, spec, height, width, batchRows, shardRows, metadata)
     const written: SourceRecord[] = []
-    // Decode up to `concurrency` ahead, write strictly in list order (deterministic shards).
-    const pending: Promise<Uint8Array | undefined>[] = []
-    const decodeOne = async (r: SourceRecord): Promise<Uint8Array | undefined> => {
+    // Decode up to `concurrency` ahead, but write and report strictly in list order, so
+    // shards and the skip list are deterministic (and strict mode throws for the FIRST
+    // bad entry, never leaving a rejected promise behind).
+    const pending: Promise<Uint8Array | Skip>[] = []
+    const decodeOne = async (r: SourceRecord): Promise<Uint8Array | Skip> => {
       let bytes: Buffer
       try { bytes = await readFile(r.file) } catch (e) {
         const code = (e as NodeJS.ErrnoException).code
-        log.add({ kind: "missing-file", file: r.file, line: r.line, reason: code === "ENOENT" ? `image not found (listed in ${r.source})` : `cannot read image: ${(e as Error).message}` })
-        return undefined
+        return { kind: "missing-file", file: r.file, line: r.line, reason: code === "ENOENT" ? `image not found (listed in ${r.source})` : `cannot read image: ${(e as Error).message}` }
       }
       try { return await decodeResize(sharp, bytes, height, width, fit) } catch (e) {
-        log.add({ kind: "corrupt-image", file: r.file, line: r.line, reason: `cannot decode (listed in ${r.source}${r.line ? `:${r.line}` : ""}): ${(e as Error).message}` })
-        return undefined
+        return { kind: "corrupt-image", file: r.file, line: r.line, reason: `${describeDecodeFailure(bytes, e as Error)} (listed in ${r.source}${r.line ? `:${r.line}` : ""})` }
       }
     }
     let next = 0
@@ -167,11 +192,15 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
     fill()
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!
-      const pixels = await pending.shift()!
+      const result = await pending.shift()!
       fill()
       onProgress?.(++done, total)
-      if (!pixels) continue
-      await writer.add(pixels, r.labels, r.patient, r.path)
+      if (!(result instanceof Uint8Array)) {
+        if (log.strict) await Promise.allSettled(pending) // let in-flight decodes finish before throwing
+        log.add(result)
+        continue
+      }
+      await writer.add(result, r.labels, r.patient, r.path)
       written.push(r)
     }
     const shards = await writer.finish()
