@@ -1,0 +1,45 @@
+// The command line: the engine's verbs plus the project's own.
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import type { Project } from "../project.ts"
+import { dagCommand } from "./dag.ts"
+import { execCommand } from "./exec.ts"
+import { gcCommand } from "./gc.ts"
+import { lsCommand } from "./ls.ts"
+import { runCommand } from "./run.ts"
+import { showCommand } from "./show.ts"
+import { statusCommand } from "./status.ts"
+import { verifyCommand } from "./verify.ts"
+
+const reportFailure = (project: Project, message: string) =>
+  Effect.sync(() => {
+    console.error(`${project.name}: ${message}`)
+    process.exitCode = 1
+  })
+
+export const runCli = (project: Project, argv: readonly string[] = process.argv): void => {
+  const root = Command.make(project.name).pipe(
+    Command.withSubcommands([
+      runCommand(project),
+      statusCommand(project),
+      dagCommand(project),
+      lsCommand(project),
+      showCommand(project),
+      verifyCommand(project),
+      gcCommand(project),
+      execCommand(project),
+      ...((project.commands ?? []) as never[]),
+    ]),
+  )
+  const cli = Command.run(root, { name: project.name, version: project.version })
+  const program = cli(argv).pipe(
+    Effect.catchTags({
+      ConfigError: (e) => reportFailure(project, e.message),
+      CliFailure: (e) => reportFailure(project, e.message),
+    }),
+    Effect.provide(NodeContext.layer),
+  )
+  NodeRuntime.runMain(program as Effect.Effect<void, unknown>, { disableErrorReporting: false })
+}

@@ -1,0 +1,81 @@
+// Everything a verb needs, built once per invocation: the planned graph with every
+// node's fingerprint, the store and its locks. Options shared by the verbs live here.
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { resolve, join } from "node:path"
+import { CodeHasher, FileHasher, fingerprintAll, type Fingerprinted } from "../fingerprint.ts"
+import { buildGraph, GraphError, type Graph } from "../graph.ts"
+import { Locks } from "../lock.ts"
+import { ConfigError, type Project } from "../project.ts"
+import { Store } from "../store.ts"
+
+export const profileOption = Options.text("profile").pipe(
+  Options.withAlias("p"),
+  Options.withDescription("profile to expand into the graph"),
+  Options.optional,
+)
+export const configOption = Options.file("config").pipe(
+  Options.withDescription("user config file overriding profile parameters (default: transfusion.config.json if present)"),
+  Options.optional,
+)
+export const storeOption = Options.directory("store").pipe(
+  Options.withDescription("artifact store root (default: artifacts/)"),
+  Options.optional,
+)
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("machine-readable output"))
+
+export interface GlobalArgs {
+  readonly profile: Option.Option<string>
+  readonly config: Option.Option<string>
+  readonly store: Option.Option<string>
+}
+
+export const globalOptions = { profile: profileOption, config: configOption, store: storeOption }
+
+export interface Session {
+  readonly project: Project
+  readonly profile: string
+  readonly configFile: string | undefined
+  readonly graph: Graph
+  readonly fps: Map<string, Fingerprinted>
+  readonly overrides: readonly string[]
+  readonly store: Store
+  readonly locks: Locks
+  /** The global options again, for worker processes and cluster jobs. */
+  readonly argv: readonly string[]
+}
+
+export const storeFor = (project: Project, store: Option.Option<string>): Store =>
+  new Store(resolve(Option.getOrElse(store, () => project.storeRoot)))
+
+export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void): Effect.Effect<Session, ConfigError> =>
+  Effect.gen(function* () {
+    const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
+    if (!project.profiles.includes(profile)) {
+      return yield* new ConfigError({ message: `unknown profile "${profile}"; known profiles: ${project.profiles.join(", ")}` })
+    }
+    const configFile = Option.getOrUndefined(Option.map(args.config, (p) => resolve(p)))
+    const planned = yield* project.plan({ profile, configFile })
+    const store = storeFor(project, args.store)
+    const { graph, fps } = yield* Effect.try({
+      try: () => {
+        const graph = buildGraph(planned.nodes)
+        const fps = fingerprintAll(
+          graph.nodes,
+          new CodeHasher(project.root, project.codeHashIgnore),
+          new FileHasher(join(store.root, ".cache", "file-hashes.json")),
+        )
+        return { graph, fps }
+      },
+      catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
+    })
+    const argv = [
+      "--profile",
+      profile,
+      ...(configFile ? ["--config", configFile] : []),
+      "--store",
+      store.root,
+    ]
+    return { project, profile, configFile, graph, fps, overrides: planned.overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv }
+  })

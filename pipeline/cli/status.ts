@@ -1,0 +1,33 @@
+// `status`: each stage fresh / stale / missing, and why.
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Effect from "effect/Effect"
+import { selectNodes } from "../graph.ts"
+import { statusOf } from "../status.ts"
+import type { Project } from "../project.ts"
+import { tryPlan } from "./errors.ts"
+import { globalOptions, jsonOption, openSession } from "./session.ts"
+
+export const statusCommand = (project: Project) =>
+  Command.make(
+    "status",
+    { ...globalOptions, json: jsonOption, ids: Args.text({ name: "ids or globs" }).pipe(Args.repeated) },
+    (args) =>
+      Effect.gen(function* () {
+        const session = yield* openSession(project, args, (l) => console.error(l))
+        const nodes = yield* tryPlan(() => selectNodes(session.graph, args.ids))
+        const rows = nodes.map((n) => statusOf(session.store, session.fps.get(n.id)!))
+        if (args.json) {
+          console.log(JSON.stringify({ profile: session.profile, overrides: session.overrides, stages: rows }, null, 2))
+          return
+        }
+        console.log(`profile ${session.profile}, store ${session.store.root}`)
+        for (const o of session.overrides) console.log(`override: ${o}`)
+        for (const r of rows) {
+          console.log(`${r.state.padEnd(7)} ${r.id}`)
+          for (const reason of r.state === "stale" ? r.reasons : []) console.log(`          ${reason}`)
+        }
+        const count = (s: string) => rows.filter((r) => r.state === s).length
+        console.log(`\n${rows.length} stages: ${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing`)
+      }),
+  ).pipe(Command.withDescription("show each stage as fresh, stale (and why) or missing"))

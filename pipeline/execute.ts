@@ -1,0 +1,175 @@
+// Running one stage to a committed artifact: lock, fresh temp dir, run, hash, manifest,
+// atomic rename. Every executor (inline, worker process, cluster job) ends up here, so the
+// commit protocol exists exactly once.
+import { appendFileSync, copyFileSync, existsSync, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs"
+import { dirname, join, relative, resolve } from "node:path"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import type { Fingerprinted } from "./fingerprint.ts"
+import type { Locks } from "./lock.ts"
+import type { Reporter } from "./events.ts"
+import { LOG, type Manifest, type Store } from "./store.ts"
+import type { StageContext, Upstream } from "./stage.ts"
+
+export class StageError extends Data.TaggedError("StageError")<{
+  readonly id: string
+  readonly message: string
+  /** Where the failed attempt's full log was kept. */
+  readonly logPath?: string
+}> {}
+
+export type Outcome =
+  | { readonly status: "fresh"; readonly manifest: Manifest }
+  | { readonly status: "ran"; readonly manifest: Manifest }
+
+export interface ExecEnv {
+  readonly store: Store
+  readonly locks: Locks
+  readonly reporter: Reporter
+  /** Project root, against which nodes' `links` are made. */
+  readonly root: string
+}
+
+/** Upstream views for a node from the store (its inputs must be complete). */
+export const upstreamsOf = (store: Store, target: Fingerprinted, fps: ReadonlyMap<string, Fingerprinted>) => {
+  const out: Record<string, Upstream<unknown>> = {}
+  for (const [name, up] of Object.entries(target.node.inputs)) {
+    const f = fps.get(up.id)!
+    const manifest = store.readManifest(up.id, f.fingerprint)
+    if (!manifest) throw new Error(`input ${name} (${up.id}) of ${target.node.id} has no committed artifact ${f.fingerprint}`)
+    out[name] = {
+      id: up.id,
+      dir: store.artifactDir(up.id, f.fingerprint),
+      fingerprint: f.fingerprint,
+      result: Schema.decodeUnknownSync(up.kind.result)(manifest.result),
+    }
+  }
+  return out
+}
+
+/** Points the node's declared links at its current artifact. */
+export const updateLinks = (env: ExecEnv, target: Fingerprinted): void => {
+  const dir = env.store.artifactDir(target.node.id, target.fingerprint)
+  for (const [link, inside] of Object.entries(target.node.links)) {
+    const linkPath = resolve(env.root, link)
+    mkdirSync(dirname(linkPath), { recursive: true })
+    try {
+      if (lstatSync(linkPath).isSymbolicLink()) unlinkSync(linkPath)
+      else throw new Error(`refusing to replace ${linkPath}: it is not a link made by transfusion`)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    }
+    symlinkSync(relative(dirname(linkPath), join(dir, inside)), linkPath)
+  }
+}
+
+const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") {
+    const e = failure.value as { message?: unknown; cause?: unknown }
+    const inner = e.cause instanceof Error ? `\n  caused by: ${e.cause.stack ?? e.cause.message}` : ""
+    return `${typeof e.message === "string" ? e.message : String(failure.value)}${inner}`
+  }
+  return Cause.pretty(cause)
+}
+
+/**
+ * Runs `target` unless an artifact with its fingerprint exists (or appears while we wait
+ * for another process's lock). `force` replaces an existing artifact.
+ */
+export const executeStage = (
+  env: ExecEnv,
+  target: Fingerprinted,
+  fps: ReadonlyMap<string, Fingerprinted>,
+  force = false,
+): Effect.Effect<Outcome, StageError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { store, locks, reporter } = env
+      const { node, fingerprint, parts } = target
+      const fresh = (): Outcome | undefined => {
+        if (force || !store.isComplete(node.id, fingerprint)) return undefined
+        store.setLatest(node.id, fingerprint)
+        updateLinks(env, target)
+        return { status: "fresh", manifest: store.readManifest(node.id, fingerprint)! }
+      }
+      const before = fresh()
+      if (before) return before
+      yield* locks.hold(fingerprint, (holder) =>
+        reporter.event({
+          type: "message",
+          text: `${node.id}: waiting for pid ${holder?.pid ?? "?"} on ${holder?.host ?? "?"}, which is running it`,
+        }),
+      )
+      const after = fresh()
+      if (after) return after
+
+      const inputs = yield* Effect.try({
+        try: () => upstreamsOf(store, target, fps),
+        catch: (e) => new StageError({ id: node.id, message: (e as Error).message }),
+      })
+      const outDir = store.makeTempDir(fingerprint)
+      // On success the directory has been renamed away and this is a no-op.
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(outDir, { recursive: true, force: true })))
+      const logPath = join(outDir, LOG)
+      const log = (line: string): void => {
+        appendFileSync(logPath, `${line}\n`)
+        reporter.event({ type: "log", id: node.id, line })
+      }
+      const controller = new AbortController()
+      yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+      const startedAt = new Date()
+      log(`# ${node.id} (${node.kind.kind}) fingerprint ${fingerprint}, pid ${process.pid}, ${startedAt.toISOString()}`)
+      reporter.event({ type: "started", id: node.id, fingerprint, pid: process.pid })
+      const ctx: StageContext<unknown, Record<string, unknown>> = {
+        id: node.id,
+        params: node.params,
+        outDir,
+        inputs,
+        files: node.files,
+        log,
+        progress: (done, total, unit) => reporter.event({ type: "progress", id: node.id, done, total, ...(unit ? { unit } : {}) }),
+        signal: controller.signal,
+      }
+      const exit = yield* Effect.exit(Effect.suspend(() => node.kind.run(ctx)))
+      if (Exit.isFailure(exit)) {
+        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
+        const message = describeCause(exit.cause)
+        log(`# FAILED: ${message}`)
+        const failedLog = store.failedLogPath(node.id, fingerprint)
+        mkdirSync(dirname(failedLog), { recursive: true })
+        if (existsSync(logPath)) copyFileSync(logPath, failedLog)
+        return yield* new StageError({ id: node.id, message, logPath: failedLog })
+      }
+      const encoded = yield* Effect.try({
+        try: () => Schema.encodeSync(node.kind.result)(exit.value),
+        catch: (e) => new StageError({ id: node.id, message: `result does not match the stage's result schema: ${String(e)}` }),
+      })
+      const finishedAt = new Date()
+      log(`# done in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s`)
+      const manifest = yield* Effect.try({
+        try: () =>
+          store.commit(
+            outDir,
+            {
+              stage: node.id,
+              kind: node.kind.kind,
+              fingerprint,
+              parts,
+              result: encoded,
+              startedAt: startedAt.toISOString(),
+              finishedAt: finishedAt.toISOString(),
+              durationMs: finishedAt.getTime() - startedAt.getTime(),
+            },
+            force,
+          ),
+        catch: (e) => new StageError({ id: node.id, message: `could not commit the artifact: ${(e as Error).message}` }),
+      })
+      rmSync(store.failedLogPath(node.id, fingerprint), { force: true })
+      updateLinks(env, target)
+      return { status: "ran", manifest } satisfies Outcome
+    }),
+  )

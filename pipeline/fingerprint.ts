@@ -1,0 +1,235 @@
+// A stage's fingerprint decides whether a stored artifact can stand for it. It is the
+// hash of FingerprintParts, and `status` explains a rerun by diffing these parts
+// against the ones recorded in the last artifact's manifest.
+import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from "node:fs"
+import { dirname, join, relative, resolve, sep } from "node:path"
+import { createHash } from "node:crypto"
+import { canonicalJson, sha256 } from "./canonical.ts"
+import { encodedParams, type AnyNode } from "./stage.ts"
+
+/** Bumped when the store's layout or the meaning of a part changes. */
+export const ENGINE_FORMAT = "transfusion-store/1"
+
+/** Everything that goes into a fingerprint. Change any of it and the stage reruns. */
+export interface FingerprintParts {
+  /** The node's id, e.g. "finetune/retina/cbr-small/transfer/seed1". */
+  readonly id: string
+  /** The kind (which run function), e.g. "finetune". */
+  readonly kind: string
+  /** Parameter values, schema-encoded; canonical JSON (sorted keys) when hashed. */
+  readonly params: unknown
+  /**
+   * The code: project-relative path -> sha256 of the source, for the kind's module and every
+   * project-local module it imports, transitively (static and dynamic imports). The engine's
+   * own folder is left out: its format is versioned by `engine` instead.
+   */
+  readonly code: Readonly<Record<string, string>>
+  /** Upstream fingerprints by input name: an upstream change reruns every dependant. */
+  readonly inputs: Readonly<Record<string, string>>
+  /** Declared external files or directories by name -> content hash (cached by path, size, mtime, inode). */
+  readonly files: Readonly<Record<string, string>>
+  /** What changes results beyond code and data: backend name, versions of packages that compute. */
+  readonly environment: Readonly<Record<string, string>>
+  /** Store format version. */
+  readonly engine: string
+}
+
+export interface Fingerprinted {
+  readonly node: AnyNode
+  readonly fingerprint: string
+  readonly parts: FingerprintParts
+}
+
+export const fingerprintOf = (parts: FingerprintParts): string => sha256(canonicalJson(parts)).slice(0, 20)
+
+const importPattern =
+  /(?:^|[^.\w$])(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm
+
+/** Relative import specifiers of a TypeScript/JavaScript source. */
+export const localImports = (source: string): string[] => {
+  const out: string[] = []
+  for (const m of source.matchAll(importPattern)) {
+    const spec = m[1] ?? m[2]
+    if (spec && (spec.startsWith("./") || spec.startsWith("../"))) out.push(spec)
+  }
+  return out
+}
+
+const resolveImport = (fromFile: string, spec: string): string | undefined => {
+  const base = resolve(dirname(fromFile), spec)
+  for (const candidate of [base, `${base}.ts`, join(base, "index.ts")]) {
+    try {
+      if (statSync(candidate).isFile()) return candidate
+    } catch {
+      // try the next candidate
+    }
+  }
+  return undefined
+}
+
+/** Hashes modules and their local import closures; one instance per planning pass. */
+export class CodeHasher {
+  private readonly fileHash = new Map<string, string>()
+  private readonly closure = new Map<string, ReadonlyMap<string, string>>()
+
+  constructor(
+    readonly root: string,
+    /** Project-relative folder prefixes whose files are not part of any stage's code (e.g. "pipeline/"). */
+    readonly ignore: readonly string[] = [],
+  ) {}
+
+  private ignored(file: string): boolean {
+    const rel = relative(this.root, file).split(sep).join("/")
+    return rel.includes("node_modules/") || this.ignore.some((p) => rel.startsWith(p))
+  }
+
+  private hashFile(file: string): { hash: string; imports: string[] } {
+    const source = readFileSync(file, "utf8")
+    const hash = sha256(source)
+    this.fileHash.set(file, hash)
+    const imports: string[] = []
+    for (const spec of localImports(source)) {
+      const target = resolveImport(file, spec)
+      if (!target) throw new Error(`${relative(this.root, file)}: cannot resolve import "${spec}"`)
+      imports.push(target)
+    }
+    return { hash, imports }
+  }
+
+  /** path (relative to root) -> sha256 for `module` and its transitive local imports. */
+  codeOf(module: string): Readonly<Record<string, string>> {
+    let map = this.closure.get(module)
+    if (!map) {
+      const out = new Map<string, string>()
+      const stack = [module]
+      while (stack.length) {
+        const file = stack.pop()!
+        const key = relative(this.root, file).split(sep).join("/")
+        if (out.has(key)) continue
+        const { hash, imports } = this.hashFile(file)
+        out.set(key, hash)
+        for (const target of imports) if (!this.ignored(target)) stack.push(target)
+      }
+      map = new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)))
+      this.closure.set(module, map)
+    }
+    return Object.fromEntries(map)
+  }
+}
+
+interface CachedHash {
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ino: number
+  readonly hash: string
+}
+
+/**
+ * Content hashes of external files and directories. A file is read once; afterwards its
+ * hash is trusted while (size, mtime, inode) are unchanged, so a no-op check of a large
+ * dataset costs one stat per file, never a reread.
+ */
+export class FileHasher {
+  private cache: Record<string, CachedHash> = {}
+  private dirty = false
+
+  constructor(private readonly cachePath: string) {
+    try {
+      this.cache = JSON.parse(readFileSync(cachePath, "utf8")) as Record<string, CachedHash>
+    } catch {
+      this.cache = {}
+    }
+  }
+
+  private hashFile(path: string): string {
+    const st = statSync(path)
+    const hit = this.cache[path]
+    if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs && hit.ino === st.ino) return hit.hash
+    const h = createHash("sha256")
+    const fd = openSync(path, "r")
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20)
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null)
+        if (n === 0) break
+        h.update(buf.subarray(0, n))
+      }
+    } finally {
+      closeSync(fd)
+    }
+    const hash = h.digest("hex")
+    this.cache[path] = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash }
+    this.dirty = true
+    return hash
+  }
+
+  /** Hash of a file's bytes, or of a directory's sorted (relative path, file hash) list. */
+  hash(path: string): string {
+    const abs = resolve(path)
+    let st
+    try {
+      st = statSync(abs)
+    } catch {
+      throw new Error(`declared file or directory ${abs} does not exist`)
+    }
+    if (st.isFile()) return this.hashFile(abs)
+    const entries: string[] = []
+    const walk = (dir: string): void => {
+      for (const ent of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const p = join(dir, ent.name)
+        if (ent.isDirectory()) walk(p)
+        else if (ent.isFile() || ent.isSymbolicLink()) entries.push(`${relative(abs, p)}\0${this.hashFile(p)}`)
+      }
+    }
+    walk(abs)
+    return sha256(entries.join("\n"))
+  }
+
+  save(): void {
+    if (!this.dirty) return
+    mkdirSync(dirname(this.cachePath), { recursive: true })
+    const tmp = `${this.cachePath}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(this.cache))
+    renameSync(tmp, this.cachePath)
+    this.dirty = false
+  }
+}
+
+/** Fingerprints every node of `nodes` (a topologically ordered, upstream-closed list). */
+export const fingerprintAll = (
+  nodes: readonly AnyNode[],
+  code: CodeHasher,
+  files: FileHasher,
+): Map<string, Fingerprinted> => {
+  const out = new Map<string, Fingerprinted>()
+  for (const node of nodes) {
+    const inputs: Record<string, string> = {}
+    for (const [name, up] of Object.entries(node.inputs)) {
+      const f = out.get(up.id)
+      if (!f) throw new Error(`internal: ${node.id} planned before its input ${up.id}`)
+      inputs[name] = f.fingerprint
+    }
+    const fileHashes: Record<string, string> = {}
+    for (const [name, path] of Object.entries(node.files)) {
+      try {
+        fileHashes[name] = files.hash(path)
+      } catch (e) {
+        throw new Error(`stage ${node.id}: file "${name}": ${(e as Error).message}`)
+      }
+    }
+    const parts: FingerprintParts = {
+      id: node.id,
+      kind: node.kind.kind,
+      params: encodedParams(node),
+      code: code.codeOf(node.kind.module),
+      inputs,
+      files: fileHashes,
+      environment: node.kind.environment?.(node.params) ?? {},
+      engine: ENGINE_FORMAT,
+    }
+    out.set(node.id, { node, fingerprint: fingerprintOf(parts), parts })
+  }
+  files.save()
+  return out
+}
+

@@ -1,0 +1,112 @@
+// A throwaway copy of the toy project (test/fixtures/toy) in a temp dir, so tests can edit
+// its source files, config and external file, and run it in-process or as a real CLI.
+import { spawn, type ChildProcess } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync, appendFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { openSession, type Session } from "../../pipeline/cli/session.ts"
+import { inlineExecutor } from "../../pipeline/executors/local.ts"
+import { runPlan, type RunSummary } from "../../pipeline/scheduler.ts"
+import { selectNodes } from "../../pipeline/graph.ts"
+import type { Project } from "../../pipeline/project.ts"
+
+const repo = resolve(import.meta.dirname, "../..")
+const fixture = join(repo, "test/fixtures/toy")
+const tsx = pathToFileURL(join(repo, "node_modules/tsx/dist/loader.mjs")).href
+
+export interface ToyConfig {
+  n: number
+  scale: number
+  fail: number[]
+  slowMs: number
+  chains?: number
+}
+
+export class Workspace {
+  readonly root = mkdtempSync(join(tmpdir(), "transfusion-toy-"))
+  readonly runsFile = join(this.root, "runs.log")
+  private project: Project | undefined
+
+  constructor(config: Partial<ToyConfig> = {}) {
+    mkdirSync(join(this.root, "toy"))
+    for (const name of readdirSync(fixture)) {
+      const text = readFileSync(join(fixture, name), "utf8").replaceAll("../../../pipeline/", `${repo}/pipeline/`)
+      writeFileSync(join(this.root, "toy", name), text)
+    }
+    symlinkSync(join(repo, "node_modules"), join(this.root, "node_modules"))
+    this.setConfig({ n: 3, scale: 1, fail: [], slowMs: 0, ...config })
+    writeFileSync(join(this.root, "offset.txt"), "10")
+  }
+
+  setConfig(config: ToyConfig): void {
+    writeFileSync(join(this.root, "toy.config.json"), JSON.stringify(config))
+  }
+
+  /** Appends a comment to one of the toy's source files (a code change that changes nothing else). */
+  edit(file: string, note = `${Date.now()}`): void {
+    appendFileSync(join(this.root, "toy", file), `\n// edited ${note}\n`)
+  }
+
+  write(rel: string, text: string): void {
+    writeFileSync(join(this.root, rel), text)
+  }
+
+  /** Stage ids that ran since the last call, sorted. */
+  takeRuns(): string[] {
+    if (!existsSync(this.runsFile)) return []
+    const ids = readFileSync(this.runsFile, "utf8").split("\n").filter(Boolean).sort()
+    rmSync(this.runsFile)
+    return ids
+  }
+
+  async load(): Promise<Project> {
+    if (!this.project) {
+      const mod = (await import(pathToFileURL(join(this.root, "toy", "project.ts")).href)) as { toyProject: (root: string) => Project }
+      this.project = mod.toyProject(this.root)
+    }
+    return this.project
+  }
+
+  async session(): Promise<Session> {
+    const project = await this.load()
+    return Effect.runPromise(openSession(project, { profile: Option.none(), config: Option.none(), store: Option.none() }, () => {}))
+  }
+
+  /** Plans and runs in this process (inline executor); returns the scheduler's summary. */
+  async run(patterns: string[] = [], force: string[] = []): Promise<RunSummary> {
+    const project = await this.load()
+    const s = await this.session()
+    process.env.TOY_RUNS = this.runsFile
+    const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
+    return Effect.runPromise(runPlan(selectNodes(s.graph, patterns), s.fps, env, inlineExecutor(env), { jobs: 2, gpus: 0, force: new Set(force) }))
+  }
+
+  /** Starts the real CLI (`run` etc.) on this workspace. */
+  cli(args: string[]): ChildProcess & { output: () => string; done: Promise<number | null> } {
+    const child = spawn(process.execPath, ["--import", tsx, join(this.root, "toy", "main.ts"), ...args], {
+      cwd: this.root,
+      env: { ...process.env, TOY_ROOT: this.root, TOY_RUNS: this.runsFile },
+      stdio: ["ignore", "pipe", "pipe"],
+    })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (out += d))
+    const done = new Promise<number | null>((res) => child.on("exit", (code) => res(code)))
+    return Object.assign(child, { output: () => out, done })
+  }
+
+  dispose(): void {
+    rmSync(this.root, { recursive: true, force: true })
+  }
+}
+
+export const waitFor = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
