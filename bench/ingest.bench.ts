@@ -16,10 +16,18 @@ import { mapLimit } from "../data/raster.ts"
 
 const self = fileURLToPath(import.meta.url)
 
-/** Child mode: one ingest in a fresh process, printing its peak RSS. */
+/** Child modes: one ingest, or one full random-order pass over a split, in a fresh process, printing peak RSS. */
 if (process.argv[1] === self && process.argv[2] === "--rss-child") {
   const options = JSON.parse(process.argv[3]!) as IngestOptions
   await ingest(options)
+  console.log(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS }))
+  process.exit(0)
+}
+if (process.argv[1] === self && process.argv[2] === "--read-child") {
+  const set = await openShards(process.argv[3]!, "train")
+  const order = Array.from({ length: set.count }, (_, i) => (i * 7919) % set.count)
+  for (let i = 0; i < order.length; i += 32) await set.read(order.slice(i, i + 32))
+  await set.close()
   console.log(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS }))
   process.exit(0)
 }
@@ -34,8 +42,9 @@ const sharpAlone = async (files: string[], size: number, fit: "cover" | "contain
   return secs(t0)
 }
 
-const rssChild = (options: IngestOptions): number => {
-  const out = execFileSync(process.execPath, ["--import", "tsx", self, "--rss-child", JSON.stringify(options)], { encoding: "utf8" })
+const rssChild = (options: IngestOptions | string): number => {
+  const args = typeof options === "string" ? ["--read-child", options] : ["--rss-child", JSON.stringify(options)]
+  const out = execFileSync(process.execPath, ["--import", "tsx", self, ...args], { encoding: "utf8" })
   return (JSON.parse(out.trim().split("\n").pop()!) as { maxRssKiB: number }).maxRssKiB / 1024
 }
 
@@ -112,6 +121,8 @@ export default async function (): Promise<void> {
     const rss1 = rssChild({ ...base, root: eye.root, outDir: join(tmp, "rss1") })
     const rss4 = rssChild({ ...base, root: bigRoot, outDir: join(tmp, "rss4") })
     console.log(`peak RSS ingesting ${eye.images} fundus images: ${rss1.toFixed(0)} MiB; ${eye.images * 4} images: ${rss4.toFixed(0)} MiB; ratio ${(rss4 / rss1).toFixed(2)} (target ~1.0, independent of dataset size)`)
+    const read1 = rssChild(join(tmp, "rss1")), read4 = rssChild(join(tmp, "rss4"))
+    console.log(`peak RSS reading every train image through openShards in random batches of 32: ${read1.toFixed(0)} MiB (1x), ${read4.toFixed(0)} MiB (4x); ratio ${(read4 / read1).toFixed(2)} (batch cache bounded at 64 MiB)`)
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }

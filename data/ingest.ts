@@ -154,6 +154,8 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
   const bySplit: Record<SplitName, SourceRecord[]> = { train: [], validation: [], test: [] }
   for (const r of records) bySplit[r.fixedSplit ?? assignment.get(r.patient)!].push(r)
 
+  if (o.trainSubset !== undefined && !(Number.isInteger(o.trainSubset) && o.trainSubset >= 1 && o.trainSubset <= bySplit.train.length))
+    throw new IngestError("bad-option", "trainSubset", `asked for ${o.trainSubset} training images but at most ${bySplit.train.length} are listed for the train split`)
   await mkdir(o.outDir, { recursive: true })
   const { default: sharp } = await import("sharp")
   const stride = height * width * 3
