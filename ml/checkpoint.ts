@@ -99,10 +99,12 @@ export const readTensorFile = async (path: string): Promise<{ tensors: TensorRec
   const base = 12 + headerLength
   const tensors = header.tensors.map((e) => {
     if (base + e.offset + e.byteLength > buf.length) throw new Error(`${path}: tensor "${e.name}" runs past the end of the file (${buf.length} bytes); the file is truncated`)
-    // Copy into a fresh aligned buffer: the file buffer's offset may not be 4-byte aligned.
-    const bytes = new Uint8Array(e.byteLength)
-    bytes.set(buf.subarray(base + e.offset, base + e.offset + e.byteLength))
-    const data = e.dtype === "int32" ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer)
+    const start = buf.byteOffset + base + e.offset
+    const length = e.byteLength / 4
+    // Views into the file's bytes when 4-byte aligned (large reads are), else a copy.
+    const source = start % 4 === 0 ? buf.buffer : buf.buffer.slice(start, start + e.byteLength)
+    const at = start % 4 === 0 ? start : 0
+    const data = e.dtype === "int32" ? new Int32Array(source, at, length) : new Float32Array(source, at, length)
     return { name: e.name, shape: e.shape, dtype: e.dtype, data }
   })
   return { tensors, meta: header.meta }
@@ -113,7 +115,8 @@ export const toRecords = (named: readonly { name: string; tensor: tf.Tensor }[])
   named.map(({ name, tensor }) => {
     if (tensor.dtype !== "float32" && tensor.dtype !== "int32") throw new Error(`checkpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored`)
     const d = tensor.dataSync()
-    return { name, shape: tensor.shape, dtype: tensor.dtype, data: tensor.dtype === "int32" ? Int32Array.from(d) : Float32Array.from(d) }
+    // Typed-array constructors copy with memcpy; Float32Array.from would iterate.
+    return { name, shape: tensor.shape, dtype: tensor.dtype, data: tensor.dtype === "int32" ? new Int32Array(d) : new Float32Array(d) }
   })
 
 /**
