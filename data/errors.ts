@@ -29,7 +29,7 @@ const fixes: Record<SkipKind | "empty-dataset" | "bad-layout" | "bad-option", st
   "duplicate-path": "delete the repeated row; each image must be listed once",
   "bad-path": "the path must follow the dataset's layout; correct it or delete the row",
   "empty-dataset": "point `root` at the directory that holds the dataset's CSV and image folders",
-  "bad-layout": "point `root` at the directory that holds the dataset's CSV and image folders",
+  "bad-layout": "point `root` at the directory that holds the dataset's list files (CSV) and image folders, with their original headers",
   "bad-option": "correct the ingest option",
 }
 
