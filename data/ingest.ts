@@ -11,7 +11,7 @@ import type { LabelSpec } from "./imageset.ts"
 import type { DatasetManifest, Fit, LabelCount, SplitManifest } from "./manifest.ts"
 import { Stated, type ParsedSource, type SourceRecord, type SplitName, dropDuplicates } from "./formats/record.ts"
 import { parseChexpert, type ChexpertOptions } from "./formats/chexpert.ts"
-import { parseAptos, parseEyepacs } from "./formats/eyepacs.ts"
+import { parseAptos, parseEyepacs, type EyepacsOptions } from "./formats/eyepacs.ts"
 import { parseImagenet } from "./formats/imagenet.ts"
 import { ShardWriter, rowsPerBatch } from "./shards.ts"
 
@@ -39,6 +39,8 @@ export interface IngestOptions {
   /** Throw an IngestError on the first bad entry instead of skipping and reporting it. */
   readonly strict?: boolean
   readonly chexpert?: ChexpertOptions
+  /** Where a mirror keeps the EyePACS labels and images (defaults: the Kaggle download). */
+  readonly eyepacs?: EyepacsOptions
   /** Images decoded at once; default 2 x cores (sharp works on libuv's pool). */
   readonly concurrency?: number
   /** Target pixel bytes per Arrow record batch (random-read granularity). Default 1 MiB. */
@@ -95,7 +97,7 @@ export const describeDecodeFailure = (bytes: Uint8Array, error: Error): string =
 const parse = (o: IngestOptions, log: SkipLog): Promise<ParsedSource> => {
   switch (o.format) {
     case "chexpert": return parseChexpert(o.root, o.chexpert ?? {}, log)
-    case "eyepacs": return parseEyepacs(o.root, log)
+    case "eyepacs": return parseEyepacs(o.root, o.eyepacs ?? {}, log)
     case "aptos": return parseAptos(o.root, log)
     case "imagenet": return parseImagenet(o.root, log)
     default: throw new IngestError("bad-option", "format", `unknown format "${String(o.format)}"; use chexpert, eyepacs, aptos or imagenet`)

@@ -51,12 +51,23 @@ const parseGradeCsv = async (
   return { labels: { kind: "class", classes: 5, names: [...gradeNames] }, records, sources: [{ file: csvPath, rows: table.rows.length }] }
 }
 
-export const parseEyepacs = (root: string, log: SkipLog): Promise<ParsedSource> =>
-  parseGradeCsv(join(root, "trainLabels.csv"), "image", "level", (id) => {
+export interface EyepacsOptions {
+  /** The labels CSV, relative to root. Default "trainLabels.csv". */
+  readonly labelsCsv?: string
+  /** The image folder, relative to root (e.g. "resized_train/resized_train" in Kaggle's resized mirror). Default "train". */
+  readonly imageDir?: string
+  /** Image file extension. Default ".jpeg". */
+  readonly extension?: string
+}
+
+export const parseEyepacs = (root: string, options: EyepacsOptions, log: SkipLog): Promise<ParsedSource> => {
+  const dir = (options.imageDir ?? "train").replace(/\/+$/, ""), ext = options.extension ?? ".jpeg"
+  return parseGradeCsv(join(root, options.labelsCsv ?? "trainLabels.csv"), "image", "level", (id) => {
     const m = /^(.+)_(left|right)$/.exec(id)
     if (!m) return { file: "", path: "", problem: `image "${id}" is not named <patient>_left or <patient>_right` }
-    return { file: join(root, "train", `${id}.jpeg`), path: `train/${id}.jpeg`, patient: m[1]! }
+    return { file: join(root, dir, `${id}${ext}`), path: `${dir}/${id}${ext}`, patient: m[1]! }
   }, log)
+}
 
 export const parseAptos = (root: string, log: SkipLog): Promise<ParsedSource> =>
   parseGradeCsv(join(root, "train.csv"), "id_code", "diagnosis", (id) =>

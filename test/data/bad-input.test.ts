@@ -188,6 +188,19 @@ test("CheXpert: unknown value, bad view, bad path and uncertain-only rows", asyn
   }
 })
 
+test("EyePACS mirrors: another labels file, image folder and extension", async () => {
+  const root = join(tmp, "eye-resized")
+  await mkdir(join(root, "resized_train", "resized_train"), { recursive: true })
+  await writeFile(join(root, "labels.csv"), "image,level\n10_left,4\n10_right,3\n")
+  for (const n of ["10_left", "10_right"]) await writeFile(join(root, "resized_train", "resized_train", `${n}.png`), png)
+  const m = await ingest({ format: "eyepacs", root, outDir: join(root, "out"), size: 16, seed: 1, split: { validation: 0, test: 0 }, eyepacs: { labelsCsv: "labels.csv", imageDir: "resized_train/resized_train", extension: ".png" } })
+  assert.equal(m.skipped, [])
+  assert.equal(m.splits.train!.classCounts, [0, 0, 0, 1, 1])
+  const set = await openShards(join(root, "out"), "train")
+  assert.equal((await set.read([0, 1])).paths, ["resized_train/resized_train/10_left.png", "resized_train/resized_train/10_right.png"])
+  await set.close()
+})
+
 test("APTOS: train.csv + train_images/<id>.png, with a corrupt PNG skipped", async () => {
   const root = join(tmp, "aptos")
   await mkdir(join(root, "train_images"), { recursive: true })
