@@ -171,6 +171,24 @@ test("many small shards and batches read the same images as one shard, in any in
   await a.close(); await b.close()
 })
 
+test("a shard is a plain Arrow IPC file: whole-file read agrees with openShards, schema as documented", async () => {
+  const { tableFromIPC, Type } = await import("apache-arrow")
+  const dir = join(tmp, "cx-out")
+  const m = await readManifest(dir)
+  const table = tableFromIPC(await readFile(join(dir, m.splits.train!.shards[0]!.file)))
+  assert.equal(table.schema.fields.map((f) => f.name), ["pixels", "label:Atelectasis", "label:Cardiomegaly", "label:Consolidation", "label:Edema", "label:Pleural Effusion", "patient", "path"])
+  assert.equal(table.schema.fields.map((f) => f.typeId), [Type.FixedSizeBinary, Type.Float, Type.Float, Type.Float, Type.Float, Type.Float, Type.Utf8, Type.Utf8])
+  assert.is(table.schema.metadata.get("transfusion.height"), "32")
+  assert.is(table.numRows, m.splits.train!.shards[0]!.count)
+  const set = await openShards(dir, "train")
+  const k = table.numRows - 1
+  const b = await set.read([k])
+  assert.is(table.getChild("path")!.get(k), b.paths[0])
+  assert.is(table.getChild("label:Edema")!.get(k), b.labels[3])
+  assert.ok(Buffer.from(table.getChild("pixels")!.get(k) as Uint8Array).equals(Buffer.from(b.pixels)))
+  await set.close()
+})
+
 test("decodeResize: cover crops, contain pads with black, fill stretches", async () => {
   // 40x20 white image with a red left half
   const raw = new Uint8Array(40 * 20 * 3).fill(255)
