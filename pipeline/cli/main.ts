@@ -2,7 +2,9 @@
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { Project } from "../project.ts"
 import { dagCommand } from "./dag.ts"
 import { execCommand } from "./exec.ts"
@@ -41,5 +43,9 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
     }),
     Effect.provide(NodeContext.layer),
   )
-  NodeRuntime.runMain(program as Effect.Effect<void, unknown>, { disableErrorReporting: false })
+  NodeRuntime.runMain(program as Effect.Effect<void, unknown>, {
+    // Interrupted (Ctrl-C, SIGTERM) is not success: 130 as shells report SIGINT.
+    teardown: (exit, onExit) =>
+      onExit(Exit.isSuccess(exit) ? (process.exitCode === undefined ? 0 : Number(process.exitCode)) : Cause.isInterruptedOnly(exit.cause) ? 130 : 1),
+  })
 }
