@@ -3,6 +3,7 @@
 import * as tfl from "@tensorflow/tfjs-layers"
 import { Rng } from "../lib/random.ts"
 import { batchNormalization } from "./batch-norm.ts"
+import { conv2d } from "./conv.ts"
 import type { Block, ModelSpec } from "./types.ts"
 
 type Sym = tfl.SymbolicTensor
@@ -56,7 +57,7 @@ export class GraphBuilder {
   }
 
   conv(x: Sym, name: string, filters: number, kernel: number | [number, number], opts: { strides?: number; padding?: "same" | "valid"; useBias?: boolean } = {}): Sym {
-    return asSym(tfl.layers.conv2d({
+    return asSym(conv2d({
       name: this.track(name),
       filters,
       kernelSize: kernel,
