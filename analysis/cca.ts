@@ -75,7 +75,7 @@ const inverseSqrt = async (a: Float64Array, n: number, slot: number): Promise<Fl
   // out = V^T diag(scale) V with V's rows the eigenvectors.
   const scaled = new Float64Array(n * n)
   for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) scaled[k * n + j] = vectors[k * n + j]! * scale[k]!
-  return matmul(transpose(vectors, n, n), scaled, n, n, n)
+  return product(transpose(vectors, n, n), scaled, n, n, n)
 }
 
 /** Symmetric eigendecomposition, in a worker for big matrices (two at once use both cores). */
@@ -84,6 +84,32 @@ const eigenOn = async (slot: number, a: Float64Array, n: number, vectors: boolea
   const copy = Float64Array.from(a)
   const res = await runOnWorker(slot, { kind: "eigen", matrix: copy, n, vectors }, [copy.buffer])
   return { values: res.values!, vectors: res.vectors! }
+}
+
+/** A B, split by rows of A over the worker threads when big enough to pay for the messages. */
+const product = async (a: Float64Array, b: Float64Array, r: number, k: number, c: number): Promise<Float64Array> => {
+  const workers = poolSize()
+  if (r * k * c < 2e7 || workers < 2 || r < 2 * workers) return matmul(a, b, r, k, c)
+  const out = new Float64Array(r * c)
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      const r0 = Math.floor((r * w) / workers), r1 = Math.floor((r * (w + 1)) / workers)
+      const part = a.slice(r0 * k, r1 * k)
+      const res = await runOnWorker(w, { kind: "matmul", a: part, b, r: r1 - r0, k, c }, [part.buffer])
+      out.set(res.product!, r0 * c)
+    }),
+  )
+  return out
+}
+
+/** D A E for diagonal D (r x r) and E (c x c) given as full matrices: a scaling, not two products. */
+const scaleByDiagonals = (d: Float64Array, a: Float64Array, e: Float64Array, r: number, c: number): Float64Array => {
+  const out = new Float64Array(r * c)
+  for (let i = 0; i < r; i++) {
+    const di = d[i * r + i]!
+    for (let j = 0; j < c; j++) out[i * c + j] = di * a[i * c + j]! * e[j * c + j]!
+  }
+  return out
 }
 
 const thresholdCount = (s: Float64Array, threshold: number): number => {
@@ -141,10 +167,13 @@ const ccaCore = async (cov: JointCovariance, options: CcaOptions): Promise<CcaIn
   for (let i = 0; i < kx; i++) xx[i * kx + i] = xx[i * kx + i]! + epsilon
   for (let i = 0; i < ky; i++) yy[i * ky + i] = yy[i * ky + i]! + epsilon
   const [invSqrtXX, invSqrtYY] = await Promise.all([inverseSqrt(xx, kx, 0), inverseSqrt(yy, ky, 1)])
-  const t = matmul(matmul(invSqrtXX, xy, kx, kx, ky), invSqrtYY, kx, ky, ky)
+  const t =
+    isDiagonal(invSqrtXX, kx) && isDiagonal(invSqrtYY, ky)
+      ? scaleByDiagonals(invSqrtXX, xy, invSqrtYY, kx, ky)
+      : await product(await product(invSqrtXX, xy, kx, kx, ky), invSqrtYY, kx, ky, ky)
   // Singular values of T from the eigenvalues of the smaller of T T^T and T^T T.
   const small = Math.min(kx, ky)
-  const gram = kx <= ky ? matmul(t, transpose(t, kx, ky), kx, ky, kx) : matmul(transpose(t, kx, ky), t, ky, kx, ky)
+  const gram = kx <= ky ? await product(t, transpose(t, kx, ky), kx, ky, kx) : await product(transpose(t, kx, ky), t, ky, kx, ky)
   const { values } = await eigenOn(0, gram, small, false)
   const correlations = new Float64Array(small)
   for (let i = 0; i < small; i++) correlations[i] = Math.sqrt(Math.max(0, values[i]!))
@@ -193,7 +222,7 @@ export const svccaFromCovariance = async (cov: JointCovariance, options: CcaOpti
   for (let i = 0; i < ky; i++) syy[i * ky + i] = Math.max(0, ey.values[i]!)
   // Ux^T Sxy Uy over the kept directions (eigenvectors are rows).
   const ux = ex.vectors.subarray(0, kx * dx), uy = ey.vectors.subarray(0, ky * dy)
-  const sxy = matmul(matmul(ux, cov.sxy, kx, dx, dy), transpose(uy, ky, dy), kx, dy, ky)
+  const sxy = await product(await product(ux.slice(), cov.sxy, kx, dx, dy), transpose(uy, ky, dy), kx, dy, ky)
   const r = await ccaCore({ dx: kx, dy: ky, datapoints: cov.datapoints, sxx, syy, sxy }, options)
   return { ...publicPart(r), directionsX: kx, directionsY: ky }
 }
@@ -213,19 +242,19 @@ export const pwccaFromCovariance = async (cov: JointCovariance, options: CcaOpti
   const other = useX ? r.keptY : r.keptX
   // Left singular vectors of T (or of T^T): eigenvectors of the k x k Gram, descending.
   const tt = useX ? r.t : transpose(r.t, r.keptX, r.keptY)
-  const gram = matmul(tt, transpose(tt, k, other), k, other, k)
-  const { vectors: u } = symmetricEigen(gram, k)
+  const gram = await product(tt, transpose(tt, k, other), k, other, k)
+  const { vectors: u } = await eigenOn(0, gram, k, true)
   // Canonical directions in (scaled) neuron space are the rows of U W, W the whitening matrix.
   const whiten = useX ? r.invSqrtXX : r.invSqrtYY
-  const dirs = matmul(u, whiten, k, k, k)
+  const dirs = await product(u, whiten, k, k, k)
   // Covariance of the kept neurons on this side (unscaled: the common scale cancels in the weights).
   const idx = useX ? r.idxX : r.idxY
   const full = useX ? cov.sxx : cov.syy
   const d = useX ? cov.dx : cov.dy
   const c = select(full, d, idx, idx)
   // G = H H^T / (m-1) = A C A^T with A = dirs; Q = H^T R^-1 with G = R^T R, so Q^T X^T / (m-1) = L^-1 A C, L = R^T.
-  const ac = matmul(dirs, c, k, k, k)
-  const g = matmul(ac, transpose(dirs, k, k), k, k, k)
+  const ac = await product(dirs, c, k, k, k)
+  const g = await product(ac, transpose(dirs, k, k), k, k, k)
   for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i] = (g[i * k + j]! + g[j * k + i]!) / 2
   const chol = new CholeskyDecomposition(new Matrix(Array.from({ length: k }, (_, i) => Array.from(g.subarray(i * k, (i + 1) * k)))))
   if (!chol.isPositiveDefinite()) throw new RangeError(`PWCCA: canonical variates are linearly dependent (rank-deficient activations); raise epsilon (now ${options.epsilon ?? DEFAULT_EPSILON})`)

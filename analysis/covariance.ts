@@ -3,6 +3,9 @@
 // m-long data is touched once here (never an SVD of an m-long matrix).
 import { poolSize, runOnWorker } from "./pool.ts"
 
+/** Datapoints per slice of a worker's Gram products. */
+export const GRAM_SLICE = 4096
+
 /** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
 export interface Activations {
   readonly data: Float32Array | Float64Array
@@ -94,30 +97,36 @@ const jointGramJs = (x: Activations, y: Activations): Float64Array => {
   return out
 }
 
+/** The activations as float32 in a SharedArrayBuffer (as is when they already are), so worker threads read them without copies. */
+export const toSharedFloat32 = (data: Float32Array | Float64Array): Float32Array => {
+  if (data instanceof Float32Array && data.buffer instanceof SharedArrayBuffer) return data
+  const out = new Float32Array(new SharedArrayBuffer(data.length * 4))
+  out.set(data)
+  return out
+}
+
 /** Float32 wasm path: each worker takes a contiguous range of datapoints; partial Grams are summed in Float64. */
 const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Array> => {
   const m = x.datapoints
   const d = x.neurons + y.neurons
+  const pair = { x: toSharedFloat32(x.data), y: toSharedFloat32(y.data), dx: x.neurons, dy: y.neurons, datapoints: m }
+  const workers = poolSize()
+  const share = (n: number, w: number): [number, number] => [Math.floor((n * w) / workers), Math.floor((n * (w + 1)) / workers)]
   const means = new Float64Array(d)
-  means.set(rowMeans(x), 0)
-  means.set(rowMeans(y), x.neurons)
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      const [rowStart, rowEnd] = share(d, w)
+      const res = await runOnWorker(w, { kind: "means", ...pair, rowStart, rowEnd })
+      means.set(res.means!, rowStart)
+    }),
+  )
   // Blocks never straddle the x/y boundary; ~256 rows is where XNNPACK stays efficient
   // while skipping the lower block triangle saves up to ~40% of the products.
   const blocks = [...splitBlocks(0, x.neurons, 256), ...splitBlocks(x.neurons, d, 256)]
-  const workers = poolSize()
   const parts = await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
-      const c0 = Math.floor((m * w) / workers), c1 = Math.floor((m * (w + 1)) / workers)
-      const cols = c1 - c0
-      const chunk = new Float32Array(d * cols)
-      for (let r = 0; r < d; r++) {
-        const src = r < x.neurons ? x : y
-        const rr = r < x.neurons ? r : r - x.neurons
-        const row = src.data.subarray(rr * m + c0, rr * m + c1)
-        chunk.set(row, r * cols)
-      }
-      const res = await runOnWorker(w, { kind: "gram", chunk, rows: d, cols, means, blocks }, [chunk.buffer as ArrayBuffer])
-      return res.gram!
+      const [colStart, colEnd] = share(m, w)
+      return (await runOnWorker(w, { kind: "gram", ...pair, colStart, colEnd, means, blocks })).gram!
     }),
   )
   const out = parts[0]!

@@ -217,14 +217,28 @@ function tql2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, want
   }
 }
 
-/** C = A B for row-major A (r x k) and B (k x c). i-k-j order keeps the inner loop contiguous. */
+/** C = A B for row-major A (r x k) and B (k x c). Four rows of A per pass share each load of a row of B. */
 export const matmul = (a: ArrayLike<number>, b: ArrayLike<number>, r: number, k: number, c: number): Mat => {
   const out = new Float64Array(r * c)
-  for (let i = 0; i < r; i++) {
+  let i = 0
+  for (; i + 4 <= r; i += 4) {
+    const o0 = i * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c
+    for (let p = 0; p < k; p++) {
+      const a0 = a[i * k + p]!, a1 = a[(i + 1) * k + p]!, a2 = a[(i + 2) * k + p]!, a3 = a[(i + 3) * k + p]!
+      const bp = p * c
+      for (let j = 0; j < c; j++) {
+        const bj = b[bp + j]!
+        out[o0 + j] = out[o0 + j]! + a0 * bj
+        out[o1 + j] = out[o1 + j]! + a1 * bj
+        out[o2 + j] = out[o2 + j]! + a2 * bj
+        out[o3 + j] = out[o3 + j]! + a3 * bj
+      }
+    }
+  }
+  for (; i < r; i++) {
     const oi = i * c
     for (let p = 0; p < k; p++) {
       const aip = a[i * k + p]!
-      if (aip === 0) continue
       const bp = p * c
       for (let j = 0; j < c; j++) out[oi + j] = out[oi + j]! + aip * b[bp + j]!
     }

@@ -22,7 +22,7 @@ const start = (): Slot[] => {
   const entry = new URL("./worker.ts", import.meta.url).href
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}) })`
   slots = Array.from({ length: poolSize() }, () => {
-    const worker = new Worker(bootstrap, { eval: true })
+    const worker = new Worker(bootstrap, { eval: true, workerData: { transfusionAnalysisWorker: true } })
     const slot: Slot = { worker, busy: 0 }
     worker.unref()
     worker.on("message", (res: WorkerResponse) => {
