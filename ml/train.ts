@@ -413,6 +413,8 @@ interface RunIdentity {
 
 interface TrainMeta {
   identity: RunIdentity
+  /** The random state: every draw after `nextStep` comes from Rng(seed).fork("order/<epoch>") and fork("flip/<step>"). */
+  rng: { seed: string; nextStep: number; streams: string }
   losses: number[]
   curve: CurvePoint[]
 }
@@ -489,7 +491,7 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
     const save = async (): Promise<string | undefined> => {
       if (!options.checkpointDir) return undefined
       lastCheckpoint = await saveCheckpoint<TrainMeta>(options.checkpointDir, {
-        step, model, optimizer: optimizer.state(), meta: { identity, losses, curve }, keep: options.keepCheckpoints,
+        step, model, optimizer: optimizer.state(), meta: { identity, rng: { seed: identity.seed, nextStep: step, streams: "order/<epoch>, flip/<step>" }, losses, curve }, keep: options.keepCheckpoints,
       })
       return lastCheckpoint
     }

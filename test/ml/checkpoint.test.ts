@@ -9,9 +9,9 @@ import {
 } from "../../ml/checkpoint.ts"
 import { transferInit } from "../../ml/inits.ts"
 import { Optimizer } from "../../ml/train.ts"
-import { tinyConvNet, restoreBackend, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, useWasm, weightArrays } from "./fixtures/tiny-models.ts"
 
-test.before(useCpu)
+test.before(useWasm)
 test.after(restoreBackend)
 
 const withDir = async (f: (dir: string) => Promise<void>) => {

@@ -16,9 +16,9 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { KILL_RUN_STEPS, killRunOptions } from "./fixtures/kill-child.ts"
 import { rocAuc } from "../../ml/metrics.ts"
-import { tinyConvNet, restoreBackend, toyRetina, TOY_SIZE as SIZE, useCpu, weightArrays } from "./fixtures/tiny-models.ts"
+import { tinyConvNet, restoreBackend, toyRetina, TOY_SIZE as SIZE, useWasm, weightArrays } from "./fixtures/tiny-models.ts"
 
-test.before(useCpu)
+test.before(useWasm)
 test.after(restoreBackend)
 
 const trainSet = toyRetina(40, "train")
