@@ -230,7 +230,7 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
   for (const s of log.skips) skippedByKind[s.kind] = (skippedByKind[s.kind] ?? 0) + 1
   const manifest: DatasetManifest = {
     version: 1, format: o.format, root: o.root, labels: spec, height, width, fit, batchRows, seed: o.seed,
-    splitFractions: fractions, trainSubset: o.trainSubset, policy: parsed.policy, splits,
+    splitBy: assignment.size > 0 ? "patient" : "dataset", splitFractions: fractions, trainSubset: o.trainSubset, policy: parsed.policy, splits,
     sources: parsed.sources, skipped: log.skips, skippedByKind, warnings,
   }
   await writeFile(join(o.outDir, "dataset.json"), JSON.stringify(manifest, null, 1))

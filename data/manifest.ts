@@ -42,6 +42,8 @@ export interface DatasetManifest {
   readonly fit: Fit
   readonly batchRows: number
   readonly seed: number | string
+  /** "patient": seeded split of patients by splitFractions; "dataset": the dataset's own folders fix the splits (ImageNet). */
+  readonly splitBy: "patient" | "dataset"
   /** Fractions of patients sent to validation and test (the rest is train). */
   readonly splitFractions: { readonly validation: number; readonly test: number }
   readonly trainSubset?: number
@@ -52,4 +54,33 @@ export interface DatasetManifest {
   readonly skipped: readonly Skip[]
   readonly skippedByKind: Readonly<Partial<Record<SkipKind, number>>>
   readonly warnings: readonly string[]
+}
+
+/** Plain-text lines for reports and the CLI: sizes, split, per-split counts, policy, skips. */
+export const describeManifest = (m: DatasetManifest): string[] => {
+  const n = (x: number) => x.toLocaleString("en-US")
+  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`
+  const lines = [
+    `${m.format} at ${m.height}x${m.width} (${m.fit}), seed ${String(m.seed)}; ` +
+      (m.splitBy === "patient"
+        ? `patients split ${pct(1 - m.splitFractions.validation - m.splitFractions.test)} train / ${pct(m.splitFractions.validation)} validation / ${pct(m.splitFractions.test)} test`
+        : "splits as the dataset's folders give them"),
+  ]
+  for (const [name, s] of Object.entries(m.splits)) {
+    let detail = ""
+    if (s.classCounts) {
+      const names = m.labels.kind === "class" ? m.labels.names : undefined
+      const shown = s.classCounts.slice(0, 10).map((c, i) => `${names?.[i] ?? i} ${n(c)}`)
+      detail = shown.join(", ") + (s.classCounts.length > 10 ? `, ... (${s.classCounts.length} classes)` : "")
+    } else if (s.labelCounts) {
+      detail = Object.entries(s.labelCounts).map(([f, c]) => `${f} +${n(c.positive)}/-${n(c.negative)}${c.ignored ? `/?${n(c.ignored)}` : ""} (uncertain ${n(c.uncertain)})`).join("; ")
+    }
+    lines.push(`${name}: ${n(s.count)} images, ${n(s.patients)} patients${s.subsetOf ? ` (seeded subset of ${s.subsetOf})` : ""}${detail ? `; ${detail}` : ""}`)
+  }
+  const uncertain = (m.policy as { uncertain?: Record<string, string> } | undefined)?.uncertain
+  if (uncertain) lines.push(`uncertain labels: ${Object.entries(uncertain).map(([f, p]) => `${f} ${p}`).join(", ")}; blank read as negative`)
+  const kinds = Object.entries(m.skippedByKind)
+  lines.push(kinds.length ? `skipped ${n(m.skipped.length)}: ${kinds.map(([k, c]) => `${k} ${n(c!)}`).join(", ")}` : "skipped none")
+  for (const w of m.warnings) lines.push(`warning: ${w}`)
+  return lines
 }

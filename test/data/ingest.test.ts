@@ -13,6 +13,7 @@ import { generateImagenet } from "../../data/generate/imagenet.ts"
 import type { GeneratedSummary } from "../../data/generate/summary.ts"
 import { ingest, decodeResize } from "../../data/ingest.ts"
 import { openShards, readManifest } from "../../data/shards.ts"
+import { describeManifest } from "../../data/manifest.ts"
 import type { ImageSet } from "../../data/imageset.ts"
 
 let tmp = ""
@@ -87,6 +88,11 @@ test("CheXpert: frontal images and stated values per finding match the generator
     assert.is(got("ignored"), 0)
   }
   assert.equal((m.policy as { uncertain: Record<string, string> }).uncertain.Edema, "U-Ones")
+  const text = describeManifest(m).join("\n")
+  assert.match(text, "chexpert at 32x32 (cover), seed 2; patients split 80% train / 10% validation / 10% test")
+  assert.match(text, `train: ${m.splits.train!.count} images, ${m.splits.train!.patients} patients; Atelectasis +${m.splits.train!.labelCounts!.Atelectasis!.positive}/-`)
+  assert.match(text, "uncertain labels: Atelectasis U-Ones, Cardiomegaly U-Zeros, Consolidation U-Zeros, Edema U-Ones, Pleural Effusion U-Zeros; blank read as negative")
+  assert.match(text, "skipped none")
   // grayscale films become three equal channels
   const set = await openShards(out, "train")
   const b = await set.read([0])
@@ -118,6 +124,8 @@ test("ImageNet: train folders and the val CSV give train and validation splits w
   assert.equal(m.splits.validation!.classCounts, [2, 2, 2, 2])
   assert.is(m.splits.test!.count, 0)
   assert.equal(m.warnings, [])
+  assert.is(m.splitBy, "dataset")
+  assert.match(describeManifest(m)[0]!, "splits as the dataset's folders give them")
   const synsets = (await readFile(join(inet.root, "LOC_synset_mapping.txt"), "utf8")).trim().split("\n").map((l) => l.split(" ")[0]!)
   const truth = new Map((await readFile(join(inet.root, "LOC_val_solution.csv"), "utf8")).trim().split("\n").slice(1).map((l) => { const [id, pred] = l.split(","); return [`val/${id}.JPEG`, synsets.indexOf(pred!.split(" ")[0]!)] }))
   const set = await openShards(out, "validation")
