@@ -124,10 +124,13 @@ export const executeStage = (
       const startedAt = new Date()
       log(`# ${node.id} (${node.kind.kind}) fingerprint ${fingerprint}, pid ${process.pid}, ${startedAt.toISOString()}`)
       reporter.event({ type: "started", id: node.id, fingerprint, pid: process.pid })
+      const scratchDir = store.scratchDir(fingerprint)
+      mkdirSync(scratchDir, { recursive: true })
       const ctx: StageContext<unknown, Record<string, unknown>> = {
         id: node.id,
         params: node.params,
         outDir,
+        scratchDir,
         inputs,
         files: node.files,
         log,
@@ -169,6 +172,7 @@ export const executeStage = (
         catch: (e) => new StageError({ id: node.id, message: `could not commit the artifact: ${(e as Error).message}` }),
       })
       rmSync(store.failedLogPath(node.id, fingerprint), { force: true })
+      rmSync(scratchDir, { recursive: true, force: true })
       updateLinks(env, target)
       return { status: "ran", manifest } satisfies Outcome
     }),

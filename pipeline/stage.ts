@@ -38,6 +38,11 @@ export interface StageContext<P, I> {
   readonly params: P
   /** Fresh, empty directory: everything the stage produces goes here. It becomes the artifact only if run succeeds. */
   readonly outDir: string
+  /**
+   * A directory that survives failed or killed attempts of this same fingerprint (for
+   * checkpoints a rerun resumes from); removed once the artifact is committed.
+   */
+  readonly scratchDir: string
   readonly inputs: { readonly [K in keyof I]: Upstream<I[K]> }
   /** Declared external files or directories, by name (already hashed into the fingerprint). */
   readonly files: Readonly<Record<string, string>>

@@ -4,6 +4,7 @@
 //   <stage id>/<fingerprint>.failed.log   the log of a failed attempt
 //   .tmp/<fingerprint>.<pid>.<n>/    a run in progress; renamed into place only on success
 //   .locks/<fingerprint>.lock        who is running a stage (see lock.ts)
+//   .scratch/<fingerprint>/          state kept across failed attempts (checkpoints), removed on commit
 //   .cache/                          file-hash cache
 // A reader never sees a partial artifact: a directory under <stage id>/ exists only once complete.
 import { createHash } from "node:crypto"
@@ -115,6 +116,10 @@ export class Store {
 
   failedLogPath(id: string, fingerprint: string): string {
     return join(this.root, id, `${fingerprint}.failed.log`)
+  }
+
+  scratchDir(fingerprint: string): string {
+    return join(this.root, ".scratch", fingerprint)
   }
 
   isComplete(id: string, fingerprint: string): boolean {
@@ -290,7 +295,18 @@ export class Store {
         if (this.latest(ref.id) === ref.fingerprint) rmSync(join(this.root, ref.id, "latest"), { force: true })
       }
     }
-    if (!dryRun) this.cleanOrphanTempDirs()
+    if (!dryRun) {
+      this.cleanOrphanTempDirs()
+      // Scratch state of fingerprints no profile references any more.
+      const keptFps = new Set([...keep].map((k) => k.slice(k.lastIndexOf("/") + 1)))
+      let scratch: string[] = []
+      try {
+        scratch = readdirSync(join(this.root, ".scratch"))
+      } catch {
+        scratch = []
+      }
+      for (const fp of scratch) if (!keptFps.has(fp)) rmSync(join(this.root, ".scratch", fp), { recursive: true, force: true })
+    }
     return { removed, bytes }
   }
 }
