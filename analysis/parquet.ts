@@ -71,6 +71,8 @@ export const writeActivationTable = async (
     .setCompression(compression)
     // Activations are continuous: dictionaries only cost time.
     .setDictionaryEnabled(false)
+    // Min/max statistics cost ~4x the encoding time and nothing here filters on them.
+    .setStatisticsEnabled(pw.EnabledStatistics.None)
     .setMaxRowGroupSize(options.rowGroupRows ?? 1 << 20)
     .setKeyValueMetadata(kv)
     .setCreatedBy("transfusion analysis/parquet.ts (parquet-wasm)")
@@ -113,7 +115,8 @@ export const readActivationTable = async (path: string): Promise<ActivationTable
   const rows = table.numRows
   const neurons = neuronNames.length
   if (neurons === 0) throw new Error(`${path}: no neuron columns (n0000, ...)`)
-  const data = new Float32Array(neurons * rows)
+  // Shared memory lets the similarity workers read the matrix without copying it.
+  const data = new Float32Array(new SharedArrayBuffer(neurons * rows * 4))
   neuronNames.forEach((name, i) => {
     const col = table.getChild(name)!
     if (String(col.type) !== "Float32") throw new Error(`${path}: column ${name} has type ${String(col.type)}, expected FLOAT (float32)`)
