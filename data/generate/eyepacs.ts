@@ -18,8 +18,10 @@ import type { GeneratedSummary } from "./summary.ts"
 export interface EyepacsOptions {
   readonly patients: number
   readonly seed: number | string
-  /** Side of the square image in pixels (the paper trains at 587). Default 256. */
+  /** Image height in pixels; width is height x aspect (the paper trains at 587 x 587). Default 256. */
   readonly size?: number
+  /** Width / height. Real EyePACS photos are ~1.5 (a round fundus between black side bands). Default 1. */
+  readonly aspect?: number
   /** Grade prevalences 0..4; default the real set's ~73/7/15/2.5/2.5 %. */
   readonly gradeWeights?: readonly number[]
   /** Probability the second eye copies the first eye's grade (else drawn afresh). Default 0.8. */
@@ -38,6 +40,7 @@ export interface EyepacsOptions {
 
 export const eyepacsDefaults = {
   size: 256,
+  aspect: 1,
   gradeWeights: [0.73, 0.07, 0.15, 0.025, 0.025],
   eyeAgreement: 0.8,
   lesionScale: 1,
@@ -63,8 +66,8 @@ const poisson = (rng: Rng, mean: number) => {
 /** Draws one fundus photograph of the given grade; `side` is +1 for a right eye (disc on the right). */
 export const drawFundus = (grade: number, side: 1 | -1, rng: Rng, knobs: Knobs): Raster => {
   const s = knobs.size
-  const img = new Raster(s, s, 3)
-  const cx = s / 2 + rng.normal(0, s * 0.01), cy = s / 2 + rng.normal(0, s * 0.01)
+  const img = new Raster(Math.round(s * knobs.aspect), s, 3)
+  const cx = img.width / 2 + rng.normal(0, s * 0.01), cy = s / 2 + rng.normal(0, s * 0.01)
   const R = s * rng.uniform(0.44, 0.48)
   const bright = rng.uniform(0.75, 1.1)
   const base: Colour = [rng.uniform(185, 225) * bright, rng.uniform(75, 110) * bright, rng.uniform(30, 55) * bright]

@@ -69,6 +69,15 @@ test("retinal grade is carried by small local lesions that grow with the grade",
   assert.ok(faint < changed(drawFundus(0, 1, new Rng("eye0"), knobs), drawFundus(2, 1, new Rng("eye0"), knobs), 12) * 0.9)
 })
 
+test("a wide fundus photo (aspect 1.5) has black side bands around the round fundus", () => {
+  const img = drawFundus(2, 1, new Rng("wide"), { ...eyepacsDefaults, size: 64, aspect: 1.5 })
+  assert.is(img.width, 96)
+  assert.is(img.height, 64)
+  const column = (x: number) => { let m = 0; for (let y = 0; y < 64; y++) m = Math.max(m, img.data[(y * 96 + x) * 3]!); return m }
+  assert.ok(column(2) < 12 && column(93) < 12, `side bands ${column(2)} ${column(93)}`)
+  assert.ok(column(48) > 100)
+})
+
 test("chest findings appear where they belong: effusion low, cardiomegaly centre, edema on both sides", () => {
   const none = Object.fromEntries(chexpertObservations.map((o) => [o, false])) as Truth
   const knobs = { findingContrast: 1, findingScale: 1, noise: 0 }
