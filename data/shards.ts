@@ -41,7 +41,7 @@ export class ShardWriter {
   private out: import("node:fs").WriteStream | undefined
   readonly files: ShardFile[] = []
   private readonly stride: number
-  private readonly width: number
+  private readonly labelCount: number
 
   constructor(
     private readonly dir: string,
@@ -55,15 +55,15 @@ export class ShardWriter {
     private readonly metadata: Record<string, string>,
   ) {
     this.stride = height * imageWidth * 3
-    this.width = labelWidth(spec)
+    this.labelCount = labelWidth(spec)
     this.pixels = new Uint8Array(batchRows * this.stride)
-    this.labels = new Float32Array(batchRows * this.width)
+    this.labels = new Float32Array(batchRows * this.labelCount)
   }
 
   async add(pixels: Uint8Array, labels: Float32Array, patient: string, path: string): Promise<void> {
     if (pixels.length !== this.stride) throw new Error(`ShardWriter: image ${path} has ${pixels.length} bytes, expected ${this.stride}`)
     this.pixels.set(pixels, this.rows * this.stride)
-    this.labels.set(labels, this.rows * this.width)
+    this.labels.set(labels, this.rows * this.labelCount)
     this.patients.push(patient)
     this.paths.push(path)
     if (++this.rows === this.batchRows) await this.flush()
@@ -98,7 +98,7 @@ export class ShardWriter {
     const schema = new A.Schema(fields, new Map(Object.entries(this.metadata)))
     const labelData = names.map((_, k) => {
       const col = new Float32Array(n)
-      for (let i = 0; i < n; i++) col[i] = this.labels[i * this.width + k]!
+      for (let i = 0; i < n; i++) col[i] = this.labels[i * this.labelCount + k]!
       return A.makeData({ type: new A.Float32(), length: n, nullCount: 0, data: col })
     })
     const children = [

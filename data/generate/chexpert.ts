@@ -195,7 +195,7 @@ export const drawFrontal = (w: number, h: number, t: Truth, rng: Rng, k: ChestKn
     img.polyline([[X(0.5), Y(0.02)], [X(0.505), Y(0.2)], [xe, Y(0.35)]], w * 0.008, w * 0.008, [235], 0.9)
     if (rng.bernoulli(0.3)) img.ellipse(X(0.75), Y(0.2), w * 0.035, h * 0.022, 0.2, [245], 1, 1.5)
   }
-  img.modulate(() => 1).blur(1)
+  img.blur(1)
   img.modulate((x, y) => 1.05 - 0.15 * Math.abs(x / w - 0.5) - 0.1 * Math.abs(y / h - 0.5))
   img.noise(rng, k.noise)
   return img

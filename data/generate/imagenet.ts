@@ -47,7 +47,7 @@ const inside = (shape: (typeof shapes)[number], u: number, v: number): number =>
     case "square": return 0.8 - Math.max(Math.abs(u), Math.abs(v))
     case "diamond": return 1 - (Math.abs(u) + Math.abs(v))
     case "ring": return 0.25 - Math.abs(r - 0.75)
-    case "cross": return 0.3 - Math.min(Math.max(Math.abs(u) - 0.7, Math.abs(v)), Math.max(Math.abs(v) - 0.7, Math.abs(u))) - 0 * r
+    case "cross": return 0.3 - Math.min(Math.max(Math.abs(u) - 0.7, Math.abs(v)), Math.max(Math.abs(v) - 0.7, Math.abs(u)))
     case "triangle": return Math.min(v + 0.5, 0.5 * (1 - v) - 0.866 * Math.abs(u) * 0.9) // apex up
     case "star": {
       const a = Math.atan2(v, u)
@@ -73,8 +73,8 @@ export const drawObject = (cls: ImagenetClass, w: number, h: number, rng: Rng, o
   const img = new Raster(w, h, 3)
   const bgA = [rng.uniform(40, 200), rng.uniform(40, 200), rng.uniform(40, 200)], bgB = bgA.map((c) => c + rng.uniform(-60, 60))
   const ga = rng.uniform(0, 2 * Math.PI), gx = Math.cos(ga), gy = Math.sin(ga)
-  img.paint(0, 0, w, h, [0, 0, 0], () => 1) // start black, then a linear background gradient
-  img.paint(0, 0, w, h, bgA, () => 1)
+  // A linear background gradient from bgA to bgB in a random direction.
+  img.fill(bgA)
   img.paint(0, 0, w, h, bgB, (x, y) => 0.5 + 0.5 * ((x / w - 0.5) * gx + (y / h - 0.5) * gy))
   const m = Math.min(w, h)
   let clutter = 0
