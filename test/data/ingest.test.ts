@@ -93,6 +93,17 @@ test("CheXpert: frontal images and stated values per finding match the generator
   assert.match(text, `train: ${m.splits.train!.count} images, ${m.splits.train!.patients} patients; Atelectasis +${m.splits.train!.labelCounts!.Atelectasis!.positive}/-`)
   assert.match(text, "uncertain labels: Atelectasis U-Ones, Cardiomegaly U-Zeros, Consolidation U-Zeros, Edema U-Ones, Pleural Effusion U-Zeros; blank read as negative")
   assert.match(text, "skipped none")
+  // patients with several studies stay within one split
+  const owner = new Map<string, string>()
+  for (const split of ["train", "validation", "test"]) {
+    const s = await openShards(out, split)
+    for (const p of (await readAll(s)).patients) {
+      assert.ok(!owner.has(p) || owner.get(p) === split, `patient ${p} in ${owner.get(p)} and ${split}`)
+      owner.set(p, split)
+    }
+    await s.close()
+  }
+  assert.is(owner.size, 28)
   // grayscale films become three equal channels
   const set = await openShards(out, "train")
   const b = await set.read([0])
