@@ -140,7 +140,7 @@ const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Arr
 /**
  * Joint covariance of x and y over their shared datapoints. `engine`: "js" (Float64
  * loops), "wasm" (float32 XNNPACK in worker threads; float32 products agree with
- * Float64 to ~1e-6 relative), "auto" (js below ~2e8 multiply-adds, else wasm).
+ * Float64 to ~1e-6 relative), "auto" (js below 1e7 multiply-adds, else wasm).
  */
 export const jointCovariance = async (x: Activations, y: Activations, engine: CovarianceEngine = "auto"): Promise<JointCovariance> => {
   checkActivations(x, "x")
@@ -150,7 +150,7 @@ export const jointCovariance = async (x: Activations, y: Activations, engine: Co
   if (x.datapoints < 2) throw new RangeError(`covariance needs at least 2 datapoints, got ${x.datapoints}`)
   const d = x.neurons + y.neurons
   const work = (d * d * x.datapoints) / 2
-  const useWasm = engine === "wasm" || (engine === "auto" && work > 2e8)
+  const useWasm = engine === "wasm" || (engine === "auto" && work > 1e7)
   const full = useWasm ? await jointGramWasm(x, y) : jointGramJs(x, y)
   return toBlocks(full, d, x.neurons, x.datapoints)
 }

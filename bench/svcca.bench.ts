@@ -3,6 +3,7 @@
 import { Rng } from "../lib/random.ts"
 import { svcca } from "../analysis/cca.ts"
 import { closeAnalysisWorkers } from "../analysis/pool.ts"
+import { toSharedFloat32 } from "../analysis/covariance.ts"
 
 // Two layers sharing a planted subspace of a quarter of their neurons, plus independent noise.
 const layerPair = (d: number, m: number): [Float32Array, Float32Array] => {
@@ -24,7 +25,8 @@ const layerPair = (d: number, m: number): [Float32Array, Float32Array] => {
     }
     return out
   }
-  return [make("x"), make("y")]
+  // Shared memory, as readActivationTable returns it (otherwise svcca copies it there first).
+  return [toSharedFloat32(make("x")), toSharedFloat32(make("y"))]
 }
 
 export default async function (): Promise<void> {
