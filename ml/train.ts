@@ -383,7 +383,7 @@ export interface TrainOptions {
   /** Start from the newest checkpoint in checkpointDir if there is one (default true). */
   readonly resume?: boolean
   readonly onProgress?: (p: TrainProgress) => void | Promise<void>
-  /** Stop after the current step, write a checkpoint, and return with completed = false. */
+  /** Checked before each step: once aborted, writes a checkpoint (if any step was done since the last) and returns with completed = false. */
   readonly signal?: AbortSignal
 }
 
@@ -505,14 +505,25 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
     const started = Date.now()
     const startStep = step
     let pending = step < options.steps ? read(step) : undefined
+    let savedAt = resumedFrom ?? -1
     while (step < options.steps) {
+      if (options.signal?.aborted) {
+        if (savedAt !== step && step > 0) await save()
+        await pending?.catch(() => undefined)
+        return { completed: false, steps: step, stepsPerEpoch: perEpoch, losses, curve, resumedFrom, lastCheckpoint, optimizer: optimizer.config }
+      }
       const batch = await pending!
       // Prefetch the next batch while this one trains.
       pending = step + 1 < options.steps ? read(step + 1) : undefined
-      const pixels = batch.pixels
+      let pixels = batch.pixels
       if (flip) {
         const r = new Rng(options.seed).fork(`flip/${step}`)
-        flipHorizontally(pixels, set.height, set.width, Array.from({ length: bs }, () => r.bernoulli(0.5)))
+        const flags = Array.from({ length: bs }, () => r.bernoulli(0.5))
+        // Flip a copy: an ImageSet may hand out buffers it keeps (a cache).
+        if (flags.some(Boolean)) {
+          pixels = pixels.slice()
+          flipHorizontally(pixels, set.height, set.width, flags)
+        }
       }
       const lossTensor = tf.tidy(() => {
         const x = toInputTensor(pixels, bs, set.height, set.width, normalisation)
@@ -532,17 +543,15 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
         curve.push({ step, metrics: validation })
       }
       let checkpoint: string | undefined
-      if (step % checkpointEvery === 0 || step === options.steps) checkpoint = await save()
+      if (step % checkpointEvery === 0 || step === options.steps) {
+        checkpoint = await save()
+        savedAt = step
+      }
       const elapsedMs = Date.now() - started
       await options.onProgress?.({
         step, totalSteps: options.steps, epoch: Math.floor((step - 1) / perEpoch), loss,
         examplesPerSecond: ((step - startStep) * bs) / Math.max(elapsedMs / 1000, 1e-9), elapsedMs, validation, checkpoint,
       })
-      if (options.signal?.aborted && step < options.steps) {
-        if (!checkpoint) await save()
-        await pending?.catch(() => undefined)
-        return { completed: false, steps: step, stepsPerEpoch: perEpoch, losses, curve, resumedFrom, lastCheckpoint, optimizer: optimizer.config }
-      }
     }
     return { completed: true, steps: step, stepsPerEpoch: perEpoch, losses, curve, resumedFrom, lastCheckpoint, optimizer: optimizer.config }
   } finally {

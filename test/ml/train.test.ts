@@ -213,6 +213,15 @@ test("our Adam and SGD-momentum match tf.train's on a quadratic (independent imp
   target.dispose()
 })
 
+test("flips never write into the ImageSet's buffers", async () => {
+  const first = await trainSet.read([0, 1, 2, 3, 4, 5, 6, 7])
+  const pristine = first.pixels.slice()
+  // An ImageSet that hands out one cached batch, as a caching reader might.
+  const cached = { ...trainSet, count: 8, read: async () => first }
+  await train(base(model(), { train: cached, validation: undefined, steps: 3 }))
+  assert.ok(Buffer.from(first.pixels).equals(Buffer.from(pristine)))
+})
+
 test("train leaves no tensors behind", async () => {
   const m = model()
   const before = tf.memory().numTensors
