@@ -137,6 +137,8 @@ const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Arr
   return out
 }
 
+let warnedFallback = false
+
 /**
  * Joint covariance of x and y over their shared datapoints. `engine`: "js" (Float64
  * loops), "wasm" (float32 XNNPACK in worker threads; float32 products agree with
@@ -151,6 +153,18 @@ export const jointCovariance = async (x: Activations, y: Activations, engine: Co
   const d = x.neurons + y.neurons
   const work = (d * d * x.datapoints) / 2
   const useWasm = engine === "wasm" || (engine === "auto" && work > 1e7)
-  const full = useWasm ? await jointGramWasm(x, y) : jointGramJs(x, y)
+  let full: Float64Array
+  if (!useWasm) full = jointGramJs(x, y)
+  else if (engine === "wasm") full = await jointGramWasm(x, y)
+  else {
+    try {
+      full = await jointGramWasm(x, y)
+    } catch (err) {
+      // Worker threads or the wasm backend unavailable: same numbers, slower.
+      if (!warnedFallback) process.emitWarning(`analysis: wasm covariance workers failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); using the Float64 JS path`)
+      warnedFallback = true
+      full = jointGramJs(x, y)
+    }
+  }
   return toBlocks(full, d, x.neurons, x.datapoints)
 }

@@ -67,3 +67,15 @@ export const writeFilterGridPng = async (path: string, kernel: Float32Array | Fl
   const { writeFile } = await import("node:fs/promises")
   await writeFile(path, await filterGridPng(kernel, shape, options))
 }
+
+/** Anything with a kernel's values and shape, e.g. a tfjs Tensor (conv1's kernel: model.getLayer("conv1").getWeights()[0]). */
+export interface KernelLike {
+  readonly shape: readonly number[]
+  dataSync(): ArrayLike<number>
+}
+
+/** filterGridPng for a tensor-like kernel of shape [k, k, inChannels, filters]. */
+export const kernelGridPng = (kernel: KernelLike, options: FilterGridOptions = {}): Promise<Buffer> => {
+  const values = kernel.dataSync()
+  return filterGridPng(values instanceof Float32Array || values instanceof Float64Array ? values : Float32Array.from(values), kernel.shape, options)
+}

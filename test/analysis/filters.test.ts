@@ -1,7 +1,7 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import sharp from "sharp"
-import { filterGrid, filterGridPng } from "../../analysis/filters.ts"
+import { filterGrid, filterGridPng, kernelGridPng } from "../../analysis/filters.ts"
 
 // A 2x2x3x3 kernel: filter 0 is a ramp 0..11 over (y, x, c), filter 1 its negative, filter 2 constant.
 const k = 2, cin = 3, count = 3
@@ -39,6 +39,12 @@ test("the PNG decodes to the same raster, scaled up when asked", async () => {
   const want = filterGrid(kernel, [k, k, cin, count], { scale: 3, border: 0, columns: 3 })
   assert.equal(Array.from(data), Array.from(want.rgb))
   assert.equal(Array.from(data.subarray(0, 3)), [0, 0, 0])
+})
+
+test("a tensor-like kernel gives the same PNG", async () => {
+  const direct = await filterGridPng(kernel, [k, k, cin, count])
+  const viaTensor = await kernelGridPng({ shape: [k, k, cin, count], dataSync: () => Array.from(kernel) })
+  assert.equal(Array.from(viaTensor), Array.from(direct))
 })
 
 test("bad shapes are refused with the shape in the message", () => {
