@@ -271,7 +271,8 @@ export const predict = async (model: LayersModel, set: ImageSet, options: Predic
 export interface Evaluation {
   /**
    * grading: auc, ap (referable, grade >= referableFrom), accuracy (over grades), loss;
-   * multilabel: auc/<name>, ap/<name>, and their means auc, ap, loss;
+   * multilabel: auc/<name>, ap/<name>, their means auc, ap (over findings whose AUC is
+   * defined, i.e. both classes present), loss;
    * classification: accuracy, top5, loss.
    */
   readonly metrics: Record<string, number>
@@ -313,7 +314,11 @@ export const taskMetrics = (task: Task, p: Predictions): { metrics: Record<strin
       aucs.push(metrics[`auc/${name}`])
       aps.push(metrics[`ap/${name}`])
     })
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    // Findings without both classes in this set have no AUC; the means are over the rest.
+    const mean = (xs: number[]) => {
+      const ok = xs.filter((x) => !Number.isNaN(x))
+      return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : Number.NaN
+    }
     metrics.auc = mean(aucs)
     metrics.ap = mean(aps)
     metrics.loss = lossCount ? lossSum / lossCount : Number.NaN

@@ -222,6 +222,27 @@ test("flips never write into the ImageSet's buffers", async () => {
   assert.ok(Buffer.from(first.pixels).equals(Buffer.from(pristine)))
 })
 
+test("CheXpert-style multilabel training: five sigmoids, NaN labels masked, per-finding AUCs", async () => {
+  const names = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
+  const r = new Rng("chexpert-toy")
+  const n = 24
+  const labelValues = new Float32Array(n * 5)
+  for (let i = 0; i < n; i++) for (let j = 0; j < 5; j++) labelValues[i * 5 + j] = j === 4 ? NaN : r.bernoulli(0.2) ? NaN : r.int(2)
+  const set = memoryImageSet({
+    height: SIZE, width: SIZE, labels: { kind: "multilabel", names }, labelValues,
+    pixels: Uint8Array.from({ length: n * SIZE * SIZE * 3 }, () => r.int(256)), patients: Array.from({ length: n }, (_, i) => `p${i}`),
+  })
+  const m = tinyConvNet({ seed: 1, inputSize: SIZE, width: 4, width2: 8, outputs: 5, activation: "sigmoid" }).model
+  const res = await train(base(m, { train: set, validation: set, task: chexpertTask(names), steps: 3, evalEvery: 0 }))
+  assert.ok(res.losses.every(Number.isFinite), `losses ${res.losses}`)
+  const last = res.curve.at(-1)!.metrics
+  for (const name of names.slice(0, 4)) assert.ok(last[`auc/${name}`] >= 0 && last[`auc/${name}`] <= 1, name)
+  assert.ok(Number.isNaN(last["auc/Pleural Effusion"])) // never labelled
+  assert.ok(Number.isFinite(last.loss))
+  const defined = names.slice(0, 4).map((x) => last[`auc/${x}`])
+  assert.ok(Math.abs(last.auc - defined.reduce((a, b) => a + b, 0) / 4) < 1e-12)
+})
+
 test("train leaves no tensors behind", async () => {
   const m = model()
   const before = tf.memory().numTensors
