@@ -4,16 +4,22 @@ import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-co
 import type { KernelConfig } from "@tensorflow/tfjs-core"
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from "./wasm-conv-grads.ts"
 import { maxPoolGradWasm } from "./wasm-maxpool-grad.ts"
+import { batchMatMulWasm, captureStockBatchMatMul } from "./wasm-matmul.ts"
+import { captureStockTranspose, transposeWasm } from "./wasm-transpose.ts"
 
 /** Kernels this project adds to or replaces in tfjs-backend-wasm 4.22.0, with why. */
 export const wasmKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: string }> = [
   { config: conv2DBackpropFilterWasm, reason: "missing in tfjs-backend-wasm (training a conv net throws)" },
   { config: conv2DBackpropInputWasm, reason: "wasm's own is a scalar loop, several times slower than XNNPACK forward conv" },
+  { config: batchMatMulWasm, reason: "wasm's transposeA/transposeB path is ~8x slower than Transpose + its plain product (matMul gradients use it)" },
+  { config: transposeWasm, reason: "wasm's own is slow on matrix transposes (3-5x slower than a tiled JS loop); other permutations still use it" },
   { config: maxPoolGradWasm, reason: "wasm's own took ~10% of a CBR training step; one channel-contiguous JS pass is ~3x faster" },
 ]
 
 /** Registers every override; returns the kernel names now served by transfusion code. */
 export const registerWasmKernels = (): string[] => {
+  captureStockBatchMatMul()
+  captureStockTranspose()
   for (const { config } of wasmKernelOverrides) {
     const current = getKernel(config.kernelName, "wasm")
     if (current === config) continue

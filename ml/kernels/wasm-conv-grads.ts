@@ -18,9 +18,11 @@ import {
   PadV2,
   Reshape,
   Slice,
+  MaxPool,
   Transpose,
 } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core"
+import { matMulOnWasm } from "./wasm-matmul.ts"
 
 /** The part of the wasm backend these kernels use (BackendWasm is not exported as a value we need). */
 interface WasmBackendLike {
@@ -59,6 +61,9 @@ export const conv2dBackpropFilterByForwardConv = (
 ): TensorInfo => {
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, "channelsLast")
   const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info
+  if (filterHeight === 1 && filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+    return conv1x1BackpropFilter(backend, x, dy, info)
+  }
   const top = info.padInfo.top, left = info.padInfo.left
   // The rows/cols of (padded) x that the last output position still reaches; beyond them x is unused.
   let bottom = (outHeight - 1) * strideHeight + filterHeight - inHeight - top
@@ -85,9 +90,64 @@ export const conv2dBackpropFilterByForwardConv = (
   return dw
 }
 
+// A 1x1 convolution is a matrix product over positions (M = N * Ho * Wo):
+// y[M, Co] = x_s[M, Ci] w[Ci, Co], with x_s the strided subsample of x. Its gradients
+// are products too; as convolutions they ran 3-8x slower than the forward pass
+// (dy as a huge dilated filter; 4x zero-stuffed dy for stride 2).
+type ConvInfo = backend_util.Conv2DInfo
+
+const conv1x1BackpropFilter = (backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo => {
+  const { batchSize, inChannels, outHeight, outWidth, outChannels, strideHeight, strideWidth } = info
+  const m = batchSize * outHeight * outWidth
+  const temps: TensorInfo[] = []
+  let xs = x
+  if (strideHeight > 1 || strideWidth > 1) {
+    // A 1x1 max pool is the strided subsample; wasm's StridedSlice was ~100x slower.
+    xs = call(backend, MaxPool, { x }, { filterSize: [1, 1], strides: [strideHeight, strideWidth], pad: "valid", dimRoundingMode: undefined as never })
+    temps.push(xs)
+  }
+  const x2 = call(backend, Reshape, { x: xs }, { shape: [m, inChannels] })
+  const dy2 = call(backend, Reshape, { x: dy }, { shape: [m, outChannels] })
+  temps.push(x2, dy2)
+  let dw2: TensorInfo
+  if (inChannels <= outChannels) {
+    dw2 = matMulOnWasm(backend, x2, dy2, true, false) // x^T dy: transposes the smaller operand
+  } else {
+    const dwT = matMulOnWasm(backend, dy2, x2, true, false) // (dy^T x)^T
+    temps.push(dwT)
+    dw2 = call(backend, Transpose, { x: dwT }, { perm: [1, 0] })
+  }
+  temps.push(dw2)
+  const dw = call(backend, Reshape, { x: dw2 }, { shape: [1, 1, inChannels, outChannels] })
+  free(backend, ...temps)
+  return dw
+}
+
+const conv1x1BackpropInput = (backend: WasmBackendLike, dy: TensorInfo, filter: TensorInfo, info: ConvInfo): TensorInfo => {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, strideHeight, strideWidth } = info
+  const m = batchSize * outHeight * outWidth
+  const dy2 = call(backend, Reshape, { x: dy }, { shape: [m, outChannels] })
+  const w2 = call(backend, Reshape, { x: filter }, { shape: [inChannels, outChannels] })
+  const dx2 = matMulOnWasm(backend, dy2, w2, false, true)
+  free(backend, dy2, w2)
+  if (strideHeight === 1 && strideWidth === 1) {
+    const dx = call(backend, Reshape, { x: dx2 }, { shape: [batchSize, inHeight, inWidth, inChannels] })
+    free(backend, dx2)
+    return dx
+  }
+  // Every stride-th position got a gradient; the rest of dx is zero.
+  const r6 = call(backend, Reshape, { x: dx2 }, { shape: [batchSize, outHeight, 1, outWidth, 1, inChannels] })
+  const p6 = call(backend, PadV2, { x: r6 }, { paddings: [[0, 0], [0, 0], [0, strideHeight - 1], [0, 0], [0, strideWidth - 1], [0, 0]], constantValue: 0 })
+  const r4 = call(backend, Reshape, { x: p6 }, { shape: [batchSize, outHeight * strideHeight, outWidth * strideWidth, inChannels] })
+  const dx = call(backend, Slice, { x: r4 }, { begin: [0, 0, 0, 0], size: [batchSize, inHeight, inWidth, inChannels] })
+  free(backend, dx2, r6, p6, r4)
+  return dx
+}
+
 /**
  * out[a, b, co, ci] = w[kh-1-a, kw-1-b, ci, co], written straight into the wasm heap.
  * wasm's Reverse kernel took 40 ms on a 5x5x128x256 filter; this loop takes about 1 ms.
+ * The (ci, co) transpose goes in 32 x 32 tiles so that reads and writes both stay in cache.
  */
 export const rotateFilter = (backend: WasmBackendLike, filter: TensorInfo): TensorInfo => {
   const [kh, kw, ci, co] = filter.shape as [number, number, number, number]
@@ -95,12 +155,18 @@ export const rotateFilter = (backend: WasmBackendLike, filter: TensorInfo): Tens
   // Views after makeOutput: allocating may grow (and detach) the heap.
   const src = backend.typedArrayFromHeap(filter) as Float32Array
   const dst = backend.typedArrayFromHeap(out) as Float32Array
-  const taps = kh * kw, plane = ci * co
+  const taps = kh * kw, plane = ci * co, tile = 32
   for (let t = 0; t < taps; t++) {
     const s0 = (taps - 1 - t) * plane, d0 = t * plane
-    for (let i = 0; i < ci; i++) {
-      const si = s0 + i * co
-      for (let o = 0; o < co; o++) dst[d0 + o * ci + i] = src[si + o]!
+    for (let i0 = 0; i0 < ci; i0 += tile) {
+      const i1 = Math.min(i0 + tile, ci)
+      for (let o0 = 0; o0 < co; o0 += tile) {
+        const o1 = Math.min(o0 + tile, co)
+        for (let i = i0; i < i1; i++) {
+          const si = s0 + i * co
+          for (let o = o0; o < o1; o++) dst[d0 + o * ci + i] = src[si + o]!
+        }
+      }
     }
   }
   return out
@@ -124,6 +190,9 @@ export const conv2dBackpropInputByForwardConv = (
   const fShape = filter.shape as [number, number, number, number]
   const info = backend_util.computeConv2DInfo(inputShape, fShape, strides, 1, pad, dimRoundingMode, false, "channelsLast")
   const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, batchSize, outChannels } = info
+  if (filterHeight === 1 && filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+    return conv1x1BackpropInput(backend, dy, filter, info)
+  }
   const temps: TensorInfo[] = []
   let stuffed = dy
   if (strideHeight > 1 || strideWidth > 1) {

@@ -203,6 +203,41 @@ test("MaxPoolGrad on wasm matches the cpu backend (ties included) and finite dif
   }
 })
 
+test("BatchMatMul on wasm with transposed operands matches the cpu backend (ranks 2 and 3, broadcast batch)", async () => {
+  const rng = new Rng("matmul")
+  const cases: Array<[number[], number[]]> = [[[5, 7], [7, 3]], [[2, 5, 7], [2, 7, 3]], [[2, 5, 7], [1, 7, 3]], [[1, 1], [1, 4]]]
+  for (const [as, bs] of cases) for (const ta of [false, true]) for (const tb of [false, true]) {
+    const aShape = ta ? [...as.slice(0, -2), as[as.length - 1]!, as[as.length - 2]!] : as
+    const bShape = tb ? [...bs.slice(0, -2), bs[bs.length - 1]!, bs[bs.length - 2]!] : bs
+    const a = randomArray(aShape.reduce((x, y) => x * y), rng), b = randomArray(bShape.reduce((x, y) => x * y), rng)
+    const product = async (backend: string) => {
+      await tf.setBackend(backend)
+      return tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync().slice())
+    }
+    const onWasm = await product("wasm"), onCpu = await product("cpu")
+    assert.ok(maxAbsDiff(onWasm, onCpu) < 1e-5, `${JSON.stringify([aShape, bShape, ta, tb])}`)
+  }
+  await tf.setBackend("wasm")
+})
+
+test("Transpose on wasm matches the cpu backend for matrix-like and general permutations, float32 and int32", async () => {
+  const rng = new Rng("transpose")
+  const cases: Array<[number[], number[]]> = [
+    [[37, 70], [1, 0]], [[3, 33, 65], [0, 2, 1]], [[4, 5, 6, 7], [3, 0, 1, 2]], [[4, 5, 6, 7], [1, 2, 3, 0]],
+    [[4, 5, 6, 7], [3, 1, 2, 0]], [[2, 1, 3, 1, 4], [4, 3, 2, 1, 0]], [[1, 9], [1, 0]], [[2, 3, 4, 5, 6], [4, 2, 0, 3, 1]],
+  ]
+  for (const [shape, perm] of cases) for (const dtype of ["float32", "int32"] as const) {
+    const n = shape.reduce((a, b) => a * b)
+    const values = dtype === "float32" ? randomArray(n, rng) : Int32Array.from({ length: n }, () => rng.int(1000) - 500)
+    const run = async (backend: string) => {
+      await tf.setBackend(backend)
+      return tf.tidy(() => tf.transpose(tf.tensor(values, shape, dtype), perm).dataSync().slice())
+    }
+    assert.equal(Array.from(await run("wasm")), Array.from(await run("cpu")), `${JSON.stringify(shape)} ${JSON.stringify(perm)} ${dtype}`)
+  }
+  await tf.setBackend("wasm")
+})
+
 test("the kernels release every intermediate wasm buffer", async () => {
   await tf.setBackend("wasm")
   const x = tf.randomNormal([2, 9, 9, 3], 0, 1, "float32", 1) as tf.Tensor4D
@@ -215,6 +250,10 @@ test("the kernels release every intermediate wasm buffer", async () => {
     tf.tidy(() => {
       tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 2, pad: "same", dataFormat: "NHWC", filterShape: [3, 3, 3, 4] })
       tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { strides: 2, pad: "same", dataFormat: "NHWC", inputShape: [2, 9, 9, 3] })
+      // the 1x1 (matrix product) paths
+      tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 2, pad: "valid", dataFormat: "NHWC", filterShape: [1, 1, 3, 4] })
+      tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: tf.slice(w, [0, 0, 0, 0], [1, 1, 3, 4]) }, { strides: 2, pad: "valid", dataFormat: "NHWC", inputShape: [2, 9, 9, 3] })
+      tf.matMul(tf.reshape(x, [2, 81, 3]), tf.reshape(x, [2, 81, 3]), true, false)
     })
   }
   assert.is(backend.numDataIds(), ids)
