@@ -31,6 +31,19 @@ for (const engine of ["js", "wasm"] as const) {
   })
 }
 
+// From test/analysis/numpy_reference.py (numpy 2.4.6, float64, SVD of the m-long data and QR of the canonical variates).
+const numpy = { svcca: 0.304844379262145, svccaDirections: [61, 46], pwcca: 0.25575820766866497, cka: 0.08537404656790448, ccaMeanEps: 0.3131645847617363 }
+
+test("SVCCA, PWCCA (both orders) and CKA on the fixture agree with an independent numpy computation", async () => {
+  const all = await similarities(x1, x2, { epsilon: 1e-10 })
+  assert.ok(Math.abs(all.svcca.mean - numpy.svcca) < 1e-6, `svcca ${all.svcca.mean} vs ${numpy.svcca}`)
+  assert.equal([all.svcca.directionsX, all.svcca.directionsY], numpy.svccaDirections)
+  assert.ok(Math.abs(all.pwcca.pwcca - numpy.pwcca) < 1e-6, `pwcca ${all.pwcca.pwcca} vs ${numpy.pwcca}`)
+  assert.ok(Math.abs((await pwcca(x2, x1)).pwcca - numpy.pwcca) < 1e-6)
+  assert.ok(Math.abs(all.cka - numpy.cka) < 1e-6, `cka ${all.cka} vs ${numpy.cka}`)
+  assert.ok(Math.abs(all.cca.mean - numpy.ccaMeanEps) < 1e-6)
+})
+
 test("identical inputs give similarity 1 under every measure", async () => {
   const rng = new Rng("identical")
   const x = acts(gaussian(rng, 8, 400), 8)
