@@ -195,7 +195,7 @@ const table1 = (data: ReportData, p: Printer): Section => {
       p.paper(`table1/${model}/random`, paper?.random, 1),
       auc("transfer"),
       p.paper(`table1/${model}/transfer`, paper?.transfer, 1),
-      counts ? p.num(`table1/${model}/params/table1-convention`, counts.table1Convention, int) : DASH,
+      counts && counts.table1Convention !== null ? p.num(`table1/${model}/params/table1-convention`, counts.table1Convention, int) : DASH,
       counts ? p.num(`table1/${model}/params/trainable`, counts.trainable, int) : DASH,
       paper ? p.num(`paper/table1/${model}/params`, paper.parameters, int) : DASH,
       p.summary(`table1/${model}/imagenet-top5`, pre.map((x) => x.top5), pct),

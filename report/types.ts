@@ -135,7 +135,8 @@ export interface PretrainedResult {
 export interface ParameterCount {
   readonly model: ModelId
   /** Conv kernels excluding conv1 plus a 5-way dense without bias (reproduces Table 1 for CBRs). */
-  readonly table1Convention: number
+  /** null where no rule reproduces Table 1 (ResNet-50, Inception-v3). */
+  readonly table1Convention: number | null
   readonly trainable: number
 }
 

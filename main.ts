@@ -1,0 +1,76 @@
+// transfusion: the paper's project handed to the generic engine (pipeline/), plus two
+// project verbs: `models` (Table 1's parameter counts, FLOPs) and `similarity` (any two dumps).
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import { readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { runCli } from "./pipeline/cli/main.ts"
+import { CliFailure } from "./pipeline/cli/errors.ts"
+import { ConfigError, type Project } from "./pipeline/project.ts"
+import { ConfigProblem, profiles, resolveConfig } from "./stages/config.ts"
+import { expandGraph } from "./stages/grid.ts"
+
+const root = dirname(fileURLToPath(import.meta.url))
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }
+
+const modelsCommand = Command.make(
+  "models",
+  { size: Options.integer("size").pipe(Options.withDescription("input side in pixels for FLOPs"), Options.withDefault(224)) },
+  ({ size }) =>
+    Effect.tryPromise({
+      try: async () => {
+        const { selectBackend } = await import("./ml/backend.ts")
+        await selectBackend("auto")
+        const { modelsTable } = await import("./models/count.ts")
+        console.log(modelsTable(size))
+      },
+      catch: (e) => new CliFailure({ message: (e as Error).message }),
+    }),
+).pipe(Command.withDescription("parameter counts (Table 1 convention and true) and FLOPs of every architecture"))
+
+const similarityCommand = Command.make(
+  "similarity",
+  { a: Args.file({ name: "a.parquet", exists: "yes" }), b: Args.file({ name: "b.parquet", exists: "yes" }), json: Options.boolean("json") },
+  ({ a, b, json }) =>
+    Effect.tryPromise({
+      try: async () => {
+        const { compareActivationFiles } = await import("./analysis/compare.ts")
+        const r = await compareActivationFiles(a, b)
+        if (json) return console.log(JSON.stringify(r, null, 2))
+        console.log(`${r.rows} datapoints; ${r.neuronsA} vs ${r.neuronsB} neurons`)
+        console.log(`CCA mean   ${r.cca_mean.toFixed(4)}`)
+        console.log(`SVCCA      ${r.svcca.toFixed(4)}  (${r.svccaDirectionsA} / ${r.svccaDirectionsB} directions kept)`)
+        console.log(`PWCCA      ${r.pwcca.toFixed(4)}`)
+        console.log(`linear CKA ${r.cka.toFixed(4)}`)
+      },
+      catch: (e) => new CliFailure({ message: (e as Error).message }),
+    }),
+).pipe(Command.withDescription("CCA mean, SVCCA, PWCCA and linear CKA between two activation Parquet files"))
+
+export const project: Project = {
+  name: "transfusion",
+  version: pkg.version,
+  root,
+  storeRoot: join(root, "artifacts"),
+  profiles: Object.keys(profiles),
+  defaultProfile: "mini",
+  codeHashIgnore: ["pipeline/"],
+  entry: {
+    script: join(root, "bin", "transfusion.mjs"),
+    execArgv: [],
+  },
+  plan: ({ profile, configFile }) =>
+    Effect.try({
+      try: () => {
+        const { config, overrides } = resolveConfig(profile, configFile, process.cwd())
+        return { nodes: expandGraph(config, profile, overrides, process.cwd()), overrides }
+      },
+      catch: (e) => new ConfigError({ message: e instanceof ConfigProblem ? e.message : `${(e as Error).message}` }),
+    }),
+  commands: [modelsCommand, similarityCommand] as never,
+}
+
+runCli(project)

@@ -1,0 +1,240 @@
+// The experiment's settings as one typed value. A profile (micro / mini / paper) is such a
+// value; a user's transfusion.config.json overrides any field of it. Every default the
+// paper leaves open (spec.md) is a field here, so it is recorded in manifests and reports.
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { existsSync, readFileSync, statSync } from "node:fs"
+import { resolve } from "node:path"
+
+const Arch = Schema.Literal("resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
+export type Arch = typeof Arch.Type
+const Policy = Schema.Literal("U-Ignore", "U-Zeros", "U-Ones")
+const Backend = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu")
+const Fit = Schema.Literal("cover", "contain", "fill")
+
+/** A dataset either generated here (synthetic stand-in in the real layout) or a user's copy. */
+const Source = <S extends Schema.Struct.Fields>(synthetic: S) =>
+  Schema.Union(
+    Schema.Struct({ kind: Schema.Literal("synthetic"), seed: Schema.Int, ...synthetic }),
+    Schema.Struct({
+      kind: Schema.Literal("real"),
+      /** The folder as downloaded (see README, "Real data"). */
+      root: Schema.String,
+    }),
+  )
+
+const Training = Schema.Struct({
+  steps: Schema.Int.pipe(Schema.positive()),
+  batchSize: Schema.Int.pipe(Schema.positive()),
+  learningRate: Schema.Number.pipe(Schema.positive()),
+  optimizer: Schema.Literal("adam", "sgd-momentum"),
+  /** Validation curve point every N steps (convergence figures, steps-to-threshold). */
+  evalEvery: Schema.Int.pipe(Schema.positive()),
+  /** Random horizontal flips (spec.md: the only augmentation). */
+  flip: Schema.Boolean,
+})
+
+export const ConfigSchema = Schema.Struct({
+  backend: Backend,
+  /** Scales every model's channels (1 = the paper's width). */
+  widthMultiplier: Schema.Number.pipe(Schema.positive()),
+  /** Repetitions per model and initialisation for Tables 1-3 and the figures. */
+  seeds: Schema.Int.pipe(Schema.between(1, 20)),
+  models: Schema.Struct({
+    table1: Schema.Array(Arch),
+    table2: Schema.Array(Arch),
+    table3: Schema.Array(Arch),
+  }),
+  data: Schema.Struct({
+    imagenet: Schema.Struct({
+      source: Source({ classes: Schema.Int, trainPerClass: Schema.Int, valPerClass: Schema.Int, size: Schema.Int }),
+      size: Schema.Int.pipe(Schema.positive()),
+      fit: Fit,
+    }),
+    retina: Schema.Struct({
+      source: Source({ patients: Schema.Int, size: Schema.Int, lesionScale: Schema.Number, lesionContrast: Schema.Number }),
+      /** 587 in the paper. */
+      size: Schema.Int.pipe(Schema.positive()),
+      fit: Fit,
+      /** Table 3's very small data regime (5,000 in the paper). */
+      smallData: Schema.Int.pipe(Schema.positive()),
+    }),
+    chexpert: Schema.Struct({
+      source: Source({ patients: Schema.Int, width: Schema.Int, findingContrast: Schema.Number, findingScale: Schema.Number }),
+      /** 224 in the paper. */
+      size: Schema.Int.pipe(Schema.positive()),
+      fit: Fit,
+      /** Per pathology; spec.md's default: U-Ones for Atelectasis and Edema, U-Zeros for the rest. */
+      uncertainty: Schema.Struct({
+        Atelectasis: Policy,
+        Cardiomegaly: Policy,
+        Consolidation: Policy,
+        Edema: Policy,
+        "Pleural Effusion": Policy,
+      }),
+    }),
+  }),
+  /** Inception-v3 needs at least 75 px; it is trained at this size when the set's size is smaller. */
+  pretrain: Training,
+  finetune: Training,
+  /** Steps for Table 3's small-data runs. */
+  smallDataSteps: Schema.Int.pipe(Schema.positive()),
+  analysis: Schema.Struct({
+    /** Probe images from the test split for activation dumps. */
+    probeImages: Schema.Int.pipe(Schema.positive()),
+    /** Datapoints per neuron when subsampling conv positions (spec.md: at least 10). */
+    datapointsPerNeuron: Schema.Int.pipe(Schema.positive()),
+    /** The score the figures show. */
+    measure: Schema.Literal("pwcca", "svcca", "cca", "cka"),
+  }),
+  convergence: Schema.Struct({
+    /** Validation AUC Figure 7 counts steps to (91% on RETINA in the paper). */
+    retinaThreshold: Schema.Number,
+    chexpertThreshold: Schema.Number,
+  }),
+})
+export type Config = typeof ConfigSchema.Type
+
+const chexpertDefaultPolicy = {
+  Atelectasis: "U-Ones",
+  Cardiomegaly: "U-Zeros",
+  Consolidation: "U-Zeros",
+  Edema: "U-Ones",
+  "Pleural Effusion": "U-Zeros",
+} as const
+
+const allModels: Arch[] = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"]
+
+/** The laptop profile: every table and figure from real runs on synthetic data, in minutes. */
+const mini: Config = {
+  backend: "auto",
+  widthMultiplier: 0.25,
+  seeds: 3,
+  models: { table1: allModels, table2: allModels.filter((m) => m !== "inception-v3"), table3: ["resnet50", "cbr-larget", "cbr-largew"] },
+  data: {
+    imagenet: { source: { kind: "synthetic", seed: 1, classes: 10, trainPerClass: 120, valPerClass: 20, size: 48 }, size: 32, fit: "cover" },
+    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1 }, size: 48, fit: "contain", smallData: 400 },
+    chexpert: {
+      source: { kind: "synthetic", seed: 3, patients: 700, width: 80, findingContrast: 1, findingScale: 1 },
+      size: 32,
+      fit: "cover",
+      uncertainty: chexpertDefaultPolicy,
+    },
+  },
+  pretrain: { steps: 300, batchSize: 32, learningRate: 2e-3, optimizer: "adam", evalEvery: 100, flip: true },
+  finetune: { steps: 150, batchSize: 32, learningRate: 1e-3, optimizer: "adam", evalEvery: 15, flip: true },
+  smallDataSteps: 100,
+  analysis: { probeImages: 64, datapointsPerNeuron: 10, measure: "pwcca" },
+  convergence: { retinaThreshold: 0.8, chexpertThreshold: 0.7 },
+}
+
+/** The CI profile: the same graph at toy scale. */
+const micro: Config = {
+  ...mini,
+  widthMultiplier: 0.125,
+  seeds: 2,
+  data: {
+    imagenet: { ...mini.data.imagenet, source: { kind: "synthetic", seed: 1, classes: 5, trainPerClass: 24, valPerClass: 6, size: 40 }, size: 32 },
+    retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1 }, size: 32, smallData: 40 },
+    chexpert: { ...mini.data.chexpert, source: { kind: "synthetic", seed: 3, patients: 60, width: 48, findingContrast: 1, findingScale: 1 }, size: 32 },
+  },
+  pretrain: { ...mini.pretrain, steps: 12, batchSize: 8, evalEvery: 6 },
+  finetune: { ...mini.finetune, steps: 10, batchSize: 8, evalEvery: 5 },
+  smallDataSteps: 6,
+  analysis: { probeImages: 16, datapointsPerNeuron: 10, measure: "pwcca" },
+}
+
+/** The paper's grid at paper resolution on the user's copies of the data, on a GPU. */
+const paper: Config = {
+  backend: "tensorflow-gpu",
+  widthMultiplier: 1,
+  seeds: 3,
+  models: mini.models,
+  data: {
+    imagenet: { source: { kind: "real", root: "" }, size: 224, fit: "cover" },
+    retina: { source: { kind: "real", root: "" }, size: 587, fit: "contain", smallData: 5000 },
+    chexpert: { source: { kind: "real", root: "" }, size: 224, fit: "fill", uncertainty: chexpertDefaultPolicy },
+  },
+  pretrain: { steps: 450_000, batchSize: 256, learningRate: 1e-3, optimizer: "adam", evalEvery: 5000, flip: true },
+  finetune: { steps: 100_000, batchSize: 32, learningRate: 1e-3, optimizer: "adam", evalEvery: 1000, flip: true },
+  smallDataSteps: 20_000,
+  analysis: { probeImages: 500, datapointsPerNeuron: 10, measure: "pwcca" },
+  convergence: { retinaThreshold: 0.91, chexpertThreshold: 0.8 },
+}
+
+export const profiles: Readonly<Record<string, Config>> = { micro, mini, paper }
+export const DEFAULT_CONFIG_FILE = "transfusion.config.json"
+
+export interface ResolvedConfig {
+  readonly config: Config
+  /** "path = value" for each setting the user's file changed. */
+  readonly overrides: readonly string[]
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v)
+
+/** Deep merge of the user's file onto the profile; arrays and scalars replace. */
+const merge = (base: unknown, over: unknown, path: string, overrides: string[]): unknown => {
+  if (isObject(base) && isObject(over)) {
+    // A source switching kind (synthetic -> real) replaces the whole object.
+    if ("kind" in over && over.kind !== base.kind) {
+      overrides.push(`${path} = ${JSON.stringify(over)}`)
+      return over
+    }
+    const out: Record<string, unknown> = { ...base }
+    for (const [k, v] of Object.entries(over)) out[k] = merge(base[k], v, path ? `${path}.${k}` : k, overrides)
+    return out
+  }
+  if (JSON.stringify(base) !== JSON.stringify(over)) overrides.push(`${path} = ${JSON.stringify(over)}`)
+  return over
+}
+
+export class ConfigProblem extends Error {}
+
+/**
+ * The profile's config with the user's file applied and validated. Unknown keys, wrong
+ * types and missing dataset roots are errors that name the key and the file.
+ */
+export const resolveConfig = (profile: string, file: string | undefined, cwd: string): ResolvedConfig => {
+  const base = profiles[profile]
+  if (!base) throw new ConfigProblem(`unknown profile "${profile}"; known: ${Object.keys(profiles).join(", ")}`)
+  const path = file ?? resolve(cwd, DEFAULT_CONFIG_FILE)
+  const overrides: string[] = []
+  let merged: unknown = base
+  if (file !== undefined || existsSync(path)) {
+    let user: unknown
+    try {
+      user = JSON.parse(readFileSync(path, "utf8"))
+    } catch (e) {
+      throw new ConfigProblem(`${path}: ${(e as Error).message}`)
+    }
+    if (!isObject(user)) throw new ConfigProblem(`${path}: expected a JSON object of settings to override`)
+    // A file may hold settings per profile ({"paper": {...}}) or flat settings for any profile.
+    const section = isObject(user[profile]) && Object.keys(user).every((k) => k in profiles) ? user[profile] : Object.keys(user).every((k) => k in profiles) ? {} : user
+    merged = merge(base, section, "", overrides)
+  }
+  const decoded = Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "error", errors: "all" })(merged)
+  if (Either.isLeft(decoded)) {
+    throw new ConfigProblem(`${file ?? path}: invalid settings for profile ${profile}:\n${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  }
+  const config = decoded.right
+  for (const name of ["imagenet", "retina", "chexpert"] as const) {
+    const source = config.data[name].source
+    if (source.kind !== "real") continue
+    const key = `data.${name}.source.root`
+    if (!source.root) {
+      throw new ConfigProblem(
+        `profile ${profile} reads your copy of ${name} but ${key} is not set: add {"${profile}": {"data": {"${name}": {"source": {"kind": "real", "root": "/path/to/${name}"}}}}} to ${path}`,
+      )
+    }
+    let isDir = false
+    try {
+      isDir = statSync(resolve(cwd, source.root)).isDirectory()
+    } catch {
+      isDir = false
+    }
+    if (!isDir) throw new ConfigProblem(`${key} = ${JSON.stringify(source.root)} (from ${path}) is not a directory`)
+  }
+  return { config, overrides }
+}

@@ -1,0 +1,62 @@
+// Ingest: parse a dataset in its real format, resize with sharp, split by patient
+// (seeded) and write Arrow shards plus dataset.json (counts, policy, skipped files).
+// The same stage reads a synthetic stand-in (its upstream) or a user's copy (a file).
+import * as Schema from "effect/Schema"
+import { defineStage } from "../pipeline/stage.ts"
+import type { DatasetManifest } from "../data/manifest.ts"
+import type { GeneratedSummary } from "../data/generate/summary.ts"
+import { attempt, opaque, throttled } from "./common.ts"
+
+export const ingestDataset = defineStage<
+  {
+    readonly format: "chexpert" | "eyepacs" | "aptos" | "imagenet"
+    readonly size: number
+    readonly fit: "cover" | "contain" | "fill"
+    readonly seed: number
+    readonly trainSubset?: number | undefined
+    readonly strict: boolean
+    readonly policy?: Readonly<Record<string, "U-Ignore" | "U-Zeros" | "U-Ones">> | undefined
+  },
+  any,
+  DatasetManifest,
+  DatasetManifest,
+  { source?: GeneratedSummary }
+>({
+  kind: "ingest",
+  module: import.meta.url,
+  isolation: "worker",
+  params: Schema.Struct({
+    format: Schema.Literal("chexpert", "eyepacs", "aptos", "imagenet"),
+    size: Schema.Int,
+    fit: Schema.Literal("cover", "contain", "fill"),
+    seed: Schema.Int,
+    trainSubset: Schema.optional(Schema.Int),
+    strict: Schema.Boolean,
+    policy: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Literal("U-Ignore", "U-Zeros", "U-Ones") })),
+  }),
+  result: opaque<DatasetManifest>(),
+  run: (ctx) =>
+    attempt(async () => {
+      const { ingest, } = await import("../data/ingest.ts")
+      const { describeManifest } = await import("../data/manifest.ts")
+      const root = ctx.inputs.source?.dir ?? ctx.files.root
+      if (!root) throw new Error("ingest needs either a generated source or a declared dataset root")
+      const p = ctx.params
+      const manifest = await ingest(
+        {
+          format: p.format,
+          root,
+          outDir: ctx.outDir,
+          size: p.size,
+          fit: p.fit,
+          seed: p.seed,
+          strict: p.strict,
+          ...(p.trainSubset ? { trainSubset: p.trainSubset } : {}),
+          ...(p.policy ? { chexpert: { policy: p.policy } } : {}),
+        },
+        throttled((done, total) => ctx.progress(done, total, "images")),
+      )
+      for (const line of describeManifest(manifest)) ctx.log(line)
+      return manifest
+    }),
+})

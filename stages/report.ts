@@ -1,0 +1,203 @@
+// The report: Tables 1-3 and Figures 2-8 beside the paper's numbers, the claims' verdicts
+// and every run's provenance, as one self-contained HTML file and a Markdown summary.
+// Every number is read from an upstream artifact: the inputs ARE the report's sources.
+import * as Schema from "effect/Schema"
+import { join } from "node:path"
+import { defineStage } from "../pipeline/stage.ts"
+import type { DatasetManifest } from "../data/manifest.ts"
+import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, ReportData, RunResult, InitScheme, Provenance, Figure4Entry } from "../report/types.ts"
+import { attempt } from "./common.ts"
+import type { TrainedResult } from "./training.ts"
+import type { SimilarityResult } from "./similarity.ts"
+import type { FiltersResult } from "./filters.ts"
+
+const RunRole = Schema.Struct({
+  input: Schema.String,
+  model: Schema.String,
+  init: Schema.String,
+  dataset: Schema.Literal("retina", "chexpert"),
+  regime: Schema.Literal("full", "small-data"),
+  seed: Schema.Int,
+})
+
+const Params = Schema.Struct({
+  profile: Schema.String,
+  overrides: Schema.Array(Schema.String),
+  runs: Schema.Array(RunRole),
+  pretrained: Schema.Array(Schema.Struct({ input: Schema.String, model: Schema.String })),
+  similarity: Schema.Array(Schema.Struct({ input: Schema.String, model: Schema.String })),
+  /** Input names of the ingested datasets (their manifests give the data source and the policy). */
+  datasets: Schema.Struct({ retina: Schema.String, chexpert: Schema.String, imagenet: Schema.String }),
+  synthetic: Schema.Struct({ retina: Schema.Boolean, chexpert: Schema.Boolean, imagenet: Schema.Boolean }),
+  filters: Schema.String,
+  measure: Schema.Literal("pwcca", "svcca", "cca", "cka"),
+  convergence: Schema.Struct({ retinaThreshold: Schema.Number, chexpertThreshold: Schema.Number }),
+})
+
+export interface ReportResult {
+  readonly html: string
+  readonly markdown: string
+  /** Every number the report prints, by stable key. */
+  readonly values: Readonly<Record<string, number>>
+  readonly verdicts: readonly { key: string; verdict: string }[]
+}
+
+/** Our architecture names -> the report's model ids. */
+export const reportModel = (arch: string): ModelId =>
+  (({ "cbr-larget": "cbr-large-t", "cbr-largew": "cbr-large-w" }) as Record<string, ModelId>)[arch] ?? (arch as ModelId)
+
+const pathologyKey: Record<string, Pathology> = {
+  Atelectasis: "atelectasis",
+  Cardiomegaly: "cardiomegaly",
+  Consolidation: "consolidation",
+  Edema: "edema",
+  "Pleural Effusion": "pleural-effusion",
+}
+
+const curveOf = (curve: TrainedResult["curve"], metric: string): ReportCurvePoint[] =>
+  curve.filter((p) => Number.isFinite(p.metrics[metric])).map((p) => ({ step: p.step, value: p.metrics[metric]! }))
+
+/** Table 1's counts at the paper's width (full-size models, built once each). */
+const parameterCounts = async (archs: readonly string[]) => {
+  const { selectBackend } = await import("../ml/backend.ts")
+  await selectBackend("auto")
+  const { paramCounts } = await import("../models/count.ts")
+  return [...new Set(archs)].map((arch) => {
+    const c = paramCounts(arch as Parameters<typeof paramCounts>[0])
+    return { model: reportModel(arch), table1Convention: c.table1Convention, trainable: c.trainable }
+  })
+}
+
+export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded, ReportResult, ReportResult, Record<string, unknown>>({
+  kind: "report",
+  module: import.meta.url,
+  isolation: "worker",
+  params: Params,
+  result: Schema.Unknown as unknown as Schema.Schema<ReportResult>,
+  run: (ctx) =>
+    attempt(async () => {
+      const p = ctx.params
+      const input = <R>(name: string) => {
+        const up = ctx.inputs[name]
+        if (!up) throw new Error(`report: missing input ${name}`)
+        return up as { id: string; dir: string; fingerprint: string; result: R }
+      }
+      const chexpert = input<DatasetManifest>(p.datasets.chexpert).result
+      const policy = Object.fromEntries(
+        Object.entries(((chexpert.policy as { uncertainty?: Record<string, string> } | undefined)?.uncertainty ?? (chexpert.policy as Record<string, string>)) ?? {}).flatMap(([k, v]) =>
+          pathologyKey[k] ? [[pathologyKey[k], v]] : [],
+        ),
+      ) as Provenance["chexpertUncertaintyPolicy"]
+      const provenance = (up: { fingerprint: string; result: TrainedResult }, params: Record<string, unknown>, dataset: "retina" | "chexpert" | "imagenet"): Provenance => ({
+        backend: up.result.backend.name,
+        versions: { node: process.version, ...up.result.backend.versions },
+        params,
+        fingerprint: up.fingerprint,
+        dataSource: p.synthetic[dataset] ? "synthetic" : "real",
+        ...(dataset === "chexpert" && policy ? { chexpertUncertaintyPolicy: policy } : {}),
+      })
+      const runs: RunResult[] = p.runs.map((role) => {
+        const up = input<TrainedResult>(role.input)
+        const r = up.result
+        const curves =
+          role.dataset === "retina"
+            ? { "referable-auc": curveOf(r.curve, "auc") }
+            : {
+                "mean-auc": curveOf(r.curve, "auc"),
+                ...Object.fromEntries(Object.entries(pathologyKey).map(([name, key]) => [key, curveOf(r.curve, `auc/${name}`)])),
+              }
+        return {
+          id: up.id,
+          model: reportModel(role.model),
+          init: role.init as InitScheme,
+          dataset: role.dataset,
+          regime: role.regime,
+          seed: role.seed,
+          metrics:
+            role.dataset === "retina"
+              ? { referableAuc: r.test.auc! }
+              : { chexpertAuc: Object.fromEntries(Object.entries(pathologyKey).map(([name, key]) => [key, r.test[`auc/${name}`]!])) },
+          curves,
+          trainedSteps: r.steps,
+          provenance: provenance(up, { spec: r.spec, init: r.init.scheme }, role.dataset),
+        }
+      })
+      const pretrained = p.pretrained.map(({ input: name, model }) => {
+        const up = input<TrainedResult>(name)
+        return {
+          model: reportModel(model),
+          seed: up.result.spec.seed,
+          top1: up.result.test.accuracy!,
+          top5: up.result.test.top5!,
+          origin: "trained" as const,
+          dataSource: p.synthetic.imagenet ? ("synthetic" as const) : ("real" as const),
+          provenance: provenance(up, { spec: up.result.spec }, "imagenet"),
+        }
+      })
+      // Figures 2-4 from the per-model similarity tables.
+      const score = (s: { cca: number; svcca: number; pwcca: number; cka: number }) => s[p.measure]
+      const figure2 = [], figure3 = [], figure4: Figure4Entry[] = []
+      for (const { input: name, model } of p.similarity) {
+        const sim = input<SimilarityResult>(name).result
+        const top = sim.blocks.slice(-2)
+        const topMean = (scores: SimilarityResult["pairs"][number]["trained"]) => top.reduce((s, b) => s + score(scores[b]!), 0) / top.length
+        figure2.push({
+          model: reportModel(model),
+          dataset: "retina" as const,
+          layers: top,
+          pretrainedVsRandom: sim.pairs.filter((x) => x.comparison === "pretrained-vs-random").map((x) => topMean(x.trained)),
+          randomVsRandom: sim.pairs.filter((x) => x.comparison === "random-vs-random").map((x) => topMean(x.trained)),
+        })
+        figure3.push({
+          model: reportModel(model),
+          dataset: "retina" as const,
+          layers: sim.blocks.map((b) => ({
+            layer: b,
+            randomInit: sim.toInit.filter((t) => t.init === "random").map((t) => score(t.scores[b]!)),
+            pretrainedInit: sim.toInit.filter((t) => t.init === "transfer").map((t) => score(t.scores[b]!)),
+          })),
+        })
+        for (const comparison of ["random-vs-random", "pretrained-vs-random"] as const) {
+          const conv1 = sim.blocks[0]!
+          figure4.push({
+            model: reportModel(model),
+            dataset: "retina",
+            layer: conv1,
+            comparison,
+            points: sim.pairs.filter((x) => x.comparison === comparison).map((x) => ({ atInit: score(x.atInit[conv1]!), afterTraining: score(x.trained[conv1]!), label: `${x.a} vs ${x.b}` })),
+          })
+        }
+      }
+      const filters = input<FiltersResult>(p.filters)
+      const figure5 = filters.result.panels.map((panel) => {
+        const role = p.runs.find((r) => input<unknown>(r.input).id === panel.run)!
+        return {
+          model: reportModel(role.model),
+          dataset: role.dataset,
+          init: role.init as "random" | "transfer",
+          when: panel.when,
+          pngPath: join(filters.dir, panel.file),
+        }
+      })
+      const data: ReportData = {
+        profile: p.profile,
+        overrides: Object.fromEntries(p.overrides.map((o) => { const i = o.indexOf(" = "); return [o.slice(0, i), JSON.parse(o.slice(i + 3))] })),
+        generatedAt: new Date().toISOString(),
+        runs,
+        pretrained,
+        parameterCounts: await parameterCounts(ctx.params.runs.map((r) => r.model)),
+        similarity: { measure: p.measure, reduction: input<SimilarityResult>(p.similarity[0]!.input).result.reduction, figure2, figure3, figure4 },
+        figure5,
+        convergence: {
+          retina: { metric: "referable-auc", threshold: p.convergence.retinaThreshold },
+          chexpert: { metric: "consolidation", threshold: p.convergence.chexpertThreshold },
+        },
+      }
+      const { writeReportFiles } = await import("../report/render.ts")
+      const { evaluateClaims } = await import("../report/claims.ts")
+      const written = await writeReportFiles(data, ctx.outDir)
+      const verdicts = evaluateClaims(data).map((c) => ({ key: c.key, verdict: c.verdict }))
+      for (const v of verdicts) ctx.log(`claim ${v.key}: ${v.verdict}`)
+      return { html: "report.html", markdown: "report.md", values: written.values, verdicts }
+    }),
+})

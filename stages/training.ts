@@ -1,0 +1,160 @@
+// What pretraining and fine-tuning share: build the paper's model, initialise it by a
+// named scheme, train with checkpoints in the scratch dir (a killed run resumes), keep
+// the weights at initialisation and after training, evaluate on the test split.
+import * as Schema from "effect/Schema"
+import { join } from "node:path"
+import type { StageContext } from "../pipeline/stage.ts"
+import type { CurvePoint } from "../ml/metrics.ts"
+import type { Task } from "../ml/train.ts"
+import { useBackend, type BackendRequest } from "./common.ts"
+
+export const ArchSchema = Schema.Literal("resnet50", "resnet50-slim", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
+
+export const TrainingSchema = Schema.Struct({
+  steps: Schema.Int,
+  batchSize: Schema.Int,
+  learningRate: Schema.Number,
+  optimizer: Schema.Literal("adam", "sgd-momentum"),
+  evalEvery: Schema.Int,
+  flip: Schema.Boolean,
+})
+
+export const InitSchema = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("random") }),
+  Schema.Struct({ kind: Schema.Literal("transfer") }),
+  Schema.Struct({ kind: Schema.Literal("meanvar") }),
+  Schema.Struct({ kind: Schema.Literal("transfusion"), upTo: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("slim") }),
+  Schema.Struct({ kind: Schema.Literal("gabor") }),
+)
+export type Init = typeof InitSchema.Type
+
+export const ModelParams = {
+  arch: ArchSchema,
+  widthMultiplier: Schema.Number,
+  inputSize: Schema.Int,
+  seed: Schema.Int,
+  backend: Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"),
+  training: TrainingSchema,
+}
+
+export interface TrainedResult {
+  readonly spec: { arch: string; inputSize: number; widthMultiplier: number; outputs: number; outputActivation: "softmax" | "sigmoid"; seed: number }
+  /** The paper's coarse layers, input to output, with the layer representing each. */
+  readonly blocks: readonly { name: string; output: string }[]
+  readonly init: { scheme: string; pretrained: number; meanVar: number; random: number; gabor: number }
+  /** Test-split metrics (AUCs, accuracies, loss). */
+  readonly test: Readonly<Record<string, number>>
+  readonly curve: readonly CurvePoint[]
+  readonly steps: number
+  readonly seconds: number
+  readonly backend: { name: string; versions: Record<string, string> }
+}
+
+export const TrainedResultSchema = Schema.Unknown as unknown as Schema.Schema<TrainedResult, TrainedResult>
+
+/** Files in a trained artifact. */
+export const INIT_WEIGHTS = "init.tfck"
+export const FINAL_WEIGHTS = "final.tfck"
+
+/** Writes a model's weights in the checkpoint format (loadable by loadCheckpoint / pretrainedFromCheckpoint). */
+export const saveWeights = async (path: string, model: import("@tensorflow/tfjs-layers").LayersModel): Promise<void> => {
+  const { writeTensorFile, modelWeightRecords } = await import("../ml/checkpoint.ts")
+  await writeTensorFile(path, modelWeightRecords(model).map((r) => ({ ...r, name: `model/${r.name}` })), { step: 0, meta: {} })
+}
+
+/** Rebuilds a trained artifact's model with the weights at `which`. */
+export const loadTrained = async (dir: string, result: TrainedResult, which: "init" | "final") => {
+  const { buildModel } = await import("../models/index.ts")
+  const { loadCheckpoint } = await import("../ml/checkpoint.ts")
+  const built = buildModel(result.spec as Parameters<typeof buildModel>[0])
+  await loadCheckpoint(join(dir, which === "init" ? INIT_WEIGHTS : FINAL_WEIGHTS), built.model)
+  return built
+}
+
+export interface TrainArgs {
+  readonly arch: string
+  readonly widthMultiplier: number
+  readonly inputSize: number
+  readonly seed: number
+  readonly backend: BackendRequest
+  readonly training: typeof TrainingSchema.Type
+  readonly init: Init
+  readonly task: Task
+  /** Ingested dataset directory and the splits to use. */
+  readonly data: string
+  readonly trainSplit: string
+  readonly validationSplit: string
+  readonly testSplit: string
+  /** A pretrained artifact's final weights (for every scheme but random and gabor). */
+  readonly pretrainedWeights?: string
+}
+
+export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainArgs): Promise<TrainedResult> => {
+  const info = await useBackend(a.backend, ctx)
+  const tf = await import("@tensorflow/tfjs-core")
+  const { buildModel } = await import("../models/index.ts")
+  const { applyInit } = await import("../ml/inits.ts")
+  const { pretrainedFromCheckpoint } = await import("../ml/checkpoint.ts")
+  const { train, evaluate, taskOutputs } = await import("../ml/train.ts")
+  const { openShards } = await import("../data/shards.ts")
+
+  const spec = {
+    arch: a.arch as "cbr-tiny",
+    inputSize: a.inputSize,
+    widthMultiplier: a.widthMultiplier,
+    outputs: taskOutputs(a.task),
+    outputActivation: a.task.kind === "multilabel" ? ("sigmoid" as const) : ("softmax" as const),
+    seed: a.seed,
+  }
+  const built = buildModel(spec)
+  const pretrained = a.pretrainedWeights ? await pretrainedFromCheckpoint(a.pretrainedWeights) : undefined
+  const report = applyInit(built, a.init, { ...(pretrained ? { pretrained } : {}), seed: a.seed })
+  if (pretrained) for (const ts of pretrained.values()) tf.dispose(ts)
+  ctx.log(`init ${report.scheme}: ${report.pretrained.length} layers pretrained, ${report.meanVar.length} mean-var, ${report.random.length} random, ${report.gabor.length} gabor`)
+  await saveWeights(join(ctx.outDir, INIT_WEIGHTS), built.model)
+
+  const trainSet = await openShards(a.data, a.trainSplit)
+  const validation = await openShards(a.data, a.validationSplit)
+  const test = await openShards(a.data, a.testSplit)
+  ctx.log(`train ${trainSet.count} images (${a.trainSplit}), validation ${validation.count}, test ${test.count}, ${trainSet.height}x${trainSet.width}`)
+  const started = Date.now()
+  try {
+    const result = await train({
+      model: built.model,
+      train: trainSet,
+      validation,
+      task: a.task,
+      optimizer: a.training.optimizer === "adam" ? { kind: "adam", learningRate: a.training.learningRate } : { kind: "sgd-momentum", learningRate: a.training.learningRate, momentum: 0.9 },
+      batchSize: a.training.batchSize,
+      steps: a.training.steps,
+      seed: a.seed,
+      flip: a.training.flip,
+      evalEvery: a.training.evalEvery,
+      checkpointDir: join(ctx.scratchDir, "checkpoints"),
+      signal: ctx.signal,
+      onProgress: (p) => {
+        ctx.progress(p.step, p.totalSteps, "steps")
+        if (p.validation) ctx.log(`step ${p.step}: loss ${p.loss.toFixed(4)} validation ${JSON.stringify(p.validation)}`)
+      },
+    })
+    if (result.resumedFrom !== undefined) ctx.log(`resumed from the checkpoint at step ${result.resumedFrom}`)
+    if (!result.completed) throw new Error("training was interrupted")
+    await saveWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model)
+    const evaluation = await evaluate(built.model, test, a.task)
+    ctx.log(`test ${JSON.stringify(evaluation.metrics)}`)
+    return {
+      spec,
+      blocks: built.blocks.map((b) => ({ name: b.name, output: b.output })),
+      init: { scheme: report.scheme, pretrained: report.pretrained.length, meanVar: report.meanVar.length, random: report.random.length, gabor: report.gabor.length },
+      test: evaluation.metrics,
+      curve: result.curve,
+      steps: result.steps,
+      seconds: (Date.now() - started) / 1000,
+      backend: { name: info.name, versions: info.versions },
+    }
+  } finally {
+    await Promise.all([trainSet.close(), validation.close(), test.close()])
+    built.model.dispose()
+  }
+}
