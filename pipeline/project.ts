@@ -4,6 +4,10 @@ import type * as Command from "@effect/cli/Command"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type { AnyNode } from "./stage.ts"
+import type { SlurmSettings } from "./executors/slurm.ts"
+
+/** Where `run` sends stale stages unless `--executor` says otherwise (the config file's choice). */
+export type ExecutorConfig = { readonly type: "local" } | ({ readonly type: "slurm" } & Partial<SlurmSettings>)
 
 /** A user-facing configuration problem (unknown key, bad value, missing dataset root). */
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly message: string }> {}
@@ -12,6 +16,8 @@ export interface Planned {
   readonly nodes: readonly AnyNode[]
   /** Human-readable settings that differ from the profile's defaults ("retina.root = /data/eyepacs"). */
   readonly overrides: readonly string[]
+  /** The executor the user's config asks for (`run --executor` overrides it). */
+  readonly executor?: ExecutorConfig
 }
 
 export interface PlanRequest {

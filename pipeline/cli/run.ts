@@ -7,11 +7,13 @@ import * as Option from "effect/Option"
 import { cpus } from "node:os"
 import { matchIds, selectNodes } from "../graph.ts"
 import { byIsolation, inlineExecutor, processExecutor } from "../executors/local.ts"
+import { defaultSlurmSettings, runOnSlurm, type SlurmSettings } from "../executors/slurm.ts"
 import { progressReporter, formatDuration } from "../progress.ts"
 import { runPlan } from "../scheduler.ts"
 import { statusOf } from "../status.ts"
 import type { Project } from "../project.ts"
 import type { ExecEnv } from "../execute.ts"
+import type { Fingerprinted } from "../fingerprint.ts"
 import { CliFailure, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
 
@@ -27,13 +29,43 @@ export const runCommand = (project: Project) =>
       dryRun: Options.boolean("dry-run").pipe(Options.withDescription("show what would run and why, run nothing")),
       inline: Options.boolean("inline").pipe(Options.withDescription("run every stage in this process, even those declared as workers")),
       verbose: Options.boolean("verbose").pipe(Options.withAlias("v"), Options.withDescription("print stages' log lines")),
+      executor: Options.choice("executor", ["local", "slurm"]).pipe(
+        Options.withDescription("where stale stages run: local processes, or one Slurm job each (default: the config's executor, else local)"),
+        Options.optional,
+      ),
+      slurmPartition: Options.text("slurm-partition").pipe(Options.withDescription("sbatch --partition for every job"), Options.optional),
+      slurmAccount: Options.text("slurm-account").pipe(Options.withDescription("sbatch --account for every job"), Options.optional),
+      slurmTime: Options.text("slurm-time").pipe(Options.withDescription("sbatch --time per job (e.g. 2:00:00)"), Options.optional),
+      slurmFlags: Options.text("slurm-flags").pipe(
+        Options.withDescription("further sbatch flags, space-separated (e.g. \"--qos=high --constraint=a100\")"),
+        Options.optional,
+      ),
+      slurmPoll: Options.float("slurm-poll").pipe(Options.withDescription("seconds between squeue polls (default 5)"), Options.optional),
     },
     (args) =>
       Effect.gen(function* () {
         const started = Date.now()
         const reporter = progressReporter({ tty: process.stdout.isTTY === true, write: (s) => process.stdout.write(s), verbose: args.verbose })
         yield* Effect.addFinalizer(() => Effect.sync(() => reporter.stop()))
-        const session = yield* openSession(project, args, reporter.say)
+        let session = yield* openSession(project, args, reporter.say)
+        const configured = session.executor
+        const executorName = Option.getOrElse(args.executor, () => configured?.type ?? "local")
+        let slurm: SlurmSettings | undefined
+        if (executorName === "slurm") {
+          const fromConfig: Partial<SlurmSettings> = configured?.type === "slurm" ? configured : {}
+          const flags = Option.map(args.slurmFlags, (f) => f.split(/\s+/).filter(Boolean))
+          slurm = {
+            ...defaultSlurmSettings,
+            ...fromConfig,
+            ...Option.match(args.slurmPartition, { onNone: () => ({}), onSome: (partition) => ({ partition }) }),
+            ...Option.match(args.slurmAccount, { onNone: () => ({}), onSome: (account) => ({ account }) }),
+            ...Option.match(args.slurmTime, { onNone: () => ({}), onSome: (timeLimit) => ({ timeLimit }) }),
+            ...Option.match(flags, { onNone: () => ({}), onSome: (extraFlags) => ({ extraFlags }) }),
+            ...Option.match(args.slurmPoll, { onNone: () => ({}), onSome: (pollSeconds) => ({ pollSeconds }) }),
+          }
+          // The config's shared store, unless --store names one.
+          if (slurm.store && Option.isNone(args.store)) session = yield* openSession(project, { ...args, store: Option.some(slurm.store) }, reporter.say)
+        }
         const { graph, fps, store } = session
         const selected = yield* tryPlan(() => selectNodes(graph, args.ids))
         const force = args.force ? (args.ids.length ? yield* tryPlan(() => matchIds(graph, args.ids)) : new Set(selected.map((n) => n.id))) : new Set<string>()
@@ -55,14 +87,17 @@ export const runCommand = (project: Project) =>
 
         const env: ExecEnv = { store, locks: session.locks, reporter, root: project.root }
         const inline = inlineExecutor(env)
+        const argv = session.argv
+        const workerArgs = (target: Fingerprinted, forced: boolean) => ["exec", target.node.id, "--expect", target.fingerprint, ...argv, ...(forced ? ["--force"] : [])]
         const workers = processExecutor(env, {
           entry: project.entry.script,
           execArgv: project.entry.execArgv,
-          argsFor: (target, forced) => ["exec", target.node.id, "--expect", target.fingerprint, ...session.argv, ...(forced ? ["--force"] : [])],
+          argsFor: workerArgs,
         })
-        const executor = args.inline ? inline : byIsolation(inline, workers)
         const jobs = Option.getOrElse(args.jobs, () => cpus().length)
-        const summary = yield* runPlan(selected, fps, env, executor, { jobs, gpus: args.gpus, force })
+        const summary = slurm
+          ? yield* runOnSlurm(selected, fps, env, { settings: slurm, entry: project.entry, argsFor: workerArgs, force })
+          : yield* runPlan(selected, fps, env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus, force })
         reporter.stop()
         const took = formatDuration((Date.now() - started) / 1000)
         console.log(

@@ -7,7 +7,7 @@ import { resolve, join } from "node:path"
 import { CodeHasher, FileHasher, fingerprintAll, type Fingerprinted } from "../fingerprint.ts"
 import { buildGraph, GraphError, type Graph } from "../graph.ts"
 import { Locks } from "../lock.ts"
-import { ConfigError, type Project } from "../project.ts"
+import { ConfigError, type ExecutorConfig, type Project } from "../project.ts"
 import { Store } from "../store.ts"
 
 export const profileOption = Options.text("profile").pipe(
@@ -44,6 +44,8 @@ export interface Session {
   readonly locks: Locks
   /** The global options again, for worker processes and cluster jobs. */
   readonly argv: readonly string[]
+  /** The config's executor choice, if any. */
+  readonly executor: ExecutorConfig | undefined
 }
 
 export const storeFor = (project: Project, store: Option.Option<string>): Store =>
@@ -77,5 +79,5 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
       "--store",
       store.root,
     ]
-    return { project, profile, configFile, graph, fps, overrides: planned.overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv }
+    return { project, profile, configFile, graph, fps, overrides: planned.overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv, executor: planned.executor }
   })

@@ -1,0 +1,171 @@
+// The Slurm executor against a real cluster (CI starts a single-node one with
+// .ci/slurm/start.sh). Skipped, with the reason printed, where Slurm is not available.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { execFileSync } from "node:child_process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
+import { batchScript, listJobRecords, sbatchFlags, slurmAvailable } from "../../pipeline/executors/slurm.ts"
+import { Workspace, waitFor } from "./workspace.ts"
+
+// n = 2 keeps the suite short: each job is a fresh node process (seconds on a loaded 2-core CI box).
+const ids = ["source", "square/0", "square/1", "sum"]
+
+/** Fingerprint and output hashes of every committed stage: what "the same artifacts" means. */
+const artifacts = async (w: Workspace) => {
+  const s = await w.session()
+  const out: Record<string, { fingerprint: string; outputs: unknown; result: unknown }> = {}
+  for (const [id, f] of s.fps) {
+    const m = s.store.readManifest(id, f.fingerprint)
+    // The log names the pid and time of its run; every other output must match byte for byte.
+    const { "log.txt": _log, ...outputs } = m?.outputs ?? {}
+    if (m) out[id] = { fingerprint: f.fingerprint, outputs, result: m.result }
+  }
+  return out
+}
+
+/** Cancels whatever a test left queued, so one failure does not block the next test's jobs. */
+const cancelLeftovers = (w: Workspace) => {
+  const jobs = listJobRecords(join(w.root, "artifacts")).map((r) => r.jobId)
+  if (jobs.length) execFileSync("scancel", jobs)
+}
+
+const queued = (jobIds: string[]): string[] => {
+  if (jobIds.length === 0) return []
+  try {
+    return execFileSync("squeue", ["-h", "-j", jobIds.join(","), "-o", "%i"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+      .split("\n")
+      .filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+const slurmRun = (w: Workspace, extra: string[] = []) => w.cli(["run", "--executor", "slurm", "--slurm-poll", "0.25", ...extra])
+
+test("sbatch flags map a stage's resources and the settings; the script execs the worker verb", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const s = await w.session()
+    const f = s.fps.get("square/0")! as Fingerprinted
+    const node = { ...f.node, resources: { cpu: 3, gpu: 2, memoryMiB: 1500.5 } }
+    const flags = sbatchFlags(node, { pollSeconds: 1, partition: "gpu", account: "lab", timeLimit: "1:00:00", extraFlags: ["--qos=high"] }, "/s/.slurm/logs/square/0-%j.out", "/work", ["11", "12"], f.fingerprint)
+    for (const flag of ["--cpus-per-task=3", "--gres=gpu:2", "--mem=1501M", "--partition=gpu", "--account=lab", "--time=1:00:00", "--dependency=afterok:11:12", "--output=/s/.slurm/logs/square/0-%j.out", "--chdir=/work", "--qos=high"]) {
+      assert.ok(flags.includes(flag), `${flag} in ${flags.join(" ")}`)
+    }
+    const cpuOnly = sbatchFlags({ ...f.node, resources: { cpu: 1, gpu: 0 } }, { pollSeconds: 1 }, "x", "/", [], f.fingerprint)
+    assert.not.ok(cpuOnly.some((x) => x.startsWith("--gres") || x.startsWith("--mem") || x.startsWith("--dependency")), cpuOnly.join(" "))
+    assert.is(batchScript("/usr/bin/node", ["--import", "tsx"], "/p/main.ts", ["exec", "it's"]), `#!/bin/sh\nexec '/usr/bin/node' '--import' 'tsx' '/p/main.ts' 'exec' 'it'\\''s'\n`)
+  } finally {
+    w.dispose()
+  }
+})
+
+const available = slurmAvailable()
+if (!available.ok) {
+  console.log(`  slurm.test.ts: skipping the cluster tests: ${available.reason} (CI starts a cluster with .ci/slurm/start.sh)`)
+} else {
+  test("slurm: a run produces the same fingerprints and artifacts as a local run; nothing is left queued", async () => {
+    const viaSlurm = new Workspace({ n: 2 })
+    const local = new Workspace({ n: 2 })
+    try {
+      const r = slurmRun(viaSlurm)
+      assert.is(await r.done, 0, r.output())
+      const out = r.output()
+      assert.match(out, /4 ran, 0 fresh, 0 failed, 0 not run/)
+      assert.match(out, /sum: submitted job \d+ \(after \d+, \d+\)/, out)
+      assert.equal(viaSlurm.takeRuns(), ids)
+      assert.equal(listJobRecords(join(viaSlurm.root, "artifacts")), [], "job records removed once the jobs are done")
+      await local.run()
+      const a = await artifacts(viaSlurm)
+      const b = await artifacts(local)
+      assert.equal(Object.keys(a).sort(), ids)
+      assert.equal(a, b)
+      assert.equal(JSON.parse(readFileSync(join(viaSlurm.root, "artifacts", "sum", a.sum!.fingerprint, "manifest.json"), "utf8")).result, { total: 10 ** 2 + 11 ** 2 })
+      // A second run finds everything fresh and submits nothing.
+      const again = slurmRun(viaSlurm)
+      assert.is(await again.done, 0, again.output())
+      assert.match(again.output(), /0 ran, 4 fresh/)
+      assert.not.match(again.output(), /submitted job/)
+    } finally {
+      cancelLeftovers(viaSlurm)
+      viaSlurm.dispose()
+      local.dispose()
+    }
+  })
+
+  test("slurm: a failing stage leaves its dependants unrun (their jobs cancelled); exit non-zero with the job's log", async () => {
+    const w = new Workspace({ n: 2, fail: [1] })
+    try {
+      const r = slurmRun(w)
+      const code = await r.done
+      const out = r.output()
+      assert.is(code, 1, out)
+      assert.match(out, /2 ran, 0 fresh, 1 failed, 1 not run/)
+      assert.match(out, /✗ square\/1: Slurm job (\d+) ended FAILED/)
+      assert.match(out, /Not run because an input failed: sum/)
+      const log = /log: (\S+\/\.slurm\/logs\/square\/1-\d+\.out)/.exec(out)?.[1]
+      assert.ok(log && existsSync(log), out)
+      assert.match(readFileSync(log!, "utf8"), /square 1 was told to fail/)
+      assert.equal(w.takeRuns(), ["source", "square/0", "square/1"])
+      const sumJob = /sum: submitted job (\d+)/.exec(out)?.[1]
+      assert.ok(sumJob, out)
+      assert.equal(queued([sumJob!]), [], "the dependant's job is not left pending")
+    } finally {
+      cancelLeftovers(w)
+      w.dispose()
+    }
+  })
+
+  test("slurm: a driver killed mid-run and restarted adopts the live jobs; every stage runs exactly once", async () => {
+    const w = new Workspace({ n: 2, slowMs: 3000 })
+    try {
+      const first = slurmRun(w)
+      const s = await w.session()
+      const sourceFp = s.fps.get("source")!.fingerprint
+      // Once source is committed, the squares are running or queued and sum is waiting on them.
+      await waitFor(() => s.store.isComplete("source", sourceFp), 90_000, "source to finish on the cluster")
+      first.kill("SIGKILL")
+      await first.done
+      const records = listJobRecords(join(w.root, "artifacts"))
+      assert.ok(records.some((r) => r.stage === "sum"), `job records kept: ${records.map((r) => r.stage).join(", ")}`)
+      const second = slurmRun(w)
+      assert.is(await second.done, 0, second.output())
+      const out = second.output()
+      assert.match(out, /sum: following job \d+/, out)
+      assert.not.match(out, /submitted job/, out)
+      assert.equal(w.takeRuns(), ids, "each stage ran exactly once")
+      const a = await artifacts(w)
+      assert.equal(Object.keys(a).sort(), ids)
+    } finally {
+      cancelLeftovers(w)
+      w.dispose()
+    }
+  })
+
+  test("slurm: SIGTERM cancels the driver's jobs and exits non-zero", async () => {
+    const w = new Workspace({ n: 2, slowMs: 30_000 })
+    try {
+      const driver = slurmRun(w)
+      await waitFor(() => /sum: submitted job/.test(driver.output()), 60_000, "all jobs submitted")
+      const jobs = [...driver.output().matchAll(/submitted job (\d+)/g)].map((m) => m[1]!)
+      assert.is(jobs.length, 4, driver.output())
+      driver.kill("SIGTERM")
+      assert.is.not(await driver.done, 0)
+      assert.match(driver.output(), /interrupted: cancelling Slurm jobs/)
+      await waitFor(() => queued(jobs).length === 0, 30_000, "the cancelled jobs to leave the queue")
+      assert.equal(listJobRecords(join(w.root, "artifacts")), [])
+      const s = await w.session()
+      assert.not.ok(s.store.isComplete("sum", s.fps.get("sum")!.fingerprint))
+      // Cancelled workers clean up their temp dirs (scancel sends SIGTERM first).
+      const tmp = join(w.root, "artifacts", ".tmp")
+      await waitFor(() => !existsSync(tmp) || readdirSync(tmp).length === 0, 30_000, "cancelled workers to remove their temp dirs")
+    } finally {
+      cancelLeftovers(w)
+      w.dispose()
+    }
+  })
+}
+
+test.run()
