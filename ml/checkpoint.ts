@@ -183,6 +183,15 @@ export const saveCheckpoint = async <Meta>(
   return path
 }
 
+/**
+ * Writes only a model's weights (no optimiser state) in the checkpoint format, e.g. a
+ * run's initial or final weights; readable by loadCheckpoint and pretrainedFromCheckpoint.
+ */
+export const saveModelWeights = async <Meta>(path: string, model: LayersModel, meta?: Meta, step = 0): Promise<void> => {
+  const records = modelWeightRecords(model).map((r) => ({ ...r, name: MODEL_PREFIX + r.name }))
+  await writeTensorFile(path, records, { step, meta: meta ?? {} })
+}
+
 /** Checkpoints in dir, oldest first (temporary files of an interrupted write are ignored). */
 export const listCheckpoints = async (dir: string): Promise<{ step: number; path: string }[]> => {
   let names: string[]

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as tf from "@tensorflow/tfjs-core"
 import {
-  latestCheckpoint, listCheckpoints, loadCheckpoint, pretrainedFromCheckpoint, readTensorFile, restoreModelWeights, saveCheckpoint, writeTensorFile,
+  latestCheckpoint, listCheckpoints, loadCheckpoint, pretrainedFromCheckpoint, readTensorFile, restoreModelWeights, saveCheckpoint, saveModelWeights, writeTensorFile,
 } from "../../ml/checkpoint.ts"
 import { transferInit } from "../../ml/inits.ts"
 import { Optimizer } from "../../ml/train.ts"
@@ -124,10 +124,16 @@ test("restoring into another architecture names the weight and both shapes", asy
   })
 })
 
-test("pretrainedFromCheckpoint feeds transferInit with the saved layers", async () => {
+test("saveModelWeights round-trips and pretrainedFromCheckpoint feeds transferInit with the saved layers", async () => {
   await withDir(async (dir) => {
     const source = tinyConvNet({ seed: 1 })
-    const path = await saveCheckpoint(dir, { step: 1, model: source.model, meta: {} })
+    const path = join(dir, "final.tfck")
+    await saveModelWeights(path, source.model, { note: "final" })
+    const reloaded = tinyConvNet({ seed: 3 })
+    const ck = await loadCheckpoint<{ note: string }>(path, reloaded.model)
+    assert.equal(ck.meta, { note: "final" })
+    assert.is(ck.optimizer, undefined)
+    assert.equal(weightArrays(reloaded.model), weightArrays(source.model))
     const pretrained = await pretrainedFromCheckpoint(path)
     assert.equal(pretrained.get("conv1_bn")!.map((t) => t.shape), [[8], [8], [8], [8]])
     const target = tinyConvNet({ seed: 2 })
