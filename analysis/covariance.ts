@@ -105,7 +105,7 @@ export const toSharedFloat32 = (data: Float32Array | Float64Array): Float32Array
   return out
 }
 
-/** Float32 wasm path: each worker takes a contiguous range of datapoints; partial Grams are summed in Float64. */
+/** Float32 wasm path: each worker sums a contiguous range of datapoints (float32 within a worker); the workers' Grams are summed in Float64. */
 const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Array> => {
   const m = x.datapoints
   const d = x.neurons + y.neurons

@@ -64,21 +64,29 @@ const loadTf = (): Promise<Tf> =>
     return tf
   })())
 
-/** Transpose of a rows x cols float32 block, in 32 x 32 tiles so reads and writes both stay in cache. */
-const transposeTiled = (a: Float32Array, rows: number, cols: number): Float32Array => {
-  const t = new Float32Array(rows * cols)
+/**
+ * Centred rows [s, e) of the joint matrix over datapoints [c0, c0 + w), both row-major
+ * (h x w) and transposed (w x h), in one pass over 32 x 32 tiles so reads and writes stay in cache.
+ */
+const centredBlock = (req: SharedPair, means: Float64Array, s: number, e: number, c0: number, w: number): [Float32Array, Float32Array] => {
+  const h = e - s
+  const a = new Float32Array(h * w), t = new Float32Array(w * h)
   const tile = 32
-  for (let r0 = 0; r0 < rows; r0 += tile) {
-    const r1 = Math.min(rows, r0 + tile)
-    for (let c0 = 0; c0 < cols; c0 += tile) {
-      const c1 = Math.min(cols, c0 + tile)
+  for (let r0 = s; r0 < e; r0 += tile) {
+    const r1 = Math.min(e, r0 + tile)
+    for (let q0 = 0; q0 < w; q0 += tile) {
+      const q1 = Math.min(w, q0 + tile)
       for (let r = r0; r < r1; r++) {
-        const src = r * cols
-        for (let c = c0; c < c1; c++) t[c * rows + r] = a[src + c]!
+        const row = jointRow(req, r), mu = means[r]!, dst = (r - s) * w, col = r - s
+        for (let q = q0; q < q1; q++) {
+          const v = row[c0 + q]! - mu
+          a[dst + q] = v
+          t[q * h + col] = v
+        }
       }
     }
   }
-  return t
+  return [a, t]
 }
 
 /** Upper block triangle of the Gram matrix of the centred joint rows over this worker's datapoints, as a full symmetric Float64Array. */
@@ -86,46 +94,49 @@ const gram = async (req: Extract<WorkerRequest, { kind: "gram" }>): Promise<Floa
   const tf = await loadTf()
   const { colStart, colEnd, means, blocks } = req
   const rows = req.dx + req.dy
-  const out = new Float64Array(rows * rows)
-  // XNNPACK packs the whole inner dimension per tile, so long inner dimensions fall out of
-  // cache: multiply slice by slice and sum the partial products in Float64.
-  for (let c0 = colStart; c0 < colEnd; c0 += GRAM_SLICE) {
-    const w = Math.min(GRAM_SLICE, colEnd - c0)
-    const centred = blocks.map(([s, e]) => {
-      const a = new Float32Array((e - s) * w)
-      for (let r = s; r < e; r++) {
-        const row = jointRow(req, r), mu = means[r]!
-        const dst = (r - s) * w
-        for (let c = 0; c < w; c++) a[dst + c] = row[c0 + c]! - mu
-      }
-      return a
-    })
-    // The non-transposed matMul is the fast path (transposeA/B run ~7x slower), so the
-    // right operands are transposed here in JS.
-    const left = centred.map((a, b) => tf.tensor2d(a, [blocks[b]![1] - blocks[b]![0], w]))
-    const right = centred.map((a, b) => tf.tensor2d(transposeTiled(a, blocks[b]![1] - blocks[b]![0], w), [w, blocks[b]![1] - blocks[b]![0]]))
-    try {
-      for (let i = 0; i < blocks.length; i++) {
-        const [si, ei] = blocks[i]!
-        for (let j = i; j < blocks.length; j++) {
-          const [sj, ej] = blocks[j]!
-          const prod = tf.matMul(left[i]!, right[j]!)
-          const values = prod.dataSync() as Float32Array
+  const pairs: [number, number][] = []
+  for (let i = 0; i < blocks.length; i++) for (let j = i; j < blocks.length; j++) pairs.push([i, j])
+  // Per block pair, the float32 sum over slices so far (stays in wasm memory until the end).
+  let sums: (import("@tensorflow/tfjs-core").Tensor2D | undefined)[] = pairs.map(() => undefined)
+  try {
+    // XNNPACK packs the whole inner dimension per tile, so long inner dimensions fall out of
+    // cache: multiply slice by slice.
+    for (let c0 = colStart; c0 < colEnd; c0 += GRAM_SLICE) {
+      const w = Math.min(GRAM_SLICE, colEnd - c0)
+      // The non-transposed matMul is the fast path (transposeA/B run ~7x slower), so the
+      // right operands are transposed here in JS.
+      const operands = blocks.map(([s, e]) => {
+        const [a, t] = centredBlock(req, means, s, e, c0, w)
+        return [tf.tensor2d(a, [e - s, w]), tf.tensor2d(t, [w, e - s])] as const
+      })
+      try {
+        sums = pairs.map(([i, j], p) => {
+          const prod = tf.matMul(operands[i]![0], operands[j]![1]) as import("@tensorflow/tfjs-core").Tensor2D
+          const before = sums[p]
+          if (!before) return prod
+          const next = tf.add(before, prod) as import("@tensorflow/tfjs-core").Tensor2D
+          before.dispose()
           prod.dispose()
-          const bw = ej - sj
-          for (let a = si; a < ei; a++) {
-            const base = (a - si) * bw - sj
-            for (let b = sj; b < ej; b++) out[a * rows + b] = out[a * rows + b]! + values[base + b]!
-          }
-        }
+          return next
+        })
+      } finally {
+        operands.forEach(([a, t]) => (a.dispose(), t.dispose()))
       }
-    } finally {
-      right.forEach((t) => t.dispose())
-      left.forEach((t) => t.dispose())
     }
+    const out = new Float64Array(rows * rows)
+    pairs.forEach(([i, j], p) => {
+      const [si, ei] = blocks[i]!, [sj, ej] = blocks[j]!
+      const values = sums[p]!.dataSync() as Float32Array
+      const bw = ej - sj
+      for (let a = si; a < ei; a++) {
+        const base = (a - si) * bw - sj
+        for (let b = sj; b < ej; b++) out[a * rows + b] = out[b * rows + a] = values[base + b]!
+      }
+    })
+    return out
+  } finally {
+    sums.forEach((t) => t?.dispose())
   }
-  for (let a = 0; a < rows; a++) for (let b = 0; b < a; b++) out[a * rows + b] = out[b * rows + a]!
-  return out
 }
 
 // Only answer in threads started by analysis/pool.ts (never on some other worker's port).
