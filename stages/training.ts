@@ -57,12 +57,6 @@ export const TrainedResultSchema = Schema.Unknown as unknown as Schema.Schema<Tr
 export const INIT_WEIGHTS = "init.tfck"
 export const FINAL_WEIGHTS = "final.tfck"
 
-/** Writes a model's weights in the checkpoint format (loadable by loadCheckpoint / pretrainedFromCheckpoint). */
-export const saveWeights = async (path: string, model: import("@tensorflow/tfjs-layers").LayersModel): Promise<void> => {
-  const { writeTensorFile, modelWeightRecords } = await import("../ml/checkpoint.ts")
-  await writeTensorFile(path, modelWeightRecords(model).map((r) => ({ ...r, name: `model/${r.name}` })), { step: 0, meta: {} })
-}
-
 /** Rebuilds a trained artifact's model with the weights at `which`. */
 export const loadTrained = async (dir: string, result: TrainedResult, which: "init" | "final") => {
   const { buildModel } = await import("../models/index.ts")
@@ -95,7 +89,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
   const tf = await import("@tensorflow/tfjs-core")
   const { buildModel } = await import("../models/index.ts")
   const { applyInit } = await import("../ml/inits.ts")
-  const { pretrainedFromCheckpoint } = await import("../ml/checkpoint.ts")
+  const { pretrainedFromCheckpoint, saveModelWeights } = await import("../ml/checkpoint.ts")
   const { train, evaluate, taskOutputs } = await import("../ml/train.ts")
   const { openShards } = await import("../data/shards.ts")
 
@@ -112,7 +106,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
   const report = applyInit(built, a.init, { ...(pretrained ? { pretrained } : {}), seed: a.seed })
   if (pretrained) for (const ts of pretrained.values()) tf.dispose(ts)
   ctx.log(`init ${report.scheme}: ${report.pretrained.length} layers pretrained, ${report.meanVar.length} mean-var, ${report.random.length} random, ${report.gabor.length} gabor`)
-  await saveWeights(join(ctx.outDir, INIT_WEIGHTS), built.model)
+  await saveModelWeights(join(ctx.outDir, INIT_WEIGHTS), built.model)
 
   const trainSet = await openShards(a.data, a.trainSplit)
   const validation = await openShards(a.data, a.validationSplit)
@@ -140,7 +134,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
     })
     if (result.resumedFrom !== undefined) ctx.log(`resumed from the checkpoint at step ${result.resumedFrom}`)
     if (!result.completed) throw new Error("training was interrupted")
-    await saveWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model)
+    await saveModelWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model, {}, result.steps)
     const evaluation = await evaluate(built.model, test, a.task)
     ctx.log(`test ${JSON.stringify(evaluation.metrics)}`)
     return {
