@@ -1,24 +1,26 @@
 // Convolution gradients for the tfjs wasm backend, written as forward convolutions
-// so that they run on XNNPACK's fast Conv2D instead of a scalar loop.
+// (or, for 1x1 filters, matrix products) so that they run on XNNPACK instead of a
+// scalar loop.
 //
 // tfjs-backend-wasm 4.22.0 has no Conv2DBackpropFilter at all (training any conv net
 // throws "Kernel 'Conv2DBackpropFilter' not registered"), and its Conv2DBackpropInput
 // is a plain C++ loop several times slower than the forward conv of the same size.
 //
-// Both kernels below call other wasm kernels (Conv2D, Transpose, PadV2, Slice,
-// Reshape) through the kernel registry, plus one JS loop on the wasm heap, so every intermediate lives in the
-// wasm heap and is released with backend.disposeData. The kernels touch engine
-// internals (backend.disposeData, kernel registry); tfjs is pinned at 4.22.0.
+// Both kernels call other wasm kernels (Conv2D, BatchMatMul, Transpose, MaxPool,
+// PadV2, Slice, Reshape) through the kernel registry, plus one JS loop on the wasm
+// heap, so every intermediate lives in the wasm heap and is released with
+// backend.disposeData. They touch engine internals (backend.disposeData,
+// makeOutput, typedArrayFromHeap, the kernel registry); tfjs is pinned at 4.22.0.
 import {
   backend_util,
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   getKernel,
+  MaxPool,
   PadV2,
   Reshape,
   Slice,
-  MaxPool,
   Transpose,
 } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core"
