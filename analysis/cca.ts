@@ -237,8 +237,10 @@ export const svccaFromCovariance = async (cov: JointCovariance, options: CcaOpti
  * reference forgets the whitening Sxx^-1/2 in the directions and breaks when the
  * second layer is the smaller; here both orders give the same answer.
  */
-export const pwccaFromCovariance = async (cov: JointCovariance, options: CcaOptions = {}): Promise<PwccaResult> => {
-  const r = await ccaCore(cov, options)
+export const pwccaFromCovariance = async (cov: JointCovariance, options: CcaOptions = {}): Promise<PwccaResult> =>
+  pwccaFromCore(cov, await ccaCore(cov, options), options)
+
+const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals, options: CcaOptions): Promise<PwccaResult> => {
   const useX = r.keptX <= r.keptY
   const k = useX ? r.keptX : r.keptY
   const other = useX ? r.keptY : r.keptX
@@ -329,8 +331,8 @@ export interface AllSimilarities {
 /** All four measures from one covariance pass. */
 export const similarities = async (x: Activations, y: Activations, options: SimilarityOptions = {}): Promise<AllSimilarities> => {
   const cov = await jointCovariance(x, y, options.engine)
-  const c = await ccaFromCovariance(cov, options)
+  const core = await ccaCore(cov, options) // shared by CCA and PWCCA
   const s = await svccaFromCovariance(cov, options)
-  const p = await pwccaFromCovariance(cov, options)
-  return { cca: c, svcca: s, pwcca: p, cka: linearCkaFromCovariance(cov) }
+  const p = await pwccaFromCore(cov, core, options)
+  return { cca: publicPart(core), svcca: s, pwcca: p, cka: linearCkaFromCovariance(cov) }
 }
