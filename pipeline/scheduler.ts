@@ -79,9 +79,13 @@ export const runPlan = (
           env.reporter.event({ type: "finished", id: node.id, status: "failed", message })
           return yield* Deferred.succeed(finished, false)
         }
-        let work = executor.execute(target, fps, force).pipe(cpu.withPermits(needCpu))
+        // The clock starts once the slots are held: time spent queueing is not the stage's.
+        let started = Date.now()
+        let work = Effect.suspend(() => {
+          started = Date.now()
+          return executor.execute(target, fps, force)
+        }).pipe(cpu.withPermits(needCpu))
         if (needGpu > 0) work = work.pipe(gpu.withPermits(needGpu))
-        const started = Date.now()
         const exit = yield* Effect.exit(work)
         if (Exit.isSuccess(exit)) {
           const seconds = (Date.now() - started) / 1000

@@ -40,7 +40,7 @@ export const execCommand = (project: Project) =>
         )
         const plain = progressReporter({ tty: false, write: (s) => process.stdout.write(s), interval: 30 })
         const reporter: Reporter = process.send ? { event: (event) => send({ type: "event", event }) } : plain
-        const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }))
+        const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), args.id)
         const target = session.fps.get(args.id)
         if (!target) return yield* new CliFailure({ message: `no stage "${args.id}" in profile ${session.profile}` })
         const expected = Option.getOrUndefined(args.expect)

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { resolve, join } from "node:path"
 import { CodeHasher, FileHasher, fingerprintAll, type Fingerprinted } from "../fingerprint.ts"
-import { buildGraph, GraphError, type Graph } from "../graph.ts"
+import { buildGraph, GraphError, selectNodes, type Graph } from "../graph.ts"
 import { Locks } from "../lock.ts"
 import { ConfigError, type ExecutorConfig, type Project } from "../project.ts"
 import { Store } from "../store.ts"
@@ -51,7 +51,11 @@ export interface Session {
 export const storeFor = (project: Project, store: Option.Option<string>): Store =>
   new Store(resolve(Option.getOrElse(store, () => project.storeRoot)))
 
-export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void): Effect.Effect<Session, ConfigError> =>
+/**
+ * Plans the profile and fingerprints its nodes. `only` restricts fingerprinting to one
+ * stage and its upstreams (a worker needs no more, and starts faster).
+ */
+export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void, only?: string): Effect.Effect<Session, ConfigError> =>
   Effect.gen(function* () {
     const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
     if (!project.profiles.includes(profile)) {
@@ -64,7 +68,7 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
       try: () => {
         const graph = buildGraph(planned.nodes)
         const fps = fingerprintAll(
-          graph.nodes,
+          only ? selectNodes(graph, [only]) : graph.nodes,
           new CodeHasher(project.root, project.codeHashIgnore),
           new FileHasher(join(store.root, ".cache", "file-hashes.json")),
         )

@@ -1,0 +1,91 @@
+// Profiles are typed values; a user's config file overrides them, and mistakes are
+// errors that name the key and the file.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ConfigProblem, profiles, resolveConfig } from "../../stages/config.ts"
+import { expandGraph } from "../../stages/grid.ts"
+import { buildGraph } from "../../pipeline/graph.ts"
+
+const withDir = (f: (dir: string) => void) => {
+  const dir = mkdtempSync(join(tmpdir(), "transfusion-config-"))
+  try {
+    f(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test("every synthetic profile resolves without a config file and expands into the paper's grid", () => {
+  withDir((dir) => {
+    for (const name of ["micro", "mini"]) {
+      const { config, overrides } = resolveConfig(name, undefined, dir)
+      assert.equal(overrides, [])
+      const graph = buildGraph(expandGraph(config, name, overrides, dir))
+      const ids = graph.nodes.map((n) => n.id)
+      const count = (prefix: string) => ids.filter((i) => i.startsWith(prefix)).length
+      const s = config.seeds
+      // Table 1: 6 models x {random, transfer, mean-var} on RETINA + Figures 7-8 extras
+      assert.is(count("finetune/retina/cbr-tiny/"), 3 * s, `${name} cbr-tiny`)
+      assert.is(count("finetune/retina/resnet50/"), (3 + 5 + 1) * s, `${name} resnet50: random, transfer, mean-var, 5 transfusions (conv1 shared with Figure 8), gabor`)
+      assert.is(count("finetune/chexpert/"), 5 * 2 * s + s, `${name} Table 2 + ResNet-50 Mean Var`)
+      assert.is(count("finetune/retina-small/"), 3 * 2 * s, `${name} Table 3`)
+      assert.is(count("finetune/retina/resnet50-slim/"), s)
+      assert.is(count("pretrain/"), 6)
+      assert.is(count("similarity/retina/"), 6)
+      assert.ok(ids.includes("report") && ids.includes("figures/conv1-filters"))
+      assert.is(ids.at(-1), "report", "the report depends on everything")
+    }
+  })
+})
+
+test("a user file overrides fields, per profile or flat, and the overrides are listed", () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ mini: { seeds: 2, finetune: { learningRate: 0.01 } } }))
+    const r = resolveConfig("mini", undefined, dir)
+    assert.is(r.config.seeds, 2)
+    assert.is(r.config.finetune.learningRate, 0.01)
+    assert.is(r.config.finetune.steps, profiles.mini!.finetune.steps)
+    assert.equal(r.overrides.sort(), ["finetune.learningRate = 0.01", "seeds = 2"])
+    const micro = resolveConfig("micro", undefined, dir)
+    assert.equal(micro.overrides, [], "a section for another profile does not apply")
+    writeFileSync(join(dir, "flat.json"), JSON.stringify({ seeds: 1 }))
+    assert.equal(resolveConfig("micro", join(dir, "flat.json"), dir).overrides, ["seeds = 1"])
+  })
+})
+
+test("unknown keys, wrong types and missing dataset roots are errors naming the key", () => {
+  withDir((dir) => {
+    const file = join(dir, "c.json")
+    writeFileSync(file, JSON.stringify({ finetune: { learningrate: 0.01 } }))
+    assert.throws(() => resolveConfig("mini", file, dir), (e: Error) => e instanceof ConfigProblem && /learningrate/.test(e.message) && e.message.includes(file))
+    writeFileSync(file, JSON.stringify({ seeds: "three" }))
+    assert.throws(() => resolveConfig("mini", file, dir), (e: Error) => /seeds/.test(e.message))
+    assert.throws(() => resolveConfig("paper", undefined, dir), (e: Error) => /data\.imagenet\.source\.root is not set/.test(e.message))
+    writeFileSync(file, JSON.stringify({ paper: { data: { imagenet: { source: { kind: "real", root: join(dir, "nowhere") } } } } }))
+    assert.throws(() => resolveConfig("paper", file, dir), (e: Error) => /data\.imagenet\.source\.root .* is not a directory/.test(e.message))
+    assert.throws(() => resolveConfig("nope", undefined, dir), (e: Error) => /unknown profile "nope"/.test(e.message))
+  })
+})
+
+test("the paper profile with real roots lists the whole graph at paper resolution", () => {
+  withDir((dir) => {
+    for (const d of ["imagenet", "eyepacs", "chexpert"]) mkdirSync(join(dir, d))
+    writeFileSync(
+      join(dir, "transfusion.config.json"),
+      JSON.stringify({ paper: { data: { imagenet: { source: { kind: "real", root: "imagenet" } }, retina: { source: { kind: "real", root: "eyepacs" } }, chexpert: { source: { kind: "real", root: "chexpert" } } } } }),
+    )
+    const { config, overrides } = resolveConfig("paper", undefined, dir)
+    const graph = buildGraph(expandGraph(config, "paper", overrides, dir))
+    const ids = graph.nodes.map((n) => n.id)
+    assert.ok(ids.includes("ingest/retina/587px") && ids.includes("ingest/chexpert/224px") && ids.includes("ingest/imagenet/224px"))
+    assert.not.ok(ids.some((i) => i.startsWith("generate/")), "real data are not generated")
+    const ingest = graph.byId.get("ingest/retina/587px")!
+    assert.equal(ingest.files, { root: join(dir, "eyepacs") })
+    assert.ok(graph.nodes.filter((n) => n.kind.kind === "finetune").every((n) => n.resources.gpu === 1))
+  })
+})
+
+test.run()
