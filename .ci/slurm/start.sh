@@ -72,7 +72,6 @@ NodeName=${host} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:1 St
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
 CONF
 echo "Name=gpu File=/dev/null" > /etc/slurm/gres.conf
-# cgroup plugins are not used, but slurmd reads cgroup.conf when it exists; keep it out of the way.
 : > "$dir/pids"
 
 # munged runs as its own user when it can, as Debian's service does.

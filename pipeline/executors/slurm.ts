@@ -143,7 +143,7 @@ export const slurmAvailable = (): { ok: true } | { ok: false; reason: string } =
 
 /** States in which a job will still run (or is running); anything else has ended. */
 const ENDED = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED"])
-const isLive = (info: JobInfo | undefined): info is JobInfo => info !== undefined && !ENDED.has(info.state)
+const isLive = (info: JobInfo | undefined): boolean => info !== undefined && !ENDED.has(info.state)
 /** A pending job whose afterok upstream failed: Slurm will never start it. */
 const isOrphaned = (info: JobInfo): boolean => info.state === "PENDING" && /DependencyNeverSatisfied/.test(info.reason)
 
@@ -182,7 +182,7 @@ export const listJobRecords = (storeRoot: string): JobRecord[] => {
     })
 }
 
-const writeJobRecord = (storeRoot: string, record: JobRecord): void => {
+export const writeJobRecord = (storeRoot: string, record: JobRecord): void => {
   const path = jobRecordPath(storeRoot, record.fingerprint)
   mkdirSync(dirname(path), { recursive: true })
   const tmp = `${path}.${process.pid}.tmp`
@@ -245,7 +245,12 @@ interface Tracked {
   readonly submittedAt: number
   readonly adopted: boolean
   started: boolean
+  /** When the job was first seen ended without a visible artifact. */
+  endedAt?: number
 }
+
+/** How long a job that ended successfully gets for its artifact to become visible to the driver. */
+const COMMIT_VISIBLE_MS = 15_000
 
 /**
  * Runs the stale stages among `nodes` (topologically ordered, as `selectNodes` returns
@@ -330,7 +335,7 @@ export const runOnSlurm = (
       }
       const record = records.get(node.id)
       const info = record ? known.get(record.jobId) : undefined
-      if (record && isLive(info) && !isOrphaned(info)) {
+      if (record && info && isLive(info) && !isOrphaned(info)) {
         active.set(node.id, { node, target, jobId: record.jobId, log: record.log, submittedAt: Date.parse(record.submittedAt), adopted: true, started: false })
         say(`${node.id}: following job ${record.jobId} (${info.state.toLowerCase()}), submitted earlier by pid ${record.driver.pid} on ${record.driver.host}`)
         continue
@@ -417,13 +422,21 @@ export const runOnSlurm = (
     for (const t of tracked) {
       if (!active.has(t.node.id)) continue // dropped as a dependant of a failure in this poll
       const info = known.get(t.jobId)
-      if (isLive(info) && !t.started && info.state !== "PENDING") {
+      if (isLive(info) && !t.started && info!.state !== "PENDING") {
         t.started = true
         reporter.event({ type: "started", id: t.node.id, fingerprint: t.target.fingerprint, pid: 0 })
       }
       // The store decides success; a job is over when it has committed or left the queue.
-      const committed = store.isComplete(t.node.id, t.target.fingerprint) && !(options.force.has(t.node.id) && isLive(info))
-      if (committed || !isLive(info) || isOrphaned(info)) finishOne(t, info)
+      const live = isLive(info)
+      const committed = store.isComplete(t.node.id, t.target.fingerprint) && !(options.force.has(t.node.id) && live)
+      if (committed || (live && isOrphaned(info!))) finishOne(t, info)
+      else if (!live) {
+        // A job that ended well may have committed on another node moments ago; a shared
+        // filesystem's attribute cache can hide the new manifest for a while. Look again.
+        t.endedAt ??= Date.now()
+        const endedWell = info === undefined || info.state === "COMPLETED"
+        if (!endedWell || Date.now() - t.endedAt >= COMMIT_VISIBLE_MS) finishOne(t, info)
+      }
     }
   }
 

@@ -3,10 +3,21 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { execFileSync } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import * as Effect from "effect/Effect"
 import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
-import { batchScript, listJobRecords, sbatchFlags, slurmAvailable } from "../../pipeline/executors/slurm.ts"
+import type { StageEvent } from "../../pipeline/events.ts"
+import {
+  batchScript,
+  listJobRecords,
+  runOnSlurm,
+  sbatchFlags,
+  slurmAvailable,
+  writeJobRecord,
+  type JobInfo,
+  type SlurmCommands,
+} from "../../pipeline/executors/slurm.ts"
 import { Workspace, waitFor } from "./workspace.ts"
 
 // n = 2 keeps the suite short: each job is a fresh node process (seconds on a loaded 2-core CI box).
@@ -57,6 +68,150 @@ test("sbatch flags map a stage's resources and the settings; the script execs th
     const cpuOnly = sbatchFlags({ ...f.node, resources: { cpu: 1, gpu: 0 } }, { pollSeconds: 1 }, "x", "/", [], f.fingerprint)
     assert.not.ok(cpuOnly.some((x) => x.startsWith("--gres") || x.startsWith("--mem") || x.startsWith("--dependency")), cpuOnly.join(" "))
     assert.is(batchScript("/usr/bin/node", ["--import", "tsx"], "/p/main.ts", ["exec", "it's"]), `#!/bin/sh\nexec '/usr/bin/node' '--import' 'tsx' '/p/main.ts' 'exec' 'it'\\''s'\n`)
+  } finally {
+    w.dispose()
+  }
+})
+
+/**
+ * A stand-in for slurmctld, so the executor's bookkeeping is checked on any machine: it
+ * starts one eligible job per `squeue` (running its batch script for real, to completion),
+ * honours afterok, and leaves a job behind a failed one PENDING with DependencyNeverSatisfied.
+ */
+class SimulatedCluster implements SlurmCommands {
+  readonly jobs = new Map<string, { flags: readonly string[]; script: string; state: string; reason: string; deps: string[]; exit: string; seen: number }>()
+  readonly cancelled: string[] = []
+  private next = 100
+  constructor(private readonly env: NodeJS.ProcessEnv) {}
+
+  flag(id: string, name: string): string | undefined {
+    return this.jobs.get(id)!.flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3)
+  }
+  submit = (flags: readonly string[], script: string): string => {
+    const id = String(this.next++)
+    const deps = flags.find((f) => f.startsWith("--dependency=afterok:"))?.slice("--dependency=afterok:".length).split(":") ?? []
+    this.jobs.set(id, { flags, script, state: "PENDING", reason: deps.length ? "Dependency" : "None", deps, exit: "0:0", seen: 0 })
+    return id
+  }
+  query = (ids: readonly string[]): Map<string, JobInfo> => {
+    for (const id of ids) {
+      const j = this.jobs.get(id)
+      if (j) j.seen++
+    }
+    this.step()
+    const out = new Map<string, JobInfo>()
+    for (const id of ids) {
+      const j = this.jobs.get(id)
+      if (j) out.set(id, { state: j.state, reason: j.reason })
+    }
+    return out
+  }
+  exitCode = (id: string) => this.jobs.get(id)?.exit
+  cancel = (ids: readonly string[]) => {
+    for (const id of ids) {
+      const j = this.jobs.get(id)
+      if (j && (j.state === "PENDING" || j.state === "RUNNING")) j.state = "CANCELLED"
+      this.cancelled.push(id)
+    }
+  }
+  private step(): void {
+    for (const [id, j] of this.jobs) {
+      // A job starts only after the driver has seen it queued once (so adoption sees it pending).
+      if (j.state !== "PENDING" || j.seen < 2) continue
+      const deps = j.deps.map((d) => this.jobs.get(d)?.state)
+      if (deps.some((s) => s !== undefined && s !== "COMPLETED" && s !== "PENDING" && s !== "RUNNING")) {
+        j.reason = "DependencyNeverSatisfied"
+        continue
+      }
+      if (deps.some((s) => s === "PENDING" || s === "RUNNING")) continue
+      const log = this.flag(id, "output")!.replace("%j", id)
+      mkdirSync(dirname(log), { recursive: true })
+      try {
+        const out = execFileSync("/bin/sh", [], { input: j.script, cwd: this.flag(id, "chdir"), env: this.env, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] })
+        writeFileSync(log, out)
+        j.state = "COMPLETED"
+        j.reason = "None"
+      } catch (e) {
+        const err = e as { stdout?: string; stderr?: string; status?: number }
+        writeFileSync(log, `${err.stdout ?? ""}${err.stderr ?? ""}`)
+        j.state = "FAILED"
+        j.reason = "NonZeroExitCode"
+        j.exit = `${err.status ?? 1}:0`
+      }
+      return // one job per poll, as a busy cluster would
+    }
+  }
+}
+
+const simulatedRun = async (w: Workspace, cluster: SimulatedCluster) => {
+  const project = await w.load()
+  const s = await w.session()
+  const events: StageEvent[] = []
+  const env = { store: s.store, locks: s.locks, reporter: { event: (e: StageEvent) => events.push(e) }, root: project.root }
+  const summary = await Effect.runPromise(
+    runOnSlurm(s.graph.nodes, s.fps, env, {
+      settings: { pollSeconds: 0.01 },
+      entry: project.entry,
+      argsFor: (t, force) => ["exec", t.node.id, "--expect", t.fingerprint, ...s.argv, ...(force ? ["--force"] : [])],
+      force: new Set(),
+      cwd: w.root,
+      slurm: cluster,
+    }),
+  )
+  return { summary, events, session: s }
+}
+
+test("simulated cluster: afterok chains the stale stages; a failure cancels the pending dependant and names the job log", async () => {
+  const w = new Workspace({ n: 1, fail: [0] })
+  try {
+    const cluster = new SimulatedCluster({ ...process.env, TOY_ROOT: w.root, TOY_RUNS: w.runsFile })
+    const { summary, events } = await simulatedRun(w, cluster)
+    const jobOf = (stage: string) => [...cluster.jobs].find(([, j]) => j.flags.includes(`--job-name=${stage}`))?.[0]
+    const [source, square, sum] = [jobOf("source"), jobOf("square/0"), jobOf("sum")]
+    assert.ok(source && square && sum, [...cluster.jobs.keys()].join(","))
+    assert.is(cluster.flag(source!, "dependency"), undefined)
+    assert.is(cluster.flag(square!, "dependency"), `afterok:${source}`)
+    assert.is(cluster.flag(sum!, "dependency"), `afterok:${square}`)
+    assert.equal(summary.ran.map((r) => r.id), ["source"])
+    assert.equal(summary.failed.map((f) => f.id), ["square/0"])
+    assert.match(summary.failed[0]!.message, new RegExp(`^Slurm job ${square} ended FAILED \\(NonZeroExitCode\\), exit code 1:0 without committing an artifact; its last output:`))
+    assert.is(summary.failed[0]!.logPath, join(w.root, "artifacts", ".slurm", "logs", "square", `0-${square}.out`))
+    assert.match(readFileSync(summary.failed[0]!.logPath!, "utf8"), /square 0 was told to fail/)
+    assert.equal(summary.notRun.map((n) => n.id), ["sum"])
+    assert.equal(cluster.cancelled, [sum])
+    assert.ok(events.some((e) => e.type === "finished" && e.id === "sum" && e.status === "not-run"))
+    assert.equal(w.takeRuns(), ["source", "square/0"])
+    assert.equal(listJobRecords(join(w.root, "artifacts")), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("simulated cluster: a restarted driver adopts a recorded live job, resubmits a recorded job that is gone", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run(["source"])
+    w.takeRuns()
+    const cluster = new SimulatedCluster({ ...process.env, TOY_ROOT: w.root, TOY_RUNS: w.runsFile })
+    const s = await w.session()
+    const store = join(w.root, "artifacts")
+    const record = (stage: string, jobId: string) =>
+      writeJobRecord(store, { jobId, stage, fingerprint: s.fps.get(stage)!.fingerprint, log: join(store, ".slurm", "logs", `${stage}-${jobId}.out`), submittedAt: new Date().toISOString(), driver: { host: "elsewhere", pid: 1 } })
+    // square/0's job is still queued (submitted by the killed driver); sum's job vanished without a trace.
+    const queuedEarlier = cluster.submit(
+      sbatchFlags(s.fps.get("square/0")!.node, { pollSeconds: 1 }, join(store, ".slurm", "logs", "square", "0-%j.out"), w.root, [], s.fps.get("square/0")!.fingerprint),
+      batchScript(process.execPath, (await w.load()).entry.execArgv, (await w.load()).entry.script, ["exec", "square/0", ...s.argv]),
+    )
+    record("square/0", queuedEarlier)
+    record("sum", "99999")
+    const { summary, events } = await simulatedRun(w, cluster)
+    assert.ok(events.some((e) => e.type === "message" && e.text.includes(`square/0: following job ${queuedEarlier} (pending)`)), JSON.stringify(events))
+    assert.equal(summary.fresh, ["source"])
+    assert.equal(summary.ran.map((r) => r.id).sort(), ["square/0", "sum"])
+    assert.is(cluster.jobs.size, 2, "only sum was submitted")
+    const sumJob = [...cluster.jobs.keys()].find((id) => id !== queuedEarlier)!
+    assert.is(cluster.flag(sumJob, "dependency"), `afterok:${queuedEarlier}`)
+    assert.equal(w.takeRuns(), ["square/0", "sum"])
   } finally {
     w.dispose()
   }
