@@ -2,6 +2,7 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { EigenvalueDecomposition, Matrix, SingularValueDecomposition } from "ml-matrix"
 import { Rng } from "../../lib/random.ts"
 import { cca, linearCka, pwcca, similarities, svcca } from "../../analysis/cca.ts"
 import { jointCovariance } from "../../analysis/covariance.ts"
@@ -149,6 +150,36 @@ test("SVCCA keeps the directions explaining 99% of variance and sees through low
   // Plain CCA also matches the 17 independent noise directions, which pulls its mean down.
   const c = await cca(x, y)
   assert.ok(c.meanAll < 0.5, `cca mean over all ${c.meanAll}`)
+})
+
+test("large layers (worker eigendecompositions and products) agree with an ml-matrix EVD + SVD computation", async () => {
+  const rng = new Rng("large-cca")
+  const m = 2000, dx = 200, dy = 170, k = 20
+  const shared = gaussian(rng, k, m)
+  const layer = (d: number, label: string) => {
+    const r = rng.fork(label)
+    const data = mul(gaussian(r, d, k), shared, d, k, m)
+    for (let i = 0; i < data.length; i++) data[i] = data[i]! + 2 * r.normal()
+    return acts(Float32Array.from(data), d)
+  }
+  const x = layer(dx, "x"), y = layer(dy, "y")
+  const [a, b] = await Promise.all([cca(x, y, { epsilon: 0, engine: "wasm" }), pwcca(y, x, { epsilon: 0, engine: "wasm" })])
+  // Independent: Float64 covariance, EVD inverse square roots and SVD from ml-matrix.
+  const cov = await jointCovariance(x, y, "js")
+  const toM = (v: Float64Array, r: number, c: number) => new Matrix(Array.from({ length: r }, (_, i) => Array.from(v.subarray(i * c, (i + 1) * c))))
+  const invSqrt = (s: Matrix) => {
+    const e = new EigenvalueDecomposition(s, { assumeSymmetric: true })
+    return e.eigenvectorMatrix.mmul(Matrix.diag(e.realEigenvalues.map((w) => 1 / Math.sqrt(w)))).mmul(e.eigenvectorMatrix.transpose())
+  }
+  const t = invSqrt(toM(cov.sxx, dx, dx)).mmul(toM(cov.sxy, dx, dy)).mmul(invSqrt(toM(cov.syy, dy, dy)))
+  const sv = new SingularValueDecomposition(t, { computeLeftSingularVectors: false, computeRightSingularVectors: false }).diagonal
+  assert.is(a.correlations.length, dy)
+  for (let i = 0; i < dy; i++) assert.ok(Math.abs(a.correlations[i]! - sv[i]!) < 1e-5, `coefficient ${i}: ${a.correlations[i]} vs ${sv[i]}`)
+  // 20 planted directions near 0.97; with 200 and 170 neurons over 2000 datapoints pure noise reaches ~0.55.
+  assert.ok(a.correlations[k - 1]! > 0.9 && a.correlations[k]! < 0.7, "the 20 planted directions should stand out")
+  assert.is(b.weightedBy, "x") // y (170 neurons) is the smaller layer; it was passed first
+  const pxy = await pwcca(x, y, { epsilon: 0, engine: "wasm" })
+  assert.ok(Math.abs(pxy.pwcca - b.pwcca) < 1e-9)
 })
 
 test("mismatched datapoints and bad shapes give errors naming the counts", async () => {
