@@ -5,6 +5,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { cpus } from "node:os"
+import { join, relative } from "node:path"
 import { matchIds, selectNodes } from "../graph.ts"
 import { byIsolation, inlineExecutor, processExecutor } from "../executors/local.ts"
 import { defaultSlurmSettings, runOnSlurm, type SlurmSettings } from "../executors/slurm.ts"
@@ -103,6 +104,12 @@ export const runCommand = (project: Project) =>
         console.log(
           `\n${session.profile}: ${summary.ran.length} ran, ${summary.fresh.length} fresh, ${summary.failed.length} failed, ${summary.notRun.length} not run (${took})`,
         )
+        // Stable paths into the completed stages' artifacts (e.g. the report).
+        const done = new Set([...summary.fresh, ...summary.ran.map((r) => r.id)])
+        for (const node of selected) {
+          if (!done.has(node.id)) continue
+          for (const link of Object.keys(node.links)) console.log(`${node.id}: ${relative(process.cwd(), join(project.root, link)) || link}`)
+        }
         if (summary.failed.length) {
           console.log("\nFailed stages:")
           for (const f of summary.failed) console.log(`  ✗ ${f.id}: ${f.message.split("\n")[0]}${f.logPath ? `\n      log: ${f.logPath}` : ""}`)

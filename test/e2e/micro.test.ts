@@ -1,0 +1,78 @@
+// The whole paper at toy scale (profile micro), end to end, in a copy of the project:
+// the report holds Tables 1-3, Figures 2-8 and the claims, its numbers equal the
+// artifacts', a second run reruns nothing, and an edit to the SVCCA code makes exactly
+// the similarity stages and the report stale.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { spawnSync } from "node:child_process"
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { readPrintedValuesFromHtml, readValuesFromHtml } from "../../report/render.ts"
+
+const repo = resolve(import.meta.dirname, "../..")
+const work = mkdtempSync(join(tmpdir(), "transfusion-micro-"))
+for (const entry of ["pipeline", "stages", "models", "ml", "analysis", "data", "lib", "report", "bin", "main.ts", "package.json", "tsconfig.json"]) {
+  cpSync(join(repo, entry), join(work, entry), { recursive: true, filter: (src) => !src.includes("/data/synthetic") })
+}
+symlinkSync(join(repo, "node_modules"), join(work, "node_modules"))
+
+const cli = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [join(work, "bin", "transfusion.mjs"), ...args], { cwd: work, encoding: "utf8", maxBuffer: 64 << 20 })
+  return { code: r.status, out: `${r.stdout}${r.stderr}` }
+}
+const manifestResult = (id: string): Record<string, unknown> => JSON.parse(cli("show", id, "--json", "--profile", "micro").out) as Record<string, unknown>
+
+test.after(() => rmSync(work, { recursive: true, force: true }))
+
+test("micro runs end to end and writes the report", () => {
+  const r = cli("run", "--profile", "micro")
+  assert.is(r.code, 0, r.out.slice(-4000))
+  assert.match(r.out, /0 failed, 0 not run/)
+  assert.match(r.out, /artifacts\/report\/index\.html/)
+})
+
+test("the report holds Tables 1-3, Figures 2-8 and the claims, with a synthetic-data banner", () => {
+  const html = readFileSync(join(work, "artifacts", "report", "index.html"), "utf8")
+  for (const t of ["Table 1", "Table 2", "Table 3"]) assert.ok(html.includes(t), t)
+  for (let f = 2; f <= 8; f++) assert.match(html, new RegExp(`Figure ${f}\\b`), `Figure ${f}`)
+  assert.ok(html.includes('id="synthetic-banner"'))
+  const claims = [...html.matchAll(/data-verdict="([^"]+)"/g)].map((m) => m[1])
+  assert.is(claims.length, 7)
+  for (const v of claims) assert.ok(["supported", "not supported", "inconclusive"].includes(v!), v)
+  assert.ok((html.match(/<svg/g) ?? []).length >= 6, "figures are inline SVG")
+  assert.not.match(html, /https?:\/\//, "self-contained")
+})
+
+test("the report's numbers are the artifacts' numbers", () => {
+  const html = readFileSync(join(work, "artifacts", "report", "index.html"), "utf8")
+  const values = readValuesFromHtml(html)
+  const printed = readPrintedValuesFromHtml(html)
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+  for (const [arch, key] of [["cbr-tiny", "cbr-tiny"], ["cbr-larget", "cbr-large-t"], ["resnet50", "resnet50"]] as const) {
+    for (const init of ["random", "transfer"]) {
+      const aucs = [1, 2].map((s) => (manifestResult(`finetune/retina/${arch}/${init}/seed${s}`).test as Record<string, number>).auc!)
+      const k = `table1/${key}/${init}/mean`
+      assert.ok(Math.abs(values[k]! - mean(aucs)) < 1e-9, `${k}: report ${values[k]} vs artifacts ${mean(aucs)}`)
+      assert.ok(k in printed, `${k} is printed in the HTML`)
+    }
+  }
+  const top5 = (manifestResult("pretrain/cbr-small").test as Record<string, number>).top5!
+  assert.ok(Math.abs(values["table1/cbr-small/imagenet-top5/mean"]! - top5) < 1e-9)
+})
+
+test("a second run reruns nothing", () => {
+  const r = cli("run", "--profile", "micro")
+  assert.is(r.code, 0, r.out)
+  assert.match(r.out, /0 ran, \d+ fresh, 0 failed/)
+})
+
+test("editing the SVCCA code makes exactly the similarity stages and the report stale", () => {
+  appendFileSync(join(work, "analysis", "cca.ts"), "\n// an edit\n")
+  const r = cli("status", "--profile", "micro", "--json")
+  const stale = (JSON.parse(r.out) as { stages: { id: string; state: string; reasons: string[] }[] }).stages.filter((s) => s.state !== "fresh")
+  assert.equal(stale.map((s) => s.id).sort(), [...["cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny", "inception-v3", "resnet50"].map((a) => `similarity/retina/${a}`), "report"].sort())
+  assert.ok(stale.find((s) => s.id === "similarity/retina/cbr-tiny")!.reasons.includes("code analysis/cca.ts changed"))
+})
+
+test.run()
