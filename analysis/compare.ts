@@ -17,6 +17,8 @@ export interface FileComparison {
   /** Singular directions kept by SVCCA on each side. */
   readonly svccaDirectionsA: number
   readonly svccaDirectionsB: number
+  /** Caveats worth printing (e.g. too few datapoints per neuron). */
+  readonly warnings: readonly string[]
 }
 
 /** Compares two files written by writeActivationTable/dumpActivations; their rows must be the same datapoints. */
@@ -36,9 +38,25 @@ export const compareActivationFiles = async (a: string, b: string, options: Simi
       )
   }
   const s = await similarities({ data: ta.data, neurons: ta.neurons, datapoints: ta.rows }, { data: tb.data, neurons: tb.neurons, datapoints: tb.rows }, options)
+  const warnings: string[] = []
+  const perNeuron = ta.rows / Math.max(ta.neurons, tb.neurons)
+  if (perNeuron < 10)
+    warnings.push(`only ${perNeuron.toFixed(1)} datapoints per neuron (fewer than 10): canonical correlations are biased upward; dump more probe images or positions`)
   return {
     cca_mean: s.cca.mean, svcca: s.svcca.mean, pwcca: s.pwcca.pwcca, cka: s.cka,
     neuronsA: ta.neurons, neuronsB: tb.neurons, rows: ta.rows,
     svccaDirectionsA: s.svcca.directionsX, svccaDirectionsB: s.svcca.directionsY,
+    warnings,
   }
 }
+
+/** Plain-text report of a comparison for `transfusion similarity` (the --json form is the object itself). */
+export const formatFileComparison = (r: FileComparison, a: string, b: string): string =>
+  [
+    `${a} (${r.neuronsA} neurons) vs ${b} (${r.neuronsB} neurons) over ${r.rows} datapoints`,
+    `  CCA mean    ${r.cca_mean.toFixed(4)}`,
+    `  SVCCA       ${r.svcca.toFixed(4)}   (${r.svccaDirectionsA} and ${r.svccaDirectionsB} directions kept for 99% of variance)`,
+    `  PWCCA       ${r.pwcca.toFixed(4)}`,
+    `  linear CKA  ${r.cka.toFixed(4)}`,
+    ...r.warnings.map((w) => `  warning: ${w}`),
+  ].join("\n")

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import { compareActivationFiles } from "../../analysis/compare.ts"
+import { compareActivationFiles, formatFileComparison } from "../../analysis/compare.ts"
 import { similarities } from "../../analysis/cca.ts"
 import { writeActivationTable } from "../../analysis/parquet.ts"
 
@@ -34,6 +34,10 @@ test("compareActivationFiles gives the same numbers as the in-memory measures", 
   assert.is(got.pwcca, want.pwcca.pwcca)
   assert.is(got.cka, want.cka)
   assert.ok(got.cca_mean > 0.1 && got.cka > 0.05, "the shared signal should show")
+  assert.equal(got.warnings, []) // 640 rows for 12 neurons
+  const text = formatFileComparison(got, "a.parquet", "b.parquet")
+  assert.match(text, /a\.parquet \(12 neurons\) vs b\.parquet \(9 neurons\) over 640 datapoints/)
+  assert.match(text, new RegExp(`PWCCA +${got.pwcca.toFixed(4)}`))
 })
 
 test("files with different rows are refused, naming both files and their row counts or the first differing row", async () => {
@@ -41,6 +45,10 @@ test("files with different rows are refused, naming both files and their row cou
   const shared = new Float32Array(64).map(() => rng.normal())
   await writeActivationTable(join(dir, "c.parquet"), layer(rng, shared, 3, 64))
   await writeActivationTable(join(dir, "d.parquet"), layer(rng, shared.subarray(0, 48), 3, 48))
+  const few = await compareActivationFiles(join(dir, "c.parquet"), join(dir, "c.parquet"))
+  assert.equal(few.warnings, []) // 64 rows for 3 neurons
+  await writeActivationTable(join(dir, "wide.parquet"), layer(rng, shared, 8, 64))
+  assert.match((await compareActivationFiles(join(dir, "wide.parquet"), join(dir, "c.parquet"))).warnings[0] ?? "", /only 8\.0 datapoints per neuron/)
   await compareActivationFiles(join(dir, "c.parquet"), join(dir, "d.parquet")).then(
     () => assert.unreachable(),
     (e: Error) => assert.match(e.message, /c\.parquet \(64 rows\) with .*d\.parquet \(48 rows\)/),
