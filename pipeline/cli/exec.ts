@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
+import { appendFileSync } from "node:fs"
 import { executeStage, type ExecEnv } from "../execute.ts"
 import type { WorkerMessage } from "../executors/local.ts"
 import type { Reporter } from "../events.ts"
@@ -39,7 +40,13 @@ export const execCommand = (project: Project) =>
           }),
         )
         const plain = progressReporter({ tty: false, write: (s) => process.stdout.write(s), interval: 30 })
-        const reporter: Reporter = process.send ? { event: (event) => send({ type: "event", event }) } : plain
+        // A cluster job has no IPC channel: its driver follows the events it appends to this file.
+        const eventsFile = process.env.TRANSFUSION_EVENTS_FILE
+        const reporter: Reporter = process.send
+          ? { event: (event) => send({ type: "event", event }) }
+          : eventsFile
+            ? { event: (event) => (plain.event(event), appendFileSync(eventsFile, `${JSON.stringify(event)}\n`)) }
+            : plain
         const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), args.id)
         const target = session.fps.get(args.id)
         if (!target) return yield* new CliFailure({ message: `no stage "${args.id}" in profile ${session.profile}` })

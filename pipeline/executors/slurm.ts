@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { hostname } from "node:os"
 import { dirname, join } from "node:path"
 import * as Effect from "effect/Effect"
+import type { StageEvent } from "../events.ts"
 import type { Fingerprinted } from "../fingerprint.ts"
 import { updateLinks, type ExecEnv } from "../execute.ts"
 import type { RunSummary } from "../scheduler.ts"
@@ -225,9 +226,21 @@ export const sbatchFlags = (
   return flags
 }
 
-/** The batch script: exec (not a child) so scancel's SIGTERM reaches the stage, which cleans up. */
-export const batchScript = (node: string, execArgv: readonly string[], script: string, args: readonly string[]): string =>
-  `#!/bin/sh\nexec ${[node, ...execArgv, script, ...args].map(shellQuote).join(" ")}\n`
+/**
+ * The batch script: exec (not a child) so scancel's SIGTERM reaches the stage, which cleans
+ * up. With `eventsDir`, the worker appends its events (progress...) to `<eventsDir>/<job id>.jsonl`.
+ */
+export const batchScript = (node: string, execArgv: readonly string[], script: string, args: readonly string[], eventsDir?: string): string =>
+  `#!/bin/sh\n${eventsDir ? `TRANSFUSION_EVENTS_FILE=${shellQuote(eventsDir)}/"$SLURM_JOB_ID.jsonl"\nexport TRANSFUSION_EVENTS_FILE\n` : ""}exec ${[
+    node,
+    ...execArgv,
+    script,
+    ...args,
+  ]
+    .map(shellQuote)
+    .join(" ")}\n`
+
+export const eventsDirOf = (storeRoot: string): string => join(slurmDir(storeRoot), "events")
 
 const tailOf = (path: string, lines: number): string[] => {
   try {
@@ -245,6 +258,8 @@ interface Tracked {
   readonly submittedAt: number
   readonly adopted: boolean
   started: boolean
+  /** Bytes of the job's events file already forwarded. */
+  eventsRead: number
   /** When the job was first seen ended without a visible artifact. */
   endedAt?: number
 }
@@ -307,7 +322,9 @@ export const runOnSlurm = (
     }
   }
 
+  const eventsDir = eventsDirOf(store.root)
   const submitAll = () => {
+    mkdirSync(eventsDir, { recursive: true })
     // Jobs an earlier driver of this store submitted, to adopt rather than resubmit.
     const records = new Map<string, JobRecord>()
     for (const node of nodes) {
@@ -336,7 +353,7 @@ export const runOnSlurm = (
       const record = records.get(node.id)
       const info = record ? known.get(record.jobId) : undefined
       if (record && info && isLive(info) && !isOrphaned(info)) {
-        active.set(node.id, { node, target, jobId: record.jobId, log: record.log, submittedAt: Date.parse(record.submittedAt), adopted: true, started: false })
+        active.set(node.id, { node, target, jobId: record.jobId, log: record.log, submittedAt: Date.parse(record.submittedAt), adopted: true, started: false, eventsRead: 0 })
         say(`${node.id}: following job ${record.jobId} (${info.state.toLowerCase()}), submitted earlier by pid ${record.driver.pid} on ${record.driver.host}`)
         continue
       }
@@ -349,7 +366,7 @@ export const runOnSlurm = (
       const logPattern = jobLogPattern(store.root, node.id)
       mkdirSync(dirname(logPattern), { recursive: true })
       const flags = sbatchFlags(node, settings, logPattern, options.cwd ?? process.cwd(), afterOk, target.fingerprint)
-      const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force))
+      const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force), eventsDir)
       let jobId: string
       try {
         jobId = slurm.submit(flags, script)
@@ -367,15 +384,49 @@ export const runOnSlurm = (
         submittedAt: new Date(submittedAt).toISOString(),
         driver: { host: hostname(), pid: process.pid },
       })
-      active.set(node.id, { node, target, jobId, log, submittedAt, adopted: false, started: false })
+      active.set(node.id, { node, target, jobId, log, submittedAt, adopted: false, started: false, eventsRead: 0 })
       say(`${node.id}: submitted job ${jobId}${afterOk.length ? ` (after ${afterOk.join(", ")})` : ""}`)
     }
     // Queued by an earlier driver behind a job that failed: they would wait forever.
     if (orphans.length) slurm.cancel(orphans)
   }
 
+  /** Forwards what the job's worker reported since the last poll (started with its pid, progress, log lines). */
+  const forwardEvents = (t: Tracked) => {
+    const path = join(eventsDir, `${t.jobId}.jsonl`)
+    let text: string
+    try {
+      const buf = readFileSync(path)
+      if (buf.length <= t.eventsRead) return
+      const end = buf.lastIndexOf(0x0a) + 1 // whole lines only: the worker may be mid-write
+      if (end <= t.eventsRead) return
+      text = buf.subarray(t.eventsRead, end).toString("utf8")
+      t.eventsRead = end
+    } catch {
+      return
+    }
+    for (const line of text.split("\n")) {
+      if (!line) continue
+      let e: StageEvent
+      try {
+        e = JSON.parse(line) as StageEvent
+      } catch {
+        continue
+      }
+      if (e.type === "finished") continue // the driver decides how a stage ended
+      if (e.type === "started") {
+        if (t.started) continue
+        t.started = true
+      }
+      reporter.event(e)
+    }
+  }
+
   const finishOne = (t: Tracked, info: JobInfo | undefined) => {
     const { node, target } = t
+    forwardEvents(t)
+    rmSync(join(eventsDir, `${t.jobId}.jsonl`), { force: true })
+    // A worker that never reported (its events file unreadable here) still gets a start line; pid unknown.
     if (!t.started) reporter.event({ type: "started", id: node.id, fingerprint: target.fingerprint, pid: 0 })
     active.delete(node.id)
     removeJobRecord(store.root, target.fingerprint)
@@ -422,10 +473,8 @@ export const runOnSlurm = (
     for (const t of tracked) {
       if (!active.has(t.node.id)) continue // dropped as a dependant of a failure in this poll
       const info = known.get(t.jobId)
-      if (isLive(info) && !t.started && info!.state !== "PENDING") {
-        t.started = true
-        reporter.event({ type: "started", id: t.node.id, fingerprint: t.target.fingerprint, pid: 0 })
-      }
+      // The worker's own "started" (with its pid) arrives through its events file.
+      forwardEvents(t)
       // The store decides success; a job is over when it has committed or left the queue.
       const live = isLive(info)
       const committed = store.isComplete(t.node.id, t.target.fingerprint) && !(options.force.has(t.node.id) && live)

@@ -127,7 +127,8 @@ class SimulatedCluster implements SlurmCommands {
       const log = this.flag(id, "output")!.replace("%j", id)
       mkdirSync(dirname(log), { recursive: true })
       try {
-        const out = execFileSync("/bin/sh", [], { input: j.script, cwd: this.flag(id, "chdir"), env: this.env, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] })
+        const env = { ...this.env, SLURM_JOB_ID: id }
+        const out = execFileSync("/bin/sh", [], { input: j.script, cwd: this.flag(id, "chdir"), env, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] })
         writeFileSync(log, out)
         j.state = "COMPLETED"
         j.reason = "None"
@@ -180,6 +181,10 @@ test("simulated cluster: afterok chains the stale stages; a failure cancels the 
     assert.equal(summary.notRun.map((n) => n.id), ["sum"])
     assert.equal(cluster.cancelled, [sum])
     assert.ok(events.some((e) => e.type === "finished" && e.id === "sum" && e.status === "not-run"))
+    // The workers' own events came through their events files: started with a real pid, log lines.
+    assert.ok(events.some((e) => e.type === "started" && e.id === "source" && e.pid > 0), JSON.stringify(events))
+    assert.ok(events.some((e) => e.type === "log" && e.id === "square/0" && /FAILED: square 0 was told to fail/.test(e.line)), JSON.stringify(events))
+    assert.equal(readdirSync(join(w.root, "artifacts", ".slurm", "events")), [], "events files removed with their jobs")
     assert.equal(w.takeRuns(), ["source", "square/0"])
     assert.equal(listJobRecords(join(w.root, "artifacts")), [])
   } finally {
@@ -230,6 +235,7 @@ if (!available.ok) {
       const out = r.output()
       assert.match(out, /4 ran, 0 fresh, 0 failed, 0 not run/)
       assert.match(out, /sum: submitted job \d+ \(after \d+, \d+\)/, out)
+      assert.match(out, /▶ sum\n(.*\n)*✓ sum/, out)
       assert.equal(viaSlurm.takeRuns(), ids)
       assert.equal(listJobRecords(join(viaSlurm.root, "artifacts")), [], "job records removed once the jobs are done")
       await local.run()
