@@ -12,9 +12,10 @@ const asSym = (out: tfl.SymbolicTensor | tfl.SymbolicTensor[] | unknown): Sym =>
 
 /**
  * Builds layers with explicit names and records them under the block currently open.
- * Kernel initialisers are tfjs-layers' defaults (glorotUniform for conv and dense,
- * as in Keras) with a seed derived from the model seed and the layer name, so a
- * model's weights depend only on (spec.seed, layer name, shape).
+ * Initialisers are Keras's defaults, the paper's framework: glorot_uniform kernels,
+ * zero biases, batch norm gamma 1 / beta 0 (tfjs-layers itself would default conv and
+ * dense kernels to glorotNormal). Kernel seeds derive from the model seed and the
+ * layer name, so a model's weights depend only on (spec.seed, layer name, shape).
  */
 export class GraphBuilder {
   readonly blocks: Block[] = []

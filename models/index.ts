@@ -27,7 +27,7 @@ const validate = (spec: ModelSpec): void => {
 }
 
 /**
- * Builds the model with tfjs-layers' default initialisers seeded from spec.seed:
+ * Builds the model with Keras's default initialisers (glorot_uniform) seeded from spec.seed:
  * the same spec gives bit-identical weights on any backend. Needs a tfjs backend
  * to be selected (ml/backend.ts selectBackend).
  */
