@@ -1,5 +1,6 @@
-// `exec <id>`: the worker verb. Runs one stage to a committed artifact and reports over
-// IPC (local worker processes) or as plain lines (cluster jobs). The driver passes the
+// The worker verbs. `exec <id>` runs one stage to a committed artifact (a cluster job);
+// `worker` serves stages its driver sends over IPC, one at a time, so a local run pays
+// the process start-up once per core instead of once per stage. The driver passes the
 // fingerprint it planned; a mismatch means code or inputs changed in between.
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -8,14 +9,51 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import { appendFileSync } from "node:fs"
 import { executeStage, type ExecEnv } from "../execute.ts"
-import type { WorkerMessage } from "../executors/local.ts"
+import type { WorkerAnswer, WorkerMessage, WorkerTask } from "../executors/local.ts"
 import type { Reporter } from "../events.ts"
 import { progressReporter } from "../progress.ts"
 import type { Project } from "../project.ts"
 import { CliFailure } from "./errors.ts"
-import { globalOptions, openSession } from "./session.ts"
+import { globalOptions, openSession, type Session } from "./session.ts"
+
+/** Runs one planned stage; the answer a driver gets (never fails: failures are messages). */
+const runTask = (project: Project, session: Session, reporter: Reporter, task: WorkerTask): Effect.Effect<WorkerAnswer> =>
+  Effect.gen(function* () {
+    const target = session.fps.get(task.id)
+    if (!target) return { type: "error", message: `no stage "${task.id}" in profile ${session.profile}` } as const
+    if (task.expect && task.expect !== target.fingerprint) {
+      return {
+        type: "error",
+        message: `${task.id}: fingerprint is ${target.fingerprint} but the driver planned ${task.expect}; code, parameters or inputs changed since planning — run again`,
+      } as const
+    }
+    const env: ExecEnv = { store: session.store, locks: session.locks, reporter, root: project.root }
+    const exit = yield* Effect.exit(executeStage(env, target, session.fps, task.force))
+    if (Exit.isSuccess(exit)) return { type: "outcome", status: exit.value.status } as const
+    if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
+    const failure = Cause.failureOption(exit.cause)
+    const message = failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)
+    const logPath = failure._tag === "Some" ? failure.value.logPath : undefined
+    return { type: "error", message, ...(logPath ? { logPath } : {}) } as const
+  })
+
+/** A driver that dies (even by kill -9) closes the IPC channel: stop and clean up. */
+const followDriver = Effect.gen(function* () {
+  const onDisconnect = () => process.kill(process.pid, "SIGTERM")
+  process.once("disconnect", onDisconnect)
+  // The open channel would keep this process alive after the work is done.
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      process.off("disconnect", onDisconnect)
+      if (process.connected) process.disconnect()
+    }),
+  )
+})
+
+const send = (m: WorkerMessage) => process.send?.(m)
 
 export const execCommand = (project: Project) =>
   Command.make(
@@ -28,17 +66,7 @@ export const execCommand = (project: Project) =>
     },
     (args) =>
       Effect.gen(function* () {
-        const send = (m: WorkerMessage) => process.send?.(m)
-        // A driver that dies (even by kill -9) closes the IPC channel: stop and clean up.
-        const onDisconnect = () => process.kill(process.pid, "SIGTERM")
-        process.once("disconnect", onDisconnect)
-        // The open channel would keep this process alive after the stage is done.
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            process.off("disconnect", onDisconnect)
-            if (process.connected) process.disconnect()
-          }),
-        )
+        yield* followDriver
         const plain = progressReporter({ tty: false, write: (s) => process.stdout.write(s), interval: 30 })
         // A cluster job has no IPC channel: its driver follows the events it appends to this file.
         const eventsFile = process.env.TRANSFUSION_EVENTS_FILE
@@ -48,26 +76,31 @@ export const execCommand = (project: Project) =>
             ? { event: (event) => (plain.event(event), appendFileSync(eventsFile, `${JSON.stringify(event)}\n`)) }
             : plain
         const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), args.id)
-        const target = session.fps.get(args.id)
-        if (!target) return yield* new CliFailure({ message: `no stage "${args.id}" in profile ${session.profile}` })
-        const expected = Option.getOrUndefined(args.expect)
-        if (expected && expected !== target.fingerprint) {
-          const message = `${args.id}: fingerprint is ${target.fingerprint} but the driver planned ${expected}; code, parameters or inputs changed since planning — run again`
-          send({ type: "error", message })
-          return yield* new CliFailure({ message })
-        }
-        const env: ExecEnv = { store: session.store, locks: session.locks, reporter, root: project.root }
-        const exit = yield* Effect.exit(executeStage(env, target, session.fps, args.force))
-        if (Exit.isSuccess(exit)) {
-          send({ type: "outcome", status: exit.value.status })
-          if (!process.send) console.log(`${args.id}: ${exit.value.status} ${target.fingerprint}`)
+        const answer = yield* runTask(project, session, reporter, { type: "task", id: args.id, expect: Option.getOrUndefined(args.expect), force: args.force })
+        send(answer)
+        if (answer.type === "outcome") {
+          if (!process.send) console.log(`${args.id}: ${answer.status} ${session.fps.get(args.id)!.fingerprint}`)
           return
         }
-        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
-        const failure = Cause.failureOption(exit.cause)
-        const message = failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)
-        const logPath = failure._tag === "Some" ? failure.value.logPath : undefined
-        send({ type: "error", message, ...(logPath ? { logPath } : {}) })
-        return yield* new CliFailure({ message: `${args.id} failed: ${message}${logPath ? `\n  log: ${logPath}` : ""}` })
+        return yield* new CliFailure({ message: `${args.id} failed: ${answer.message}${answer.logPath ? `\n  log: ${answer.logPath}` : ""}` })
       }).pipe(Effect.scoped),
-  ).pipe(Command.withDescription("run one stage (used by worker processes and cluster jobs)"))
+  ).pipe(Command.withDescription("run one stage (used by cluster jobs)"))
+
+export const workerCommand = (project: Project) =>
+  Command.make("worker", { ...globalOptions }, (args) =>
+    Effect.gen(function* () {
+      if (!process.send) return yield* new CliFailure({ message: "`worker` serves a driver over IPC; run stages with `run` or `exec`" })
+      yield* followDriver
+      const reporter: Reporter = { event: (event) => send({ type: "event", event }) }
+      const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }))
+      const tasks = yield* Queue.unbounded<WorkerTask>()
+      process.on("message", (m: WorkerTask) => {
+        if (m.type === "task") Queue.unsafeOffer(tasks, m)
+      })
+      send({ type: "ready" })
+      for (;;) {
+        const task = yield* Queue.take(tasks)
+        send(yield* runTask(project, session, reporter, task))
+      }
+    }).pipe(Effect.scoped),
+  ).pipe(Command.withDescription("serve stages to a local driver over IPC (started by run)"))

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { Project } from "../project.ts"
 import { dagCommand } from "./dag.ts"
-import { execCommand } from "./exec.ts"
+import { execCommand, workerCommand } from "./exec.ts"
 import { gcCommand } from "./gc.ts"
 import { lsCommand } from "./ls.ts"
 import { runCommand } from "./run.ts"
@@ -32,6 +32,7 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
       verifyCommand(project),
       gcCommand(project),
       execCommand(project),
+      workerCommand(project),
       ...((project.commands ?? []) as never[]),
     ]),
   )

@@ -90,11 +90,8 @@ export const runCommand = (project: Project) =>
         const inline = inlineExecutor(env)
         const argv = session.argv
         const workerArgs = (target: Fingerprinted, forced: boolean) => ["exec", target.node.id, "--expect", target.fingerprint, ...argv, ...(forced ? ["--force"] : [])]
-        const workers = processExecutor(env, {
-          entry: project.entry.script,
-          execArgv: project.entry.execArgv,
-          argsFor: workerArgs,
-        })
+        const workers = processExecutor(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
+        yield* Effect.addFinalizer(() => workers.close)
         const jobs = Option.getOrElse(args.jobs, () => cpus().length)
         const summary = slurm
           ? yield* runOnSlurm(selected, fps, env, { settings: slurm, entry: project.entry, argsFor: workerArgs, force })
