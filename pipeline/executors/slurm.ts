@@ -331,7 +331,13 @@ export const runOnSlurm = (
       const r = readJobRecord(store.root, fps.get(node.id)!.fingerprint)
       if (r) records.set(node.id, r)
     }
-    const known = records.size ? slurm.query([...records.values()].map((r) => r.jobId)) : new Map<string, JobInfo>()
+    let known = new Map<string, JobInfo>()
+    let unknowable: string | undefined
+    try {
+      if (records.size) known = slurm.query([...records.values()].map((r) => r.jobId))
+    } catch (e) {
+      unknowable = (e as Error).message
+    }
     const orphans: string[] = []
 
     for (const node of nodes) {
@@ -351,6 +357,11 @@ export const runOnSlurm = (
         continue
       }
       const record = records.get(node.id)
+      if (record && unknowable) {
+        // Resubmitting a job that may still be queued would run the stage twice.
+        fail(node.id, `cannot tell whether job ${record.jobId}, submitted earlier for it, is still queued (${unknowable}); not submitting it again`)
+        continue
+      }
       const info = record ? known.get(record.jobId) : undefined
       if (record && info && isLive(info) && !isOrphaned(info)) {
         active.set(node.id, { node, target, jobId: record.jobId, log: record.log, submittedAt: Date.parse(record.submittedAt), adopted: true, started: false, eventsRead: 0 })

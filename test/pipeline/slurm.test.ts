@@ -222,6 +222,29 @@ test("simulated cluster: a restarted driver adopts a recorded live job, resubmit
   }
 })
 
+test("simulated cluster: when squeue cannot say whether a recorded job is still queued, the stage is not resubmitted", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run(["square/0"])
+    const cluster = new SimulatedCluster(process.env)
+    const s = await w.session()
+    const store = join(w.root, "artifacts")
+    writeJobRecord(store, { jobId: "41", stage: "sum", fingerprint: s.fps.get("sum")!.fingerprint, log: "x", submittedAt: new Date().toISOString(), driver: { host: "elsewhere", pid: 1 } })
+    const down: SlurmCommands = { ...cluster, query: () => { throw new Error("squeue: slurm_load_jobs error: Unable to contact slurm controller") } }
+    const project = await w.load()
+    const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
+    const summary = await Effect.runPromise(
+      runOnSlurm(s.graph.nodes, s.fps, env, { settings: { pollSeconds: 0.01 }, entry: project.entry, argsFor: () => [], force: new Set(), slurm: down }),
+    )
+    assert.equal(summary.fresh, ["source", "square/0"])
+    assert.equal(summary.failed.map((f) => f.id), ["sum"])
+    assert.match(summary.failed[0]!.message, /cannot tell whether job 41, submitted earlier for it, is still queued \(squeue: .*Unable to contact/)
+    assert.is(cluster.jobs.size, 0, "nothing submitted")
+  } finally {
+    w.dispose()
+  }
+})
+
 const available = slurmAvailable()
 if (!available.ok) {
   console.log(`  slurm.test.ts: skipping the cluster tests: ${available.reason} (CI starts a cluster with .ci/slurm/start.sh)`)
