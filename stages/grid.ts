@@ -160,7 +160,7 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
     }
     const toInit: [string, "random" | "transfer"][] = seeds.flatMap((s) => [[`random/seed${s}`, "random"], [`transfer/seed${s}`, "transfer"]] as [string, "random" | "transfer"][])
     const input = `similarity/${arch}`
-    simNodes[input] = similarityStage.make({ id: `similarity/retina/${arch}`, params: { pairs, toInit }, inputs: { activations: acts } })
+    simNodes[input] = similarityStage.make({ id: `similarity/retina/${arch}`, params: { pairs, toInit, epsilon: 1e-10 }, inputs: { activations: acts } })
     similarity.push({ input, model: arch })
   }
 

@@ -21,6 +21,8 @@ const Params = Schema.Struct({
   pairs: Schema.Array(Schema.Tuple(Schema.String, Schema.String, Schema.Literal("pretrained-vs-random", "random-vs-random"))),
   /** Runs compared to their own initialisation, with their scheme. */
   toInit: Schema.Array(Schema.Tuple(Schema.String, Schema.Literal("random", "transfer"))),
+  /** CCA's epsilon (spec.md: tutorials use 1e-10); raised per comparison when rank-deficient. */
+  epsilon: Schema.Number,
 })
 
 export const similarityStage = defineStage<typeof Params.Type, typeof Params.Encoded, SimilarityResult, SimilarityResult, { activations: ActivationsResult }>({
@@ -41,7 +43,19 @@ export const similarityStage = defineStage<typeof Params.Type, typeof Params.Enc
       const compare = async (fa: Readonly<Record<string, string>>, fb: Readonly<Record<string, string>>): Promise<Scores> => {
         const out: Record<string, { cca: number; svcca: number; pwcca: number; cka: number }> = {}
         for (const block of acts.result.blocks) {
-          const c = await compareActivationFiles(join(acts.dir, fa[block]!), join(acts.dir, fb[block]!), { epsilon: 1e-10 })
+          // Small or briefly trained networks have near-dead neurons that make the variates
+          // rank-deficient at the tutorials' epsilon; raise it (dropping those neurons) and say so.
+          let c
+          for (const epsilon of [ctx.params.epsilon, ctx.params.epsilon * 1e4, ctx.params.epsilon * 1e6]) {
+            try {
+              c = await compareActivationFiles(join(acts.dir, fa[block]!), join(acts.dir, fb[block]!), { epsilon })
+              if (epsilon !== ctx.params.epsilon) ctx.log(`${fa[block]} vs ${fb[block]}: rank-deficient at epsilon ${ctx.params.epsilon}, used ${epsilon}`)
+              break
+            } catch (e) {
+              if (!(e instanceof RangeError)) throw e
+            }
+          }
+          if (!c) throw new Error(`${fa[block]} vs ${fb[block]}: similarity undefined even at epsilon ${ctx.params.epsilon * 1e6} (activations rank-deficient)`)
           out[block] = { cca: c.cca_mean, svcca: c.svcca, pwcca: c.pwcca, cka: c.cka }
         }
         return out
