@@ -201,4 +201,40 @@ test("every architecture trains one step on wasm: finite loss, all weights but f
   }
 })
 
+test("gradients of every weight agree between wasm (transfusion kernels) and cpu for all three families", async () => {
+  // Batch norm over few values (small batch, 1x1 or 2x2 maps at the end) amplifies float32
+  // roundoff differences between XNNPACK and the cpu kernels through the depth; batch 8
+  // and a relative L2 tolerance per weight tensor keep the check about the kernels.
+  const BATCH = 8
+  for (const arch of ["cbr-small", "resnet50", "inception-v3"] as const) {
+    const s = spec(arch, { widthMultiplier: 0.0625, inputSize: arch === "inception-v3" ? 75 : 35 })
+    const gradsOn = async (backend: string) => {
+      await tf.setBackend(backend)
+      const built = buildModel(s)
+      const x = tf.randomNormal([BATCH, s.inputSize, s.inputSize, 3], 0, 1, "float32", 11)
+      const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 5), "int32"), 5)
+      const vars = built.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars)
+      const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array) }
+      tf.dispose([x, y, value, ...Object.values(grads)])
+      built.model.dispose()
+      return out
+    }
+    const onWasm = await gradsOn("wasm"), onCpu = await gradsOn("cpu")
+    await tf.setBackend("wasm")
+    // float32 roundoff differs between XNNPACK and the cpu kernels; batch norm over 2 images at 1x1 (Inception at 75 px) amplifies it
+    assert.ok(Math.abs(onWasm.loss - onCpu.loss) < 1e-3 * Math.abs(onCpu.loss), `${arch} loss ${onWasm.loss} vs ${onCpu.loss}`)
+    assert.is(onWasm.grads.length, onCpu.grads.length)
+    onCpu.grads.forEach((g, i) => {
+      let diff = 0, norm = 0
+      for (let j = 0; j < g.length; j++) {
+        diff += (g[j]! - onWasm.grads[i]![j]!) ** 2
+        norm += g[j]! ** 2
+      }
+      // conv biases right before a batch norm have zero true gradient: only roundoff, hence the floor
+      assert.ok(Math.sqrt(diff) < 1e-2 * Math.sqrt(norm) + 1e-4, `${arch} weight ${i}: |difference| ${Math.sqrt(diff)} against |gradient| ${Math.sqrt(norm)}`)
+    })
+  }
+})
+
 test.run()
