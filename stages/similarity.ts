@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import { attempt } from "./common.ts"
 import type { ActivationsResult } from "./activations.ts"
+import type { Activations } from "../analysis/covariance.ts"
 
 export type Scores = Readonly<Record<string, { cca: number; svcca: number; pwcca: number; cka: number }>>
 
@@ -25,6 +26,41 @@ const Params = Schema.Struct({
   epsilon: Schema.Number,
 })
 
+type Score = { cca: number; svcca: number; pwcca: number; cka: number }
+
+/**
+ * Every measure between two dumps of one layer. Near-dead neurons can make the variates
+ * rank-deficient at the tutorials' epsilon: raise it (dropping those neurons). A layer
+ * with fewer datapoints than twice its neurons is compared on its top principal
+ * directions (analysis/reduce.ts). Both are logged.
+ */
+const similarityOf = async (a: string, b: string, epsilon: number, log: (line: string) => void): Promise<Score> => {
+  const { readActivationTable } = await import("../analysis/parquet.ts")
+  const { similarities } = await import("../analysis/cca.ts")
+  const { principalScores } = await import("../analysis/reduce.ts")
+  const [ta, tb] = await Promise.all([readActivationTable(a), readActivationTable(b)])
+  if (ta.rows !== tb.rows) throw new Error(`${a} has ${ta.rows} rows but ${b} has ${tb.rows}; dump both from the same probe set`)
+  let x: Activations = { data: ta.data, neurons: ta.neurons, datapoints: ta.rows }
+  let y: Activations = { data: tb.data, neurons: tb.neurons, datapoints: tb.rows }
+  if (ta.rows < 2 * Math.max(ta.neurons, tb.neurons)) {
+    const cap = Math.max(1, Math.floor(ta.rows / 2))
+    const rx = principalScores(x, cap), ry = principalScores(y, cap)
+    log(`${a.split("/").slice(-3).join("/")}: ${ta.rows} datapoints for ${ta.neurons}/${tb.neurons} neurons; compared on ${rx.kept}/${ry.kept} principal directions (${(rx.variance * 100).toFixed(1)}%/${(ry.variance * 100).toFixed(1)}% of variance)`)
+    x = rx
+    y = ry
+  }
+  for (const eps of [epsilon, epsilon * 1e4, epsilon * 1e6]) {
+    try {
+      const s = await similarities(x, y, { epsilon: eps })
+      if (eps !== epsilon) log(`${a.split("/").slice(-3).join("/")}: rank-deficient at epsilon ${epsilon}, used ${eps}`)
+      return { cca: s.cca.mean, svcca: s.svcca.mean, pwcca: s.pwcca.pwcca, cka: s.cka }
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e
+    }
+  }
+  throw new Error(`${a} vs ${b}: similarity undefined even at epsilon ${epsilon * 1e6} (activations rank-deficient)`)
+}
+
 export const similarityStage = defineStage<typeof Params.Type, typeof Params.Encoded, SimilarityResult, SimilarityResult, { activations: ActivationsResult }>({
   kind: "similarity",
   module: import.meta.url,
@@ -32,7 +68,6 @@ export const similarityStage = defineStage<typeof Params.Type, typeof Params.Enc
   result: Schema.Unknown as unknown as Schema.Schema<SimilarityResult>,
   run: (ctx) =>
     attempt(async () => {
-      const { compareActivationFiles } = await import("../analysis/compare.ts")
       const acts = ctx.inputs.activations
       const runs = new Map(acts.result.runs.map((r) => [r.run.split("/").at(-2) + "/" + r.run.split("/").at(-1), r]))
       const find = (name: string) => {
@@ -41,22 +76,9 @@ export const similarityStage = defineStage<typeof Params.Type, typeof Params.Enc
         return r
       }
       const compare = async (fa: Readonly<Record<string, string>>, fb: Readonly<Record<string, string>>): Promise<Scores> => {
-        const out: Record<string, { cca: number; svcca: number; pwcca: number; cka: number }> = {}
+        const out: Record<string, Score> = {}
         for (const block of acts.result.blocks) {
-          // Small or briefly trained networks have near-dead neurons that make the variates
-          // rank-deficient at the tutorials' epsilon; raise it (dropping those neurons) and say so.
-          let c
-          for (const epsilon of [ctx.params.epsilon, ctx.params.epsilon * 1e4, ctx.params.epsilon * 1e6]) {
-            try {
-              c = await compareActivationFiles(join(acts.dir, fa[block]!), join(acts.dir, fb[block]!), { epsilon })
-              if (epsilon !== ctx.params.epsilon) ctx.log(`${fa[block]} vs ${fb[block]}: rank-deficient at epsilon ${ctx.params.epsilon}, used ${epsilon}`)
-              break
-            } catch (e) {
-              if (!(e instanceof RangeError)) throw e
-            }
-          }
-          if (!c) throw new Error(`${fa[block]} vs ${fb[block]}: similarity undefined even at epsilon ${ctx.params.epsilon * 1e6} (activations rank-deficient)`)
-          out[block] = { cca: c.cca_mean, svcca: c.svcca, pwcca: c.pwcca, cka: c.cka }
+          out[block] = await similarityOf(join(acts.dir, fa[block]!), join(acts.dir, fb[block]!), ctx.params.epsilon, ctx.log)
         }
         return out
       }
