@@ -83,11 +83,9 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         return up as { id: string; dir: string; fingerprint: string; result: R }
       }
       const chexpert = input<DatasetManifest>(p.datasets.chexpert).result
-      const policy = Object.fromEntries(
-        Object.entries(((chexpert.policy as { uncertainty?: Record<string, string> } | undefined)?.uncertainty ?? (chexpert.policy as Record<string, string>)) ?? {}).flatMap(([k, v]) =>
-          pathologyKey[k] ? [[pathologyKey[k], v]] : [],
-        ),
-      ) as Provenance["chexpertUncertaintyPolicy"]
+      // dataset.json records the policy the ingest applied, per finding (data/formats/chexpert.ts).
+      const applied = (chexpert.policy as { uncertain?: Record<string, string> } | undefined)?.uncertain ?? {}
+      const policy = Object.fromEntries(Object.entries(applied).flatMap(([k, v]) => (pathologyKey[k] ? [[pathologyKey[k], v]] : []))) as Provenance["chexpertUncertaintyPolicy"]
       const provenance = (up: { fingerprint: string; result: TrainedResult }, params: Record<string, unknown>, dataset: "retina" | "chexpert" | "imagenet"): Provenance => ({
         backend: up.result.backend.name,
         versions: { node: process.version, ...up.result.backend.versions },
