@@ -66,7 +66,7 @@ export const project: Project = {
     Effect.try({
       try: () => {
         const { config, overrides } = resolveConfig(profile, configFile, process.cwd())
-        return { nodes: expandGraph(config, profile, overrides, process.cwd()), overrides }
+        return { nodes: expandGraph(config, profile, overrides, process.cwd()), overrides, executor: config.executor }
       },
       catch: (e) => new ConfigError({ message: e instanceof ConfigProblem ? e.message : `${(e as Error).message}` }),
     }),

@@ -35,7 +35,23 @@ const Training = Schema.Struct({
   flip: Schema.Boolean,
 })
 
+/** Where stages run: this machine (default) or a Slurm cluster (pipeline/executors/SLURM.md). */
+const Executor = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("local") }),
+  Schema.Struct({
+    type: Schema.Literal("slurm"),
+    partition: Schema.optional(Schema.String),
+    account: Schema.optional(Schema.String),
+    timeLimit: Schema.optional(Schema.String),
+    extraFlags: Schema.optional(Schema.Array(Schema.String)),
+    store: Schema.optional(Schema.String),
+    pollSeconds: Schema.optional(Schema.Number.pipe(Schema.positive())),
+    node: Schema.optional(Schema.String),
+  }),
+)
+
 export const ConfigSchema = Schema.Struct({
+  executor: Executor,
   backend: Backend,
   /** Scales every model's channels (1 = the paper's width). */
   widthMultiplier: Schema.Number.pipe(Schema.positive()),
@@ -108,6 +124,7 @@ const allModels: Arch[] = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew
 
 /** The laptop profile: every table and figure from real runs on synthetic data, in minutes. */
 const mini: Config = {
+  executor: { type: "local" },
   backend: "auto",
   widthMultiplier: 0.25,
   seeds: 3,
@@ -147,6 +164,7 @@ const micro: Config = {
 
 /** The paper's grid at paper resolution on the user's copies of the data, on a GPU. */
 const paper: Config = {
+  executor: { type: "local" },
   backend: "tensorflow-gpu",
   widthMultiplier: 1,
   seeds: 3,

@@ -56,6 +56,17 @@ test("a user file overrides fields, per profile or flat, and the overrides are l
   })
 })
 
+test("the executor is a config setting: local by default, slurm with its settings", () => {
+  withDir((dir) => {
+    assert.equal(resolveConfig("mini", undefined, dir).config.executor, { type: "local" })
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ executor: { type: "slurm", partition: "gpu", extraFlags: ["--qos=normal"] } }))
+    const r = resolveConfig("micro", undefined, dir)
+    assert.equal(r.config.executor, { type: "slurm", partition: "gpu", extraFlags: ["--qos=normal"] })
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ executor: { type: "slurm", partiton: "gpu" } }))
+    assert.throws(() => resolveConfig("micro", undefined, dir), (e: Error) => /partiton/.test(e.message))
+  })
+})
+
 test("unknown keys, wrong types and missing dataset roots are errors naming the key", () => {
   withDir((dir) => {
     const file = join(dir, "c.json")
