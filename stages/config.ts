@@ -139,9 +139,9 @@ const mini: Config = {
       uncertainty: chexpertDefaultPolicy,
     },
   },
-  pretrain: { steps: 300, batchSize: 32, learningRate: 2e-3, optimizer: "adam", evalEvery: 100, flip: true },
-  finetune: { steps: 150, batchSize: 32, learningRate: 1e-3, optimizer: "adam", evalEvery: 15, flip: true },
-  smallDataSteps: 100,
+  pretrain: { steps: 200, batchSize: 32, learningRate: 2e-3, optimizer: "adam", evalEvery: 100, flip: true },
+  finetune: { steps: 100, batchSize: 16, learningRate: 1e-3, optimizer: "adam", evalEvery: 10, flip: true },
+  smallDataSteps: 60,
   analysis: { probeImages: 64, datapointsPerNeuron: 10, measure: "pwcca" },
   convergence: { retinaThreshold: 0.8, chexpertThreshold: 0.7 },
 }
