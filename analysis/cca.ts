@@ -6,7 +6,6 @@
 // comments) and agrees with its output on /work/shared/fixtures/cca to ~1e-15 with the
 // Float64 covariance and ~3e-7 with the float32 (wasm) one; SVCCA, PWCCA and CKA agree
 // with an independent numpy computation (test/analysis/numpy_reference.py) to ~1e-15.
-import { CholeskyDecomposition, Matrix } from "ml-matrix"
 import { type Activations, type CovarianceEngine, type JointCovariance, jointCovariance } from "./covariance.ts"
 import { matmul, symmetricEigen, transpose } from "./linalg.ts"
 import { poolSize, runOnWorker } from "./pool.ts"
@@ -112,6 +111,39 @@ const scaleByDiagonals = (d: Float64Array, a: Float64Array, e: Float64Array, r: 
     for (let j = 0; j < c; j++) out[i * c + j] = di * a[i * c + j]! * e[j * c + j]!
   }
   return out
+}
+
+/**
+ * L^-1 (A C) for the Cholesky factor L of the variates' Gram matrix G = L L^T: row i holds
+ * the neurons' projections on the i-th vector of the QR basis of the variates. A variate
+ * in the span of the earlier ones (QR's R_ii = 0: fewer datapoints than neurons, or
+ * neurons dropped by the pseudo-inverse) gets no basis vector, so its row is zero; the
+ * reference's numpy QR would give it an arbitrary orthogonal direction instead.
+ */
+const projectionsOnVariateBasis = (g: Float64Array, ac: Float64Array, k: number): Float64Array => {
+  let maxDiag = 0
+  for (let i = 0; i < k; i++) maxDiag = Math.max(maxDiag, g[i * k + i]!)
+  const l = new Float64Array(k * k)
+  const skip = new Uint8Array(k)
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = g[i * k + j]!
+      for (let p = 0; p < j; p++) s -= l[i * k + p]! * l[j * k + p]!
+      if (j < i) l[i * k + j] = skip[j] ? 0 : s / l[j * k + j]!
+      else if (s <= 1e-9 * g[i * k + i]! || g[i * k + i]! <= 1e-14 * maxDiag) skip[i] = 1
+      else l[i * k + i] = Math.sqrt(s)
+    }
+  }
+  const proj = new Float64Array(k * k)
+  for (let i = 0; i < k; i++) {
+    if (skip[i]) continue
+    for (let j = 0; j < k; j++) {
+      let s = ac[i * k + j]!
+      for (let p = 0; p < i; p++) s -= l[i * k + p]! * proj[p * k + j]!
+      proj[i * k + j] = s / l[i * k + i]!
+    }
+  }
+  return proj
 }
 
 const thresholdCount = (s: Float64Array, threshold: number): number => {
@@ -238,9 +270,9 @@ export const svccaFromCovariance = async (cov: JointCovariance, options: CcaOpti
  * second layer is the smaller; here both orders give the same answer.
  */
 export const pwccaFromCovariance = async (cov: JointCovariance, options: CcaOptions = {}): Promise<PwccaResult> =>
-  pwccaFromCore(cov, await ccaCore(cov, options), options)
+  pwccaFromCore(cov, await ccaCore(cov, options))
 
-const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals, options: CcaOptions): Promise<PwccaResult> => {
+const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals): Promise<PwccaResult> => {
   const useX = r.keptX <= r.keptY
   const k = useX ? r.keptX : r.keptY
   const other = useX ? r.keptY : r.keptX
@@ -260,17 +292,7 @@ const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals, options: Cca
   const ac = await product(dirs, c, k, k, k)
   const g = await product(ac, transpose(dirs, k, k), k, k, k)
   for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i] = (g[i * k + j]! + g[j * k + i]!) / 2
-  const chol = new CholeskyDecomposition(new Matrix(Array.from({ length: k }, (_, i) => Array.from(g.subarray(i * k, (i + 1) * k)))))
-  if (!chol.isPositiveDefinite()) throw new RangeError(`PWCCA: canonical variates are linearly dependent (rank-deficient activations); raise epsilon (now ${options.epsilon ?? DEFAULT_EPSILON})`)
-  const l = chol.lowerTriangularMatrix
-  const proj = new Float64Array(k * k) // L^-1 (A C) by forward substitution
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j < k; j++) {
-      let s = ac[i * k + j]!
-      for (let p = 0; p < i; p++) s -= l.get(i, p) * proj[p * k + j]!
-      proj[i * k + j] = s / l.get(i, i)
-    }
-  }
+  const proj = projectionsOnVariateBasis(g, ac, k)
   const weights = new Float64Array(k)
   let total = 0
   for (let i = 0; i < k; i++) {
@@ -279,6 +301,7 @@ const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals, options: Cca
     weights[i] = s
     total += s
   }
+  if (!(total > 0)) throw new RangeError(`PWCCA: the canonical variates of the ${useX ? "first" : "second"} layer are all zero (constant activations?)`)
   let pwcca = 0
   for (let i = 0; i < k; i++) {
     weights[i] = weights[i]! / total
@@ -333,6 +356,6 @@ export const similarities = async (x: Activations, y: Activations, options: Simi
   const cov = await jointCovariance(x, y, options.engine)
   const core = await ccaCore(cov, options) // shared by CCA and PWCCA
   const s = await svccaFromCovariance(cov, options)
-  const p = await pwccaFromCore(cov, core, options)
+  const p = await pwccaFromCore(cov, core)
   return { cca: publicPart(core), svcca: s, pwcca: p, cka: linearCkaFromCovariance(cov) }
 }

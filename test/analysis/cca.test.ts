@@ -123,6 +123,36 @@ test("PWCCA has the known answer (a + b rho) / (a + b) and does not depend on ar
   assert.ok(Math.abs(want - (1 + rho) / 2) > 0.05)
 })
 
+test("PWCCA with a duplicated neuron gives the zero variate no weight: (2a + b rho) / (2a + b)", async () => {
+  const rng = new Rng("pwcca-duplicate")
+  const m = 400, a = 2, b = 1, rho = 0.5
+  const s = orthonormalSignals(rng, 5, m)
+  const row = (k: number) => s.subarray(k * m, (k + 1) * m)
+  const x = new Float64Array(3 * m), y = new Float64Array(4 * m)
+  for (let c = 0; c < m; c++) {
+    x[c] = x[2 * m + c] = a * row(0)[c]! // neuron 3 repeats neuron 1: Sxx is singular
+    x[m + c] = b * row(1)[c]!
+    y[c] = row(0)[c]!
+    y[m + c] = rho * row(1)[c]! + Math.sqrt(1 - rho * rho) * row(2)[c]!
+    y[2 * m + c] = row(3)[c]!
+    y[3 * m + c] = row(4)[c]!
+  }
+  const want = (2 * a + b * rho) / (2 * a + b)
+  for (const [p, q] of [[acts(x, 3), acts(y, 4)], [acts(y, 4), acts(x, 3)]] as const) {
+    const r = await pwcca(p, q, { epsilon: 0 })
+    assert.ok(Math.abs(r.pwcca - want) < 1e-9, `pwcca ${r.pwcca}, want ${want}`)
+    assert.ok(Math.abs(r.correlations[2]!) < 1e-9 && Math.abs(r.weights[2]!) < 1e-12)
+  }
+})
+
+test("fewer datapoints than neurons: every measure is defined (correlations degenerate to 1, as they must)", async () => {
+  const rng = new Rng("wide")
+  const all = await similarities(acts(gaussian(rng, 64, 30), 64), acts(gaussian(rng, 32, 30), 32))
+  assert.ok(Math.abs(all.cca.mean - 1) < 1e-6 && Math.abs(all.pwcca.pwcca - 1) < 1e-6, JSON.stringify([all.cca.mean, all.pwcca.pwcca]))
+  assert.ok(all.svcca.mean > 0 && all.svcca.mean <= 1 + 1e-9)
+  assert.ok(all.cka > 0 && all.cka < 1)
+})
+
 test("PWCCA is symmetric on the fixture (the reference breaks when the second layer is smaller)", async () => {
   const p12 = await pwcca(x1, x2)
   const p21 = await pwcca(x2, x1)
