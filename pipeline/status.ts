@@ -2,6 +2,7 @@
 // otherwise the parts of its fingerprint are compared with those recorded in the id's
 // last artifact, naming each parameter, source file, input, file or environment entry
 // that changed, with old and new values.
+import { existsSync } from "node:fs"
 import { canonicalJson } from "./canonical.ts"
 import type { FingerprintParts, Fingerprinted } from "./fingerprint.ts"
 import type { Store } from "./store.ts"
@@ -52,9 +53,11 @@ export const explainChange = (before: FingerprintParts, after: FingerprintParts)
 export const statusOf = (store: Store, f: Fingerprinted): StageStatus => {
   const base = { id: f.node.id, kind: f.node.kind.kind, fingerprint: f.fingerprint }
   if (store.isComplete(f.node.id, f.fingerprint)) return { ...base, state: "fresh", reasons: [] }
+  const failedLog = store.failedLogPath(f.node.id, f.fingerprint)
+  const failed = existsSync(failedLog) ? [`its last attempt failed; log: ${failedLog}`] : []
   const latest = store.latest(f.node.id)
   const manifest = latest ? store.readManifest(f.node.id, latest) : undefined
-  if (!manifest) return { ...base, state: "missing", reasons: ["never run"] }
-  const reasons = explainChange(manifest.parts, f.parts)
+  if (!manifest) return { ...base, state: "missing", reasons: failed.length ? failed : ["never run"] }
+  const reasons = [...explainChange(manifest.parts, f.parts), ...failed]
   return { ...base, state: "stale", reasons: reasons.length ? reasons : ["artifact missing from the store"] }
 }

@@ -25,7 +25,7 @@ export const statusCommand = (project: Project) =>
         for (const o of session.overrides) console.log(`override: ${o}`)
         for (const r of rows) {
           console.log(`${r.state.padEnd(7)} ${r.id}`)
-          for (const reason of r.state === "stale" ? r.reasons : []) console.log(`          ${reason}`)
+          for (const reason of r.state === "fresh" || r.reasons[0] === "never run" ? [] : r.reasons) console.log(`          ${reason}`)
         }
         const count = (s: string) => rows.filter((r) => r.state === s).length
         console.log(`\n${rows.length} stages: ${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing`)
