@@ -57,6 +57,8 @@ export const ConfigSchema = Schema.Struct({
   widthMultiplier: Schema.Number.pipe(Schema.positive()),
   /** Repetitions per model and initialisation for Tables 1-3 and the figures. */
   seeds: Schema.Int.pipe(Schema.between(1, 20)),
+  /** Repetitions for the runs only Figures 6-8 use (Mean Var, transfusion sweep, slim, Gabor). */
+  figureSeeds: Schema.Int.pipe(Schema.between(1, 20)),
   models: Schema.Struct({
     table1: Schema.Array(Arch),
     table2: Schema.Array(Arch),
@@ -128,10 +130,11 @@ const mini: Config = {
   backend: "auto",
   widthMultiplier: 0.25,
   seeds: 3,
+  figureSeeds: 2,
   models: { table1: allModels, table2: allModels.filter((m) => m !== "inception-v3"), table3: ["resnet50", "cbr-larget", "cbr-largew"] },
   data: {
     imagenet: { source: { kind: "synthetic", seed: 1, classes: 10, trainPerClass: 120, valPerClass: 20, size: 48 }, size: 32, fit: "cover" },
-    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1 }, size: 48, fit: "contain", smallData: 400 },
+    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1 }, size: 40, fit: "contain", smallData: 400 },
     chexpert: {
       source: { kind: "synthetic", seed: 3, patients: 700, width: 80, findingContrast: 1, findingScale: 1 },
       size: 32,
@@ -151,6 +154,7 @@ const micro: Config = {
   ...mini,
   widthMultiplier: 0.125,
   seeds: 2,
+  figureSeeds: 2,
   data: {
     imagenet: { ...mini.data.imagenet, source: { kind: "synthetic", seed: 1, classes: 5, trainPerClass: 24, valPerClass: 6, size: 40 }, size: 32 },
     retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1 }, size: 32, smallData: 40 },
@@ -168,6 +172,7 @@ const paper: Config = {
   backend: "tensorflow-gpu",
   widthMultiplier: 1,
   seeds: 3,
+  figureSeeds: 3,
   models: mini.models,
   data: {
     imagenet: { source: { kind: "real", root: "" }, size: 224, fit: "cover" },

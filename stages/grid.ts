@@ -123,13 +123,14 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   for (const arch of config.models.table2) for (const s of seeds) for (const init of [random, transfer]) finetune("chexpert", arch, init, s)
   for (const arch of config.models.table3) for (const s of seeds) for (const init of [random, transfer]) finetune("retina", arch, init, s, "small-data")
   // Figure 6: Mean Var on RETINA per model; ResNet-50 on CheXpert (Consolidation)
-  for (const arch of config.models.table1) for (const s of seeds) finetune("retina", arch, { kind: "meanvar" }, s)
-  for (const s of seeds) for (const init of [random, transfer, { kind: "meanvar" } as Init]) finetune("chexpert", "resnet50", init, s)
+  const figureSeeds = seeds.slice(0, config.figureSeeds)
+  for (const arch of config.models.table1) for (const s of figureSeeds) finetune("retina", arch, { kind: "meanvar" }, s)
+  for (const s of figureSeeds) for (const init of [random, transfer, { kind: "meanvar" } as Init]) finetune("chexpert", "resnet50", init, s)
   // Figure 7: ResNet-50 weight transfusion up to conv1, block1..block4
-  for (const upTo of ["conv1", "block1", "block2", "block3", "block4"]) for (const s of seeds) finetune("retina", "resnet50", { kind: "transfusion", upTo }, s)
+  for (const upTo of ["conv1", "block1", "block2", "block3", "block4"]) for (const s of figureSeeds) finetune("retina", "resnet50", { kind: "transfusion", upTo }, s)
   // Figure 8: Slim ResNet-50 (pretrained to block2, halved blocks 3-4); Gabor vs pretrained conv1
-  for (const s of seeds) finetune("retina", "resnet50-slim", { kind: "slim" }, s)
-  for (const arch of ["resnet50", "cbr-largew"]) for (const s of seeds) {
+  for (const s of figureSeeds) finetune("retina", "resnet50-slim", { kind: "slim" }, s)
+  for (const arch of ["resnet50", "cbr-largew"]) for (const s of figureSeeds) {
     finetune("retina", arch, { kind: "gabor" }, s)
     finetune("retina", arch, { kind: "transfusion", upTo: "conv1" }, s)
   }

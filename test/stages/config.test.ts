@@ -26,13 +26,13 @@ test("every synthetic profile resolves without a config file and expands into th
       const graph = buildGraph(expandGraph(config, name, overrides, dir))
       const ids = graph.nodes.map((n) => n.id)
       const count = (prefix: string) => ids.filter((i) => i.startsWith(prefix)).length
-      const s = config.seeds
-      // Table 1: 6 models x {random, transfer, mean-var} on RETINA + Figures 7-8 extras
-      assert.is(count("finetune/retina/cbr-tiny/"), 3 * s, `${name} cbr-tiny`)
-      assert.is(count("finetune/retina/resnet50/"), (3 + 5 + 1) * s, `${name} resnet50: random, transfer, mean-var, 5 transfusions (conv1 shared with Figure 8), gabor`)
-      assert.is(count("finetune/chexpert/"), 5 * 2 * s + s, `${name} Table 2 + ResNet-50 Mean Var`)
+      const s = config.seeds, f = config.figureSeeds
+      // Table 1: 6 models x {random, transfer} on RETINA; Figure 6 Mean Var; Figures 7-8 extras
+      assert.is(count("finetune/retina/cbr-tiny/"), 2 * s + f, `${name} cbr-tiny`)
+      assert.is(count("finetune/retina/resnet50/"), 2 * s + (1 + 5 + 1) * f, `${name} resnet50: random, transfer; mean-var, 5 transfusions (conv1 shared with Figure 8), gabor`)
+      assert.is(count("finetune/chexpert/"), 5 * 2 * s + f, `${name} Table 2 + ResNet-50 Mean Var`)
       assert.is(count("finetune/retina-small/"), 3 * 2 * s, `${name} Table 3`)
-      assert.is(count("finetune/retina/resnet50-slim/"), s)
+      assert.is(count("finetune/retina/resnet50-slim/"), f)
       assert.is(count("pretrain/"), 6)
       assert.is(count("similarity/retina/"), 6)
       assert.ok(ids.includes("report") && ids.includes("figures/conv1-filters"))
@@ -48,7 +48,7 @@ test("a user file overrides fields, per profile or flat, and the overrides are l
     assert.is(r.config.seeds, 2)
     assert.is(r.config.finetune.learningRate, 0.01)
     assert.is(r.config.finetune.steps, profiles.mini!.finetune.steps)
-    assert.equal(r.overrides.sort(), ["finetune.learningRate = 0.01", "seeds = 2"])
+    assert.equal([...r.overrides].sort(), ["finetune.learningRate = 0.01", "seeds = 2"])
     const micro = resolveConfig("micro", undefined, dir)
     assert.equal(micro.overrides, [], "a section for another profile does not apply")
     writeFileSync(join(dir, "flat.json"), JSON.stringify({ seeds: 1 }))
