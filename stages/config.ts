@@ -128,7 +128,7 @@ const allModels: Arch[] = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew
 const mini: Config = {
   executor: { type: "local" },
   backend: "auto",
-  widthMultiplier: 0.25,
+  widthMultiplier: 0.125,
   seeds: 3,
   figureSeeds: 2,
   models: { table1: allModels, table2: allModels.filter((m) => m !== "inception-v3"), table3: ["resnet50", "cbr-larget", "cbr-largew"] },
