@@ -17,6 +17,8 @@ const Params = Schema.Struct({
 })
 
 export interface DumpedRun {
+  /** The run's input name in this stage (e.g. "random/seed1"). */
+  readonly name: string
   readonly run: string
   /** block name -> Parquet file (relative to the artifact) at init and after training. */
   readonly init: Readonly<Record<string, string>>
@@ -76,7 +78,7 @@ export const dumpActivationsStage = defineStage<
           for (const d of dumped) files[which][byBlock.get(d.layer)!] = join(name, which, d.path.slice(d.path.lastIndexOf("/") + 1))
           built.model.dispose()
         }
-        out.push({ run: run.id, ...files })
+        out.push({ name, run: run.id, ...files })
         ctx.progress(i + 1, names.length, "runs")
       }
       await probeSet.close()

@@ -6,11 +6,13 @@ import type { DatasetManifest } from "../data/manifest.ts"
 import { attempt, plannedBackend } from "./common.ts"
 import { ModelParams, TrainedResultSchema, trainModel, type TrainedResult } from "./training.ts"
 
+const Params = Schema.Struct(ModelParams)
+
 export const pretrain = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, TrainedResult, { data: DatasetManifest }>({
   kind: "pretrain",
   module: import.meta.url,
   isolation: "worker",
-  params: Schema.Struct(ModelParams),
+  params: Params,
   result: TrainedResultSchema,
   environment: (p) => plannedBackend(p.backend),
   run: (ctx) =>
@@ -28,4 +30,3 @@ export const pretrain = defineStage<typeof Params.Type, typeof Params.Encoded, T
       })
     }),
 })
-const Params = Schema.Struct(ModelParams)

@@ -69,9 +69,9 @@ export const similarityStage = defineStage<typeof Params.Type, typeof Params.Enc
   run: (ctx) =>
     attempt(async () => {
       const acts = ctx.inputs.activations
-      const runs = new Map(acts.result.runs.map((r) => [r.run.split("/").at(-2) + "/" + r.run.split("/").at(-1), r]))
+      const runs = new Map(acts.result.runs.map((r) => [r.name, r]))
       const find = (name: string) => {
-        const r = acts.result.runs.find((x) => x.run.endsWith(name))
+        const r = runs.get(name)
         if (!r) throw new Error(`no dumped run named ${name} (have ${[...runs.keys()].join(", ")})`)
         return r
       }

@@ -141,8 +141,8 @@ export const processExecutor = (env: ExecEnv, options: ProcessExecutorOptions): 
         }),
       (w, exit) =>
         Effect.suspend(() => {
-          if (!w.dead && Exit.isSuccess(exit)) idle.push(w)
-          else if (!w.dead && Exit.isFailure(exit) && !Exit.isInterrupted(exit)) idle.push(w)
+          // A stage that failed leaves a healthy worker; an interrupted one was stopped.
+          if (!w.dead && !Exit.isInterrupted(exit)) idle.push(w)
           return Effect.void
         }),
     )
