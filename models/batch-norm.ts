@@ -11,6 +11,9 @@
 //     dx = gamma / sqrt(var + eps) * (dy - dbeta / m - xhat * dgamma / m).
 // Moving statistics follow tfjs-layers exactly (biased batch variance, same momentum
 // update), so results match the stock layer.
+// Per-channel sums over batch and space are a [1, m] x [m, C] matMul: wasm's Sum over the
+// leading axes transposes first, and was a third of a ResNet-50 training step (tf.profile,
+// 40 px, width 0.125); the matMul is 2-4x faster per call with the same values.
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 
@@ -39,18 +42,19 @@ export const batchNormTraining = (
   beta: tf.Tensor | null,
   epsilon: number,
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } => {
-  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i)
   const channels = x.shape[x.rank - 1]!
   const m = x.size / channels
+  // Called inside customGrad's tidies, which dispose the ones row.
+  const channelSum = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(t, [m, channels])), [channels])
   let mean: tf.Tensor | undefined, variance: tf.Tensor | undefined
   const g = gamma ?? tf.ones([channels])
   const b = beta ?? tf.zeros([channels])
   const f = tf.customGrad((xIn, gIn, bIn, save) => {
     const [xs, gs, bs] = [xIn as tf.Tensor, gIn as tf.Tensor, bIn as tf.Tensor]
     // keep(): customGrad runs this inside a tidy; the caller disposes the statistics.
-    mean = tf.keep(tf.mean(xs, axes))
+    mean = tf.keep(tf.div(channelSum(xs), m))
     const centred = tf.sub(xs, mean)
-    variance = tf.keep(tf.mean(tf.square(centred), axes))
+    variance = tf.keep(tf.div(channelSum(tf.square(centred)), m))
     const invStd = tf.rsqrt(tf.add(variance, epsilon))
     const xhat = tf.mul(centred, invStd)
     const saveForBackward = save as unknown as (tensors: tf.Tensor[]) => void
@@ -60,8 +64,8 @@ export const batchNormTraining = (
       gradFunc: (dy, saved) => {
         const [sxhat, sinv, sg] = saved as [tf.Tensor, tf.Tensor, tf.Tensor]
         const d = dy as tf.Tensor
-        const dbeta = tf.sum(d, axes)
-        const dgamma = tf.sum(tf.mul(d, sxhat), axes)
+        const dbeta = channelSum(d)
+        const dgamma = channelSum(tf.mul(d, sxhat))
         const inner = tf.sub(tf.sub(d, tf.div(dbeta, m)), tf.mul(sxhat, tf.div(dgamma, m)))
         return [tf.mul(inner, tf.mul(sg, sinv)), dgamma, dbeta]
       },
@@ -96,3 +100,8 @@ export class TrainableBatchNormalization extends StockBatchNormalization {
 
 /** Same arguments as tfl.layers.batchNormalization. */
 export const batchNormalization = (args: BatchNormArgs): tfl.layers.Layer => new TrainableBatchNormalization(args)
+
+/** Sets the moving-average momentum of every batch norm in the model (built with Keras' 0.99). */
+export const setBatchNormMomentum = (model: tfl.LayersModel, momentum: number): void => {
+  for (const layer of model.layers) if (layer instanceof StockBatchNormalization) (layer as unknown as BatchNormInternals).momentum = momentum
+}

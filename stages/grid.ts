@@ -13,7 +13,9 @@ import { dumpActivationsStage } from "./activations.ts"
 import { similarityStage } from "./similarity.ts"
 import { conv1Filters } from "./filters.ts"
 import { buildReport } from "./report.ts"
-import type { Init, TrainedResult } from "./training.ts"
+import type { Init, TrainedResult, TrainingSchema } from "./training.ts"
+
+type TrainingParams = typeof TrainingSchema.Type
 
 /** Inception-v3's stem needs 75 px; smaller profiles ingest a second copy at that size for it. */
 const INCEPTION_MIN = 75
@@ -76,13 +78,20 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   const gpu = config.backend.startsWith("tensorflow-gpu") ? 1 : 0
   const model = (arch: string, size: number, seed: number) => ({ arch: arch as "cbr-tiny", widthMultiplier: width, inputSize: sizeFor(arch, size), seed, backend: config.backend })
 
+  // A run's training settings: the section's, with the model's own step count (stepsByModel).
+  const trainingFor = (section: Config["finetune"], arch: string, regimeSteps = section.steps): TrainingParams => {
+    const { stepsByModel, ...training } = section
+    const steps = stepsByModel?.[(arch === "resnet50-slim" ? "resnet50" : arch) as Arch]
+    return { ...training, steps: steps === undefined ? regimeSteps : Math.max(1, Math.round((regimeSteps * steps) / section.steps)) }
+  }
+
   // ---- ImageNet pretraining: one fixed set of weights per model (transfer runs fine-tune it three times)
   const pretrained = (arch: Arch): StageNode<TrainedResult> =>
     once(() => {
       const size = sizeFor(arch, config.data.imagenet.size)
       return pretrain.make({
         id: `pretrain/${arch}`,
-        params: { ...model(arch, size, 1000), training: config.pretrain },
+        params: { ...model(arch, size, 1000), training: trainingFor(config.pretrain, arch) },
         inputs: { data: ingest("imagenet", size) },
         resources: { cpu: 1, gpu },
       })
@@ -105,7 +114,7 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
           task,
           init,
           trainSplit: regime === "small-data" ? "train-small" : "train",
-          training: regime === "small-data" ? { ...config.finetune, steps: config.smallDataSteps } : config.finetune,
+          training: trainingFor(config.finetune, arch, regime === "small-data" ? config.smallDataSteps : config.finetune.steps),
         },
         inputs: { data: ingest(task, size), ...(pre ? { pretrained: pre } : {}) },
         resources: { cpu: 1, gpu },

@@ -17,6 +17,7 @@ export const TrainingSchema = Schema.Struct({
   optimizer: Schema.Literal("adam", "sgd-momentum"),
   evalEvery: Schema.Int,
   flip: Schema.Boolean,
+  batchNormMomentum: Schema.Number,
 })
 
 export const InitSchema = Schema.Union(
@@ -88,6 +89,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
   const info = await useBackend(a.backend, ctx)
   const tf = await import("@tensorflow/tfjs-core")
   const { buildModel } = await import("../models/index.ts")
+  const { setBatchNormMomentum } = await import("../models/batch-norm.ts")
   const { applyInit } = await import("../ml/inits.ts")
   const { pretrainedFromCheckpoint, saveModelWeights } = await import("../ml/checkpoint.ts")
   const { train, evaluate, taskOutputs } = await import("../ml/train.ts")
@@ -102,6 +104,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
     seed: a.seed,
   }
   const built = buildModel(spec)
+  setBatchNormMomentum(built.model, a.training.batchNormMomentum)
   const pretrained = a.pretrainedWeights ? await pretrainedFromCheckpoint(a.pretrainedWeights) : undefined
   const report = applyInit(built, a.init, { ...(pretrained ? { pretrained } : {}), seed: a.seed })
   if (pretrained) for (const ts of pretrained.values()) tf.dispose(ts)

@@ -41,6 +41,27 @@ test("every synthetic profile resolves without a config file and expands into th
   })
 })
 
+test("stepsByModel gives a model its own step count (pretrain, fine-tune, small data scaled alike); stage params hold only the resolved count", () => {
+  withDir((dir) => {
+    const { config } = resolveConfig("mini", undefined, dir)
+    const graph = buildGraph(expandGraph({ ...config, pretrain: { ...config.pretrain, stepsByModel: { resnet50: 300 } }, finetune: { ...config.finetune, steps: 100, stepsByModel: { resnet50: 250 } }, smallDataSteps: 40 }, "mini", [], dir))
+    const training = (id: string) => {
+      const node = graph.nodes.find((n) => n.id === id)
+      assert.ok(node, id)
+      return (node!.params as { training: Record<string, unknown> }).training
+    }
+    assert.is(training("pretrain/resnet50").steps, 300)
+    assert.is(training("pretrain/cbr-small").steps, config.pretrain.steps)
+    assert.is(training("finetune/retina/resnet50/random/seed1").steps, 250)
+    assert.is(training("finetune/retina/resnet50-slim/transfusion-block2/seed1").steps, 250, "slim ResNet-50 trains as long as ResNet-50")
+    assert.is(training("finetune/retina/cbr-small/random/seed1").steps, 100)
+    assert.is(training("finetune/retina-small/resnet50/random/seed1").steps, 100, "40 small-data steps x 250/100")
+    assert.is(training("finetune/retina-small/cbr-larget/random/seed1").steps, 40)
+    assert.not.ok("stepsByModel" in training("finetune/retina/resnet50/random/seed1"))
+    assert.is(training("finetune/retina/resnet50/random/seed1").batchNormMomentum, config.finetune.batchNormMomentum)
+  })
+})
+
 test("a user file overrides fields, per profile or flat, and the overrides are listed", () => {
   withDir((dir) => {
     writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ mini: { seeds: 2, finetune: { learningRate: 0.01 } } }))
