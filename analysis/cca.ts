@@ -4,10 +4,11 @@
 //
 // CCA follows google/svcca cca_core.get_cca_similarity step for step (see the
 // comments) and agrees with its output on /work/shared/fixtures/cca to ~1e-15 with the
-// Float64 covariance and ~3e-7 with the float32 (wasm) one; SVCCA, PWCCA and CKA agree
+// Float64 covariance and ~1e-8 with the float32 (wasm) one; SVCCA, PWCCA and CKA agree
 // with an independent numpy computation (test/analysis/numpy_reference.py) to ~1e-15.
 import { type Activations, type CovarianceEngine, type JointCovariance, jointCovariance } from "./covariance.ts"
-import { matmul, symmetricEigen, transpose } from "./linalg.ts"
+import { productF64 } from "./kernels.ts"
+import { symmetricEigen, transpose } from "./linalg.ts"
 import { poolSize, runOnWorker } from "./pool.ts"
 
 export interface CcaOptions {
@@ -58,7 +59,7 @@ const isDiagonal = (a: Float64Array, n: number): boolean => {
  * A^(-1/2) for symmetric positive semi-definite A, as the reference computes it:
  * pinv (eigenvalues below 1e-15 x the largest treated as zero) then the matrix square root.
  */
-const inverseSqrt = async (a: Float64Array, n: number, slot: number): Promise<Float64Array> => {
+const inverseSqrt = async (a: Float64Array, n: number, slot: 0 | 1): Promise<Float64Array> => {
   const out = new Float64Array(n * n)
   if (isDiagonal(a, n)) {
     let max = 0
@@ -73,35 +74,52 @@ const inverseSqrt = async (a: Float64Array, n: number, slot: number): Promise<Fl
   const max = Math.max(Math.abs(values[0]!), Math.abs(values[n - 1]!))
   const scale = new Float64Array(n)
   for (let k = 0; k < n; k++) scale[k] = values[k]! > 1e-15 * max ? 1 / Math.sqrt(values[k]!) : 0
-  // out = V^T diag(scale) V with V's rows the eigenvectors.
-  const scaled = new Float64Array(n * n)
-  for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) scaled[k * n + j] = vectors[k * n + j]! * scale[k]!
-  return product(transpose(vectors, n, n), scaled, n, n, n)
+  // out = V^T diag(scale) V = W^T W with W = diag(sqrt(scale)) V (V's rows the eigenvectors): a Gram of W^T's rows.
+  const wt = new Float64Array(n * n)
+  for (let k = 0; k < n; k++) {
+    const root = Math.sqrt(scale[k]!)
+    for (let j = 0; j < n; j++) wt[j * n + k] = vectors[k * n + j]! * root
+  }
+  return productF64(wt, undefined, n, n, n)
 }
 
-/** Symmetric eigendecomposition, in a worker for big matrices (two at once use both cores). */
-const eigenOn = async (slot: number, a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors: Float64Array }> => {
-  if (n < 160 || poolSize() < 2) return symmetricEigen(a, n, { vectors })
+/**
+ * Symmetric eigendecomposition on this thread (slot 0) or, for big matrices, on a worker
+ * (slot 1): Promise.all([eigenOn(0, ...), eigenOn(1, ...)]) runs two at once on both cores.
+ * Slot 0 yields once first, so the worker's request is already posted when it starts.
+ */
+const eigenOn = async (slot: 0 | 1, a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors: Float64Array }> => {
+  if (slot === 0 || n < 160 || poolSize() < 2) {
+    await Promise.resolve()
+    return symmetricEigen(a, n, { vectors })
+  }
   const copy = Float64Array.from(a)
   const res = await runOnWorker(slot, { kind: "eigen", matrix: copy, n, vectors }, [copy.buffer])
   return { values: res.values!, vectors: res.vectors! }
 }
 
-/** A B, split by rows of A over the worker threads when big enough to pay for the messages. */
-const product = async (a: Float64Array, b: Float64Array, r: number, k: number, c: number): Promise<Float64Array> => {
+/**
+ * A B (or A B^T when `bTransposed`: b is c x k), split by rows of A over the worker
+ * threads only when very big: up to ~1e9 multiply-adds (~0.2 s here) the messages and
+ * the wait for a busy core cost more than they save.
+ */
+const product = async (a: Float64Array, b: Float64Array, r: number, k: number, c: number, bTransposed = false): Promise<Float64Array> => {
   const workers = poolSize()
-  if (r * k * c < 2e7 || workers < 2 || r < 2 * workers) return matmul(a, b, r, k, c)
+  if (r * k * c < 1e9 || workers < 2 || r < 8 * workers) return productF64(a, b, r, k, c, bTransposed)
   const out = new Float64Array(r * c)
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
       const r0 = Math.floor((r * w) / workers), r1 = Math.floor((r * (w + 1)) / workers)
       const part = a.slice(r0 * k, r1 * k)
-      const res = await runOnWorker(w, { kind: "matmul", a: part, b, r: r1 - r0, k, c }, [part.buffer])
+      const res = await runOnWorker(w, { kind: "matmul", a: part, b, r: r1 - r0, k, c, bTransposed }, [part.buffer])
       out.set(res.product!, r0 * c)
     }),
   )
   return out
 }
+
+/** A A^T for row-major A (r x k): only the upper triangle is computed. */
+const gramOf = (a: Float64Array, r: number, k: number): Float64Array => productF64(a, undefined, r, k, r)
 
 /** D A E for diagonal D (r x r) and E (c x c) given as full matrices: a scaling, not two products. */
 const scaleByDiagonals = (d: Float64Array, a: Float64Array, e: Float64Array, r: number, c: number): Float64Array => {
@@ -207,7 +225,7 @@ const ccaCore = async (cov: JointCovariance, options: CcaOptions): Promise<CcaIn
       : await product(await product(invSqrtXX, xy, kx, kx, ky), invSqrtYY, kx, ky, ky)
   // Singular values of T from the eigenvalues of the smaller of T T^T and T^T T.
   const small = Math.min(kx, ky)
-  const gram = kx <= ky ? await product(t, transpose(t, kx, ky), kx, ky, kx) : await product(transpose(t, kx, ky), t, ky, kx, ky)
+  const gram = kx <= ky ? gramOf(t, kx, ky) : gramOf(transpose(t, kx, ky), ky, kx)
   const { values } = await eigenOn(0, gram, small, false)
   const correlations = new Float64Array(small)
   for (let i = 0; i < small; i++) correlations[i] = Math.sqrt(Math.max(0, values[i]!))
@@ -256,7 +274,7 @@ export const svccaFromCovariance = async (cov: JointCovariance, options: CcaOpti
   for (let i = 0; i < ky; i++) syy[i * ky + i] = Math.max(0, ey.values[i]!)
   // Ux^T Sxy Uy over the kept directions (eigenvectors are rows).
   const ux = ex.vectors.subarray(0, kx * dx), uy = ey.vectors.subarray(0, ky * dy)
-  const sxy = await product(await product(ux.slice(), cov.sxy, kx, dx, dy), transpose(uy, ky, dy), kx, dy, ky)
+  const sxy = await product(await product(ux.slice(), cov.sxy, kx, dx, dy), uy.slice(), kx, dy, ky, true)
   const r = await ccaCore({ dx: kx, dy: ky, datapoints: cov.datapoints, sxx, syy, sxy }, options)
   return { ...publicPart(r), directionsX: kx, directionsY: ky }
 }
@@ -278,7 +296,7 @@ const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals): Promise<Pwc
   const other = useX ? r.keptY : r.keptX
   // Left singular vectors of T (or of T^T): eigenvectors of the k x k Gram, descending.
   const tt = useX ? r.t : transpose(r.t, r.keptX, r.keptY)
-  const gram = await product(tt, transpose(tt, k, other), k, other, k)
+  const gram = gramOf(tt, k, other)
   const { vectors: u } = await eigenOn(0, gram, k, true)
   // Canonical directions in (scaled) neuron space are the rows of U W, W the whitening matrix.
   const whiten = useX ? r.invSqrtXX : r.invSqrtYY
@@ -290,7 +308,7 @@ const pwccaFromCore = async (cov: JointCovariance, r: CcaInternals): Promise<Pwc
   const c = select(full, d, idx, idx)
   // G = H H^T / (m-1) = A C A^T with A = dirs; Q = H^T R^-1 with G = R^T R, so Q^T X^T / (m-1) = L^-1 A C, L = R^T.
   const ac = await product(dirs, c, k, k, k)
-  const g = await product(ac, transpose(dirs, k, k), k, k, k)
+  const g = await product(ac, dirs, k, k, k, true)
   for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i] = (g[i * k + j]! + g[j * k + i]!) / 2
   const proj = projectionsOnVariateBasis(g, ac, k)
   const weights = new Float64Array(k)

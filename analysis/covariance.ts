@@ -1,10 +1,8 @@
 // The one expensive step shared by CCA, SVCCA, PWCCA and CKA: the joint covariance
 // of two activation matrices. Everything downstream works on d x d matrices, so the
 // m-long data is touched once here (never an SVD of an m-long matrix).
+import { type RowSource, type ShiftedGram, shiftedGram } from "./kernels.ts"
 import { poolSize, runOnWorker } from "./pool.ts"
-
-/** Datapoints per slice of a worker's Gram products. */
-export const GRAM_SLICE = 4096
 
 /** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
 export interface Activations {
@@ -44,13 +42,6 @@ const rowMeans = (a: Activations): Float64Array => {
     means[r] = s / m
   }
   return means
-}
-
-const splitBlocks = (start: number, end: number, size: number): [number, number][] => {
-  const out: [number, number][] = []
-  const count = Math.max(1, Math.round((end - start) / size))
-  for (let b = 0; b < count; b++) out.push([start + Math.floor(((end - start) * b) / count), start + Math.floor(((end - start) * (b + 1)) / count)])
-  return out
 }
 
 const toBlocks = (full: Float64Array, d: number, dx: number, m: number): JointCovariance => {
@@ -105,44 +96,84 @@ export const toSharedFloat32 = (data: Float32Array | Float64Array): Float32Array
   return out
 }
 
-/** Float32 wasm path: each worker sums a contiguous range of datapoints (float32 within a worker); the workers' Grams are summed in Float64. */
-const jointGramWasm = async (x: Activations, y: Activations): Promise<Float64Array> => {
+/** The joint rows [x; y] without copying either. */
+export const jointRows = (x: Activations, y: Activations): RowSource => {
   const m = x.datapoints
-  const d = x.neurons + y.neurons
-  const pair = { x: toSharedFloat32(x.data), y: toSharedFloat32(y.data), dx: x.neurons, dy: y.neurons, datapoints: m }
-  const workers = poolSize()
-  const share = (n: number, w: number): [number, number] => [Math.floor((n * w) / workers), Math.floor((n * (w + 1)) / workers)]
-  const means = new Float64Array(d)
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      const [rowStart, rowEnd] = share(d, w)
-      const res = await runOnWorker(w, { kind: "means", ...pair, rowStart, rowEnd })
-      means.set(res.means!, rowStart)
-    }),
-  )
-  // Blocks never straddle the x/y boundary; ~256 rows is where XNNPACK stays efficient
-  // while skipping the lower block triangle saves up to ~40% of the products.
-  const blocks = [...splitBlocks(0, x.neurons, 256), ...splitBlocks(x.neurons, d, 256)]
-  const parts = await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      const [colStart, colEnd] = share(m, w)
-      return (await runOnWorker(w, { kind: "gram", ...pair, colStart, colEnd, means, blocks })).gram!
-    }),
-  )
-  const out = parts[0]!
-  for (let p = 1; p < parts.length; p++) {
-    const part = parts[p]!
-    for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!
+  return {
+    rows: x.neurons + y.neurons,
+    length: m,
+    row: (r) => (r < x.neurons ? x.data.subarray(r * m, (r + 1) * m) : y.data.subarray((r - x.neurons) * m, (r - x.neurons + 1) * m)),
+  }
+}
+
+/**
+ * Per row, the mean of up to 1024 evenly spaced values: close enough to the row mean
+ * that the float32 products of (value - shift) lose nothing to cancellation, while the
+ * exact mean is corrected for afterwards (gram - sums sums^T / m).
+ */
+export const rowShifts = (rows: RowSource): Float64Array => {
+  const m = rows.length
+  const step = Math.max(1, Math.floor(m / 1024))
+  const out = new Float64Array(rows.rows)
+  for (let r = 0; r < rows.rows; r++) {
+    const row = rows.row(r)
+    let s = 0, n = 0
+    for (let c = 0; c < m; c += step, n++) s += row[c]!
+    out[r] = Math.fround(s / n)
   }
   return out
+}
+
+/** Joint Gram of the centred rows from per-part shifted Grams and sums: sum of grams - S S^T / m, S the summed sums. */
+const centredFromParts = (parts: readonly ShiftedGram[], d: number, m: number): Float64Array => {
+  const out = parts[0]!.gram
+  const sums = Float64Array.from(parts[0]!.sums)
+  for (let p = 1; p < parts.length; p++) {
+    const { gram, sums: s } = parts[p]!
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! + gram[i]!
+    for (let i = 0; i < d; i++) sums[i] = sums[i]! + s[i]!
+  }
+  for (let i = 0; i < d; i++) {
+    const si = sums[i]! / m
+    for (let j = 0; j < d; j++) out[i * d + j] = out[i * d + j]! - si * sums[j]!
+  }
+  return out
+}
+
+/** Above this many multiply-adds (~40 ms on one core here) the Gram is split over the worker threads. */
+const WORKER_WORK = 5e8
+
+/**
+ * Float32 wasm path (analysis/kernels.ts): on this thread for small problems, else each
+ * worker sums a contiguous range of datapoints; the parts are added in Float64.
+ */
+const jointGramWasm = async (x: Activations, y: Activations, work: number): Promise<Float64Array> => {
+  const m = x.datapoints
+  const d = x.neurons + y.neurons
+  const workers = poolSize()
+  if (work < WORKER_WORK || workers < 2) {
+    const rows = jointRows(x, y)
+    return centredFromParts([shiftedGram(rows, 0, m, rowShifts(rows))], d, m)
+  }
+  const pair = { x: toSharedFloat32(x.data), y: toSharedFloat32(y.data), dx: x.neurons, dy: y.neurons, datapoints: m }
+  const shift = rowShifts(jointRows({ data: pair.x, neurons: pair.dx, datapoints: m }, { data: pair.y, neurons: pair.dy, datapoints: m }))
+  const parts = await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      const colStart = Math.floor((m * w) / workers), colEnd = Math.floor((m * (w + 1)) / workers)
+      const res = await runOnWorker(w, { kind: "gram", ...pair, colStart, colEnd, shift })
+      return { gram: res.gram!, sums: res.sums! }
+    }),
+  )
+  return centredFromParts(parts, d, m)
 }
 
 let warnedFallback = false
 
 /**
  * Joint covariance of x and y over their shared datapoints. `engine`: "js" (Float64
- * loops), "wasm" (float32 XNNPACK in worker threads; float32 products agree with
- * Float64 to ~1e-6 relative), "auto" (js below 1e7 multiply-adds, else wasm).
+ * loops), "wasm" (float32 SIMD kernels of analysis/kernels.ts with Float64 chunk sums,
+ * in worker threads for big problems; agrees with Float64 to ~1e-6 relative), "auto"
+ * (js below 1e6 multiply-adds, else wasm).
  */
 export const jointCovariance = async (x: Activations, y: Activations, engine: CovarianceEngine = "auto"): Promise<JointCovariance> => {
   checkActivations(x, "x")
@@ -152,16 +183,16 @@ export const jointCovariance = async (x: Activations, y: Activations, engine: Co
   if (x.datapoints < 2) throw new RangeError(`covariance needs at least 2 datapoints, got ${x.datapoints}`)
   const d = x.neurons + y.neurons
   const work = (d * d * x.datapoints) / 2
-  const useWasm = engine === "wasm" || (engine === "auto" && work > 1e7)
+  const useWasm = engine === "wasm" || (engine === "auto" && work > 1e6)
   let full: Float64Array
   if (!useWasm) full = jointGramJs(x, y)
-  else if (engine === "wasm") full = await jointGramWasm(x, y)
+  else if (engine === "wasm") full = await jointGramWasm(x, y, work)
   else {
     try {
-      full = await jointGramWasm(x, y)
+      full = await jointGramWasm(x, y, work)
     } catch (err) {
-      // Worker threads or the wasm backend unavailable: same numbers, slower.
-      if (!warnedFallback) process.emitWarning(`analysis: wasm covariance workers failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); using the Float64 JS path`)
+      // Worker threads or WebAssembly unavailable: same numbers, slower.
+      if (!warnedFallback) process.emitWarning(`analysis: wasm covariance failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); using the Float64 JS path`)
       warnedFallback = true
       full = jointGramJs(x, y)
     }

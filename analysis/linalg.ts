@@ -5,8 +5,11 @@
 // as below) takes ~1.5 s at n = 512 and its SVD ~4 s on this machine, which alone
 // exceeds the SVCCA time budget (1.5x numpy, ~2.2 s for 512 x 50,000). This is a
 // line-for-line port of that JAMA/EISPACK algorithm onto one flat Float64Array,
-// with eigenvectors stored as rows so every hot loop is a contiguous scan. It is
-// tested against ml-matrix and against matrices built from known eigenpairs.
+// with eigenvectors stored as rows so every hot loop is a contiguous scan, and those
+// loops run as WebAssembly SIMD kernels (analysis/kernels.ts). It is tested against
+// ml-matrix and against matrices built from known eigenpairs.
+
+import { type Kernels, workspace } from "./kernels.ts"
 
 /** Row-major n x n (or rows x cols) Float64 matrix. */
 export type Mat = Float64Array
@@ -29,48 +32,63 @@ const hypot = (a: number, b: number): number => {
  * Eigendecomposition of a symmetric n x n matrix (only symmetry is assumed, not
  * checked; the lower triangle is what is read). Householder tridiagonalisation
  * (tred2) then implicit QL (tql2). Without vectors the tridiagonal reduction skips
- * the accumulation and QL skips the rotations, which is ~10x cheaper.
+ * the accumulation and QL skips the rotations, which is ~5x cheaper. The matrix lives
+ * in the kernels' WebAssembly memory, whose SIMD loops (analysis/kernels.ts) do the
+ * O(n^3) work; the O(n^2) control flow stays here.
  */
 export const symmetricEigen = (a: ArrayLike<number>, n: number, options: { vectors?: boolean } = {}): SymmetricEigen => {
   const wantVectors = options.vectors ?? true
   if (a.length !== n * n) throw new RangeError(`symmetricEigen: ${a.length} entries for a ${n} x ${n} matrix`)
   if (n === 0) return { values: new Float64Array(0), vectors: new Float64Array(0) }
-  const V = new Float64Array(n * n)
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[j * n + i] = a[i * n + j]!
-  const d = new Float64Array(n)
-  const e = new Float64Array(n)
-  tred2(n, e, d, V, wantVectors)
-  tql2(n, e, d, V, wantVectors)
+  // Rows padded to a multiple of 8 columns (the rotation kernel's width); padding stays 0.
+  const ld = Math.ceil(n / 8) * 8
+  const vAt = 0, dAt = vAt + n * ld * 8, eAt = dAt + n * 8, csAt = eAt + n * 8
+  const { k, f64 } = workspace(csAt + n * 16)
+  const at: Offsets = { v: vAt, d: dAt, e: eAt, cs: csAt }
+  const V = f64.subarray(vAt / 8, vAt / 8 + n * ld)
+  const d = f64.subarray(dAt / 8, dAt / 8 + n)
+  const e = f64.subarray(eAt / 8, eAt / 8 + n)
+  const cs = f64.subarray(csAt / 8, csAt / 8 + 2 * n)
+  V.fill(0)
+  d.fill(0)
+  e.fill(0)
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[j * ld + i] = a[i * n + j]!
+  tred2(n, ld, e, d, V, wantVectors, k, at)
+  tql2(n, ld, e, d, V, cs, wantVectors, k, at)
   // tql2 sorts ascending; callers want the largest first.
   const values = new Float64Array(n)
   for (let i = 0; i < n; i++) values[i] = d[n - 1 - i]!
   if (!wantVectors) return { values, vectors: new Float64Array(0) }
   // Row j of V is the eigenvector of d[j]; reverse the row order.
   const vectors = new Float64Array(n * n)
-  for (let i = 0; i < n; i++) vectors.set(V.subarray((n - 1 - i) * n, (n - i) * n), i * n)
+  for (let i = 0; i < n; i++) vectors.set(V.subarray((n - 1 - i) * ld, (n - 1 - i) * ld + n), i * n)
   return { values, vectors }
 }
 
+/** Byte offsets of V, d, e and the rotation list in the kernels' memory. */
+interface Offsets { readonly v: number; readonly d: number; readonly e: number; readonly cs: number }
+
 // Both routines are ml-matrix's (transposed-storage) JAMA code with M.get(r, c)
-// written as V[r * n + c]; row j of V ends as the eigenvector of d[j].
-function tred2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, wantVectors: boolean): void {
+// written as V[r * ld + c]; row j of V ends as the eigenvector of d[j]. The loops
+// marked "kernel" are the JAMA loops moved into analysis/kernels.ts unchanged.
+function tred2(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array, wantVectors: boolean, k: Kernels, at: Offsets): void {
   let f: number, g: number, h: number, hh: number, scale: number
-  for (let j = 0; j < n; j++) d[j] = V[j * n + n - 1]!
+  for (let j = 0; j < n; j++) d[j] = V[j * ld + n - 1]!
   for (let i = n - 1; i > 0; i--) {
     scale = 0
     h = 0
-    for (let k = 0; k < i; k++) scale += Math.abs(d[k]!)
+    for (let q = 0; q < i; q++) scale += Math.abs(d[q]!)
     if (scale === 0) {
       e[i] = d[i - 1]!
       for (let j = 0; j < i; j++) {
-        d[j] = V[j * n + i - 1]!
-        V[j * n + i] = 0
-        V[i * n + j] = 0
+        d[j] = V[j * ld + i - 1]!
+        V[j * ld + i] = 0
+        V[i * ld + j] = 0
       }
     } else {
-      for (let k = 0; k < i; k++) {
-        d[k] = d[k]! / scale
-        h += d[k]! * d[k]!
+      for (let q = 0; q < i; q++) {
+        d[q] = d[q]! / scale
+        h += d[q]! * d[q]!
       }
       f = d[i - 1]!
       g = Math.sqrt(h)
@@ -79,18 +97,9 @@ function tred2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, wan
       h = h - f * g
       d[i - 1] = f - g
       for (let j = 0; j < i; j++) e[j] = 0
-      for (let j = 0; j < i; j++) {
-        f = d[j]!
-        V[i * n + j] = f
-        const row = j * n
-        g = e[j]! + V[row + j]! * f
-        for (let k = j + 1; k <= i - 1; k++) {
-          const vjk = V[row + k]!
-          g += vjk * d[k]!
-          e[k] = e[k]! + vjk * f
-        }
-        e[j] = g
-      }
+      for (let j = 0; j < i; j++) V[i * ld + j] = d[j]!
+      // kernel: for j < i: g = e[j] + V[j][j] d[j] + sum_{j<q<i} V[j][q] d[q]; e[q] += V[j][q] d[j]; e[j] = g
+      k.tred2Symv(at.v, ld, i, at.d, at.e)
       f = 0
       for (let j = 0; j < i; j++) {
         e[j] = e[j]! / h
@@ -98,48 +107,38 @@ function tred2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, wan
       }
       hh = f / (h + h)
       for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!
-      for (let j = 0; j < i; j++) {
-        f = d[j]!
-        g = e[j]!
-        const row = j * n
-        for (let k = j; k <= i - 1; k++) V[row + k] = V[row + k]! - (f * e[k]! + g * d[k]!)
-        d[j] = V[row + i - 1]!
-        V[row + i] = 0
-      }
+      // kernel: for j < i: V[j][q] -= d[j] e[q] + e[j] d[q] (j <= q < i); d[j] = V[j][i-1]; V[j][i] = 0
+      k.tred2Rank2(at.v, ld, i, at.d, at.e)
     }
     d[i] = h
   }
   if (!wantVectors) {
     // The tridiagonal's diagonal is left on V's diagonal; the accumulation below would only move it.
-    for (let j = 0; j < n; j++) d[j] = V[j * n + j]!
+    for (let j = 0; j < n; j++) d[j] = V[j * ld + j]!
     e[0] = 0
     return
   }
   for (let i = 0; i < n - 1; i++) {
-    V[i * n + n - 1] = V[i * n + i]!
-    V[i * n + i] = 1
+    V[i * ld + n - 1] = V[i * ld + i]!
+    V[i * ld + i] = 1
     h = d[i + 1]!
-    const next = (i + 1) * n
+    const next = (i + 1) * ld
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = V[next + k]! / h
-      for (let j = 0; j <= i; j++) {
-        const row = j * n
-        g = 0
-        for (let k = 0; k <= i; k++) g += V[next + k]! * V[row + k]!
-        for (let k = 0; k <= i; k++) V[row + k] = V[row + k]! - g * d[k]!
-      }
+      for (let q = 0; q <= i; q++) d[q] = V[next + q]! / h
+      // kernel: for j <= i: g = sum_{q<=i} V[i+1][q] V[j][q]; V[j][q] -= g d[q]
+      k.hhAccumulate(at.v, ld, i, at.d)
     }
-    for (let k = 0; k <= i; k++) V[next + k] = 0
+    for (let q = 0; q <= i; q++) V[next + q] = 0
   }
   for (let j = 0; j < n; j++) {
-    d[j] = V[j * n + n - 1]!
-    V[j * n + n - 1] = 0
+    d[j] = V[j * ld + n - 1]!
+    V[j * ld + n - 1] = 0
   }
-  V[(n - 1) * n + n - 1] = 1
+  V[(n - 1) * ld + n - 1] = 1
   e[0] = 0
 }
 
-function tql2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, wantVectors: boolean): void {
+function tql2(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array, cs: Float64Array, wantVectors: boolean, k: Kernels, at: Offsets): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i]!
   e[n - 1] = 0
   let f = 0
@@ -183,16 +182,12 @@ function tql2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, want
           c = p / r
           p = c * d[i]! - s * g
           d[i + 1] = h + s * (c * g + s * d[i]!)
-          if (wantVectors) {
-            const ri = i * n, rn = (i + 1) * n
-            for (let k = 0; k < n; k++) {
-              const hk = V[rn + k]!
-              const vk = V[ri + k]!
-              V[rn + k] = s * vk + c * hk
-              V[ri + k] = c * vk - s * hk
-            }
-          }
+          // The rotation of rows i and i+1 of V, recorded and applied below.
+          cs[2 * (i - l)] = c
+          cs[2 * (i - l) + 1] = s
         }
+        // kernel: for i from m-1 down to l: (V_i, V_i+1) = (c V_i - s V_i+1, s V_i + c V_i+1)
+        if (wantVectors) k.rotations(at.v, ld, l, m, at.cs)
         p = (-s * s2 * c3 * el1 * e[l]!) / dl1
         e[l] = s * p
         d[l] = c * p
@@ -203,47 +198,18 @@ function tql2(n: number, e: Float64Array, d: Float64Array, V: Float64Array, want
   }
   // Selection sort ascending, swapping eigenvector rows along.
   for (let i = 0; i < n - 1; i++) {
-    let k = i
+    let q = i
     let p = d[i]!
-    for (let j = i + 1; j < n; j++) if (d[j]! < p) { k = j; p = d[j]! }
-    if (k !== i) {
-      d[k] = d[i]!
+    for (let j = i + 1; j < n; j++) if (d[j]! < p) { q = j; p = d[j]! }
+    if (q !== i) {
+      d[q] = d[i]!
       d[i] = p
       if (wantVectors) {
-        const ri = i * n, rk = k * n
-        for (let j = 0; j < n; j++) { const t = V[ri + j]!; V[ri + j] = V[rk + j]!; V[rk + j] = t }
+        const ri = i * ld, rq = q * ld
+        for (let j = 0; j < n; j++) { const t = V[ri + j]!; V[ri + j] = V[rq + j]!; V[rq + j] = t }
       }
     }
   }
-}
-
-/** C = A B for row-major A (r x k) and B (k x c). Four rows of A per pass share each load of a row of B. */
-export const matmul = (a: ArrayLike<number>, b: ArrayLike<number>, r: number, k: number, c: number): Mat => {
-  const out = new Float64Array(r * c)
-  let i = 0
-  for (; i + 4 <= r; i += 4) {
-    const o0 = i * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c
-    for (let p = 0; p < k; p++) {
-      const a0 = a[i * k + p]!, a1 = a[(i + 1) * k + p]!, a2 = a[(i + 2) * k + p]!, a3 = a[(i + 3) * k + p]!
-      const bp = p * c
-      for (let j = 0; j < c; j++) {
-        const bj = b[bp + j]!
-        out[o0 + j] = out[o0 + j]! + a0 * bj
-        out[o1 + j] = out[o1 + j]! + a1 * bj
-        out[o2 + j] = out[o2 + j]! + a2 * bj
-        out[o3 + j] = out[o3 + j]! + a3 * bj
-      }
-    }
-  }
-  for (; i < r; i++) {
-    const oi = i * c
-    for (let p = 0; p < k; p++) {
-      const aip = a[i * k + p]!
-      const bp = p * c
-      for (let j = 0; j < c; j++) out[oi + j] = out[oi + j]! + aip * b[bp + j]!
-    }
-  }
-  return out
 }
 
 /** Transpose of a row-major r x c matrix. */

@@ -1,0 +1,450 @@
+// Hand-written WebAssembly SIMD kernels (assembled by analysis/wasm.ts) for the steps of
+// the similarity measures whose cost is cubic or grows with the number of datapoints:
+// - the Gram matrix of the (shifted) activations, Z Z^T, float32 products (gram32, pack);
+// - Float64 products of the d x d matrices (gram64 through productF64);
+// - the O(n^3) inner loops of the symmetric eigendecomposition in analysis/linalg.ts
+//   (tred2Symv, tred2Rank2, hhAccumulate, rotations), which keeps its control flow in JS.
+// Plain JS loops run ~1 GFLOP/s here; these run at 2-4 (Float64) and 8 (float32) lanes
+// per instruction with no bounds checks.
+//
+// Gram numerics: products and the running sums over one chunk (CHUNK datapoints, each
+// of 4 lanes summing a quarter of them) are float32; every chunk's sums are added to a
+// Float64 Gram. Callers subtract a per-row shift close to the row mean before the
+// products (and correct for the exact mean afterwards), so there is no cancellation.
+// Tested against naive Float64 loops in test/analysis/kernels.test.ts.
+import { assemble, type FuncSource, type ValType } from "./wasm.ts"
+
+/** Rows are packed in groups of 4 (interleaved by 16-byte vectors); tiles are 2 rows x 4 rows. */
+export const GROUP = 4
+/** Datapoints per chunk (multiple of 4): one chunk of all rows, packed, is what the tile loops stream over. */
+export const CHUNK = 256
+
+const acc = (r: number, s: number): string => `acc${r}${s}`
+const R = [0, 1], S = [0, 1, 2, 3]
+
+/** Adds the lanes of v128 local `v` (4 float32 summed in Float64, or 2 Float64) to the f64 at `address` + offset. */
+const addLanesTo = (type: "f32" | "f64", v: string, offset: number, tmp: string, address: string): string =>
+  type === "f32"
+    ? `
+        ${address} ${address} f64.load offset=${offset}
+        local.get $${v} f64x2.promote_low_f32x4
+        local.get $${v} local.get $${v} i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 f64x2.promote_low_f32x4
+        f64x2.add local.tee $${tmp} f64x2.extract_lane 0 local.get $${tmp} f64x2.extract_lane 1 f64.add
+        f64.add f64.store offset=${offset}`
+    : `
+        ${address} ${address} f64.load offset=${offset}
+        local.get $${v} f64x2.extract_lane 0 local.get $${v} f64x2.extract_lane 1 f64.add
+        f64.add f64.store offset=${offset}`
+
+/**
+ * gram32 / gram64 (a, b, hi0, hi1, gj0, gj1, nvec, c, ldc, tri): tiles of A B^T added
+ * to the Float64 matrix c (leading dimension ldc), for A and B packed as groups of 4
+ * rows interleaved by 16-byte vectors (4 float32 or 2 Float64): group g, vector v, row
+ * r at base + ((g * nvec + v) * 4 + r) * 16. Rows of A come in pairs (half-groups hi in
+ * [hi0, hi1): rows 2 hi, 2 hi + 1), rows of B in groups of 4 (gj in [gj0, gj1), or
+ * [max(hi / 2, gj0), gj1) when `tri` is set: with b = a, only the upper block triangle
+ * of A A^T). A 2 x 4 tile keeps its 8 accumulators and 6 operands in registers (V8 has
+ * 15 vector registers on x64; a 3 x 3 tile spills one accumulator every iteration).
+ */
+const dotTiles = (type: "f32" | "f64"): FuncSource => {
+  const v = type === "f32" ? "f32x4" : "f64x2"
+  return {
+    name: `gram${type.slice(1)}`,
+    params: [["a", "i32"], ["b", "i32"], ["hi0", "i32"], ["hi1", "i32"], ["gj0", "i32"], ["gj1", "i32"], ["nvec", "i32"], ["c", "i32"], ["ldc", "i32"], ["tri", "i32"]],
+    locals: [
+      ["hi", "i32"], ["gj", "i32"], ["pa", "i32"], ["pb", "i32"], ["end", "i32"], ["gbytes", "i32"], ["cr", "i32"], ["rowBytes", "i32"],
+      ["a0", "v128"], ["a1", "v128"], ["b0", "v128"], ["b1", "v128"], ["b2", "v128"], ["b3", "v128"],
+      ...R.flatMap((r) => S.map((s) => [acc(r, s), "v128"] as [string, ValType])),
+    ],
+    body: `
+    local.get $nvec i32.const 64 i32.mul local.set $gbytes
+    local.get $ldc i32.const 8 i32.mul local.set $rowBytes
+    local.get $hi0 local.set $hi
+    block $doneI loop $nextI
+      local.get $hi local.get $hi1 i32.ge_u br_if $doneI
+      ;; gj starts at gj0, or at max(hi / 2, gj0) for a triangle
+      local.get $gj0 local.set $gj
+      local.get $tri
+      if
+        local.get $hi i32.const 1 i32.shr_u local.get $gj0 local.get $hi i32.const 1 i32.shr_u local.get $gj0 i32.gt_u select local.set $gj
+      end
+      block $doneJ loop $nextJ
+        local.get $gj local.get $gj1 i32.ge_u br_if $doneJ
+        ;; pa = a + (hi / 2) * gbytes + (hi % 2) * 32
+        local.get $a local.get $hi i32.const 1 i32.shr_u local.get $gbytes i32.mul i32.add
+        local.get $hi i32.const 1 i32.and i32.const 32 i32.mul i32.add local.tee $pa
+        local.get $gbytes i32.add local.set $end
+        local.get $b local.get $gj local.get $gbytes i32.mul i32.add local.set $pb
+        ${R.flatMap((r) => S.map((s) => `v128.const f32x4 0 0 0 0 local.set $${acc(r, s)}`)).join(" ")}
+        loop $k
+          local.get $pa v128.load local.set $a0
+          local.get $pa v128.load offset=16 local.set $a1
+          ${S.map((s) => `local.get $pb v128.load offset=${16 * s} local.set $b${s}`).join(" ")}
+          ${R.flatMap((r) => S.map((s) => `local.get $${acc(r, s)} local.get $a${r} local.get $b${s} ${v}.mul ${v}.add local.set $${acc(r, s)}`)).join("\n          ")}
+          local.get $pb i32.const 64 i32.add local.set $pb
+          local.get $pa i32.const 64 i32.add local.tee $pa
+          local.get $end i32.lt_u br_if $k
+        end
+        ;; c[(2 hi + r) * ldc + 4 gj + s] += sum of the lanes of acc_rs, in Float64
+        local.get $c local.get $hi i32.const 2 i32.mul local.get $ldc i32.mul local.get $gj i32.const 4 i32.mul i32.add i32.const 8 i32.mul i32.add local.set $cr
+        ${R.map((r) => S.map((s) => addLanesTo(type, acc(r, s), 8 * s, "b0", "local.get $cr")).join("") + "\n        local.get $cr local.get $rowBytes i32.add local.set $cr").join("")}
+        local.get $gj i32.const 1 i32.add local.set $gj
+        br $nextJ
+      end end
+      local.get $hi i32.const 1 i32.add local.set $hi
+      br $nextI
+    end end`,
+  }
+}
+
+/**
+ * pack(src, groups, nvec, shift, dst, sums): rows of src (groups * 4 rows of nvec * 4
+ * floats, row-major) minus shift[row] (float32) into the interleaved layout gram reads;
+ * adds each shifted row's sum to sums[row] (Float64).
+ */
+const pack: FuncSource = {
+  name: "pack",
+  params: [["src", "i32"], ["groups", "i32"], ["nvec", "i32"], ["shift", "i32"], ["dst", "i32"], ["sums", "i32"]],
+  locals: [["row", "i32"], ["rows", "i32"], ["r", "i32"], ["gbase", "i32"], ["ps", "i32"], ["pd", "i32"], ["end", "i32"], ["s", "v128"], ["x", "v128"], ["sum", "v128"]],
+  body: `
+    local.get $groups i32.const 4 i32.mul local.set $rows
+    local.get $dst local.set $gbase
+    block $done loop $nextRow
+      local.get $row local.get $rows i32.ge_u br_if $done
+      local.get $shift local.get $row i32.const 4 i32.mul i32.add v128.load32_splat local.set $s
+      local.get $src local.get $row local.get $nvec i32.mul i32.const 16 i32.mul i32.add local.tee $ps
+      local.get $nvec i32.const 16 i32.mul i32.add local.set $end
+      ;; row r of group g goes to dst + g * nvec * 64 + r * 16, then every 64 bytes
+      local.get $gbase local.get $r i32.const 16 i32.mul i32.add local.set $pd
+      v128.const f32x4 0 0 0 0 local.set $sum
+      loop $v
+        local.get $ps v128.load local.get $s f32x4.sub local.set $x
+        local.get $pd local.get $x v128.store
+        local.get $sum local.get $x f32x4.add local.set $sum
+        local.get $pd i32.const 64 i32.add local.set $pd
+        local.get $ps i32.const 16 i32.add local.tee $ps
+        local.get $end i32.lt_u br_if $v
+      end
+      local.get $sums local.get $row i32.const 8 i32.mul i32.add
+      local.get $sums local.get $row i32.const 8 i32.mul i32.add f64.load
+      local.get $sum f64x2.promote_low_f32x4
+      local.get $sum local.get $sum i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 f64x2.promote_low_f32x4
+      f64x2.add local.tee $x f64x2.extract_lane 0 local.get $x f64x2.extract_lane 1 f64.add
+      f64.add f64.store
+      local.get $row i32.const 1 i32.add local.set $row
+      ;; next lane of the group, or the next group
+      local.get $r i32.const 1 i32.add local.tee $r i32.const 4 i32.eq
+      if
+        i32.const 0 local.set $r
+        local.get $gbase local.get $nvec i32.const 64 i32.mul i32.add local.set $gbase
+      end
+      br $nextRow
+    end end`,
+}
+
+// ---- Float64 kernels for the hot loops of the symmetric eigendecomposition (analysis/linalg.ts).
+// Matrices are row-major with a leading dimension `ld` (elements); d and e are Float64 vectors.
+
+/** Loop over k in [0, cnt) two at a time (SIMD body) with a scalar last element; pointers advance by 16 bytes. */
+const pairs = (cnt: string, ptrs: readonly string[], simd: string, scalar: string): string => `
+      block $pairsDone loop $pairsNext
+        local.get $${cnt} i32.const 2 i32.lt_s br_if $pairsDone
+        ${simd}
+        ${ptrs.map((p) => `local.get $${p} i32.const 16 i32.add local.set $${p}`).join(" ")}
+        local.get $${cnt} i32.const 2 i32.sub local.set $${cnt}
+        br $pairsNext
+      end end
+      local.get $${cnt} i32.const 1 i32.eq
+      if
+        ${scalar}
+      end`
+
+const at = (base: string, index: string): string => `local.get $${base} local.get $${index} i32.const 8 i32.mul i32.add`
+const hsum = (vec: string): string => `local.get $${vec} f64x2.extract_lane 0 local.get $${vec} f64x2.extract_lane 1 f64.add`
+
+/**
+ * tred2Symv(V, ld, i, d, e): the matrix-vector step of Householder step i in tred2:
+ * for j < i (in order): g = e[j] + V[j][j] d[j] + sum_{j<k<i} V[j][k] d[k], with
+ * e[k] += V[j][k] d[j] for j < k < i; then e[j] = g.
+ */
+const tred2Symv: FuncSource = {
+  name: "tred2Symv",
+  params: [["v", "i32"], ["ld", "i32"], ["i", "i32"], ["d", "i32"], ["e", "i32"]],
+  locals: [["j", "i32"], ["row", "i32"], ["p", "i32"], ["pd", "i32"], ["pe", "i32"], ["cnt", "i32"], ["f", "f64"], ["g", "f64"], ["vf", "v128"], ["vg", "v128"], ["x", "v128"]],
+  body: `
+    block $done loop $nextJ
+      local.get $j local.get $i i32.ge_s br_if $done
+      ${at("d", "j")} f64.load local.set $f
+      local.get $v local.get $j local.get $ld i32.mul i32.const 8 i32.mul i32.add local.set $row
+      ${at("e", "j")} f64.load ${at("row", "j")} f64.load local.get $f f64.mul f64.add local.set $g
+      ${at("row", "j")} i32.const 8 i32.add local.set $p
+      ${at("d", "j")} i32.const 8 i32.add local.set $pd
+      ${at("e", "j")} i32.const 8 i32.add local.set $pe
+      local.get $i local.get $j i32.sub i32.const 1 i32.sub local.set $cnt
+      local.get $f f64x2.splat local.set $vf
+      v128.const f32x4 0 0 0 0 local.set $vg
+      ${pairs(
+        "cnt",
+        ["p", "pd", "pe"],
+        `local.get $p v128.load local.set $x
+        local.get $vg local.get $x local.get $pd v128.load f64x2.mul f64x2.add local.set $vg
+        local.get $pe local.get $pe v128.load local.get $x local.get $vf f64x2.mul f64x2.add v128.store`,
+        `local.get $g local.get $p f64.load local.get $pd f64.load f64.mul f64.add local.set $g
+        local.get $pe local.get $pe f64.load local.get $p f64.load local.get $f f64.mul f64.add f64.store`,
+      )}
+      ${at("e", "j")} local.get $g ${hsum("vg")} f64.add f64.store
+      local.get $j i32.const 1 i32.add local.set $j
+      br $nextJ
+    end end`,
+}
+
+/**
+ * tred2Rank2(V, ld, i, d, e): the rank-2 update of Householder step i in tred2: for
+ * j < i: V[j][k] -= d[j] e[k] + e[j] d[k] for j <= k < i; then d[j] = V[j][i-1], V[j][i] = 0.
+ */
+const tred2Rank2: FuncSource = {
+  name: "tred2Rank2",
+  params: [["v", "i32"], ["ld", "i32"], ["i", "i32"], ["d", "i32"], ["e", "i32"]],
+  locals: [["j", "i32"], ["row", "i32"], ["p", "i32"], ["pd", "i32"], ["pe", "i32"], ["cnt", "i32"], ["f", "f64"], ["g", "f64"], ["vf", "v128"], ["vg", "v128"], ["im1", "i32"]],
+  body: `
+    local.get $i i32.const 1 i32.sub local.set $im1
+    block $done loop $nextJ
+      local.get $j local.get $i i32.ge_s br_if $done
+      ${at("d", "j")} f64.load local.tee $f f64x2.splat local.set $vf
+      ${at("e", "j")} f64.load local.tee $g f64x2.splat local.set $vg
+      local.get $v local.get $j local.get $ld i32.mul i32.const 8 i32.mul i32.add local.set $row
+      ${at("row", "j")} local.set $p
+      ${at("d", "j")} local.set $pd
+      ${at("e", "j")} local.set $pe
+      local.get $i local.get $j i32.sub local.set $cnt
+      ${pairs(
+        "cnt",
+        ["p", "pd", "pe"],
+        `local.get $p local.get $p v128.load local.get $vf local.get $pe v128.load f64x2.mul local.get $vg local.get $pd v128.load f64x2.mul f64x2.add f64x2.sub v128.store`,
+        `local.get $p local.get $p f64.load local.get $f local.get $pe f64.load f64.mul local.get $g local.get $pd f64.load f64.mul f64.add f64.sub f64.store`,
+      )}
+      ${at("d", "j")} ${at("row", "im1")} f64.load f64.store
+      ${at("row", "i")} f64.const 0 f64.store
+      local.get $j i32.const 1 i32.add local.set $j
+      br $nextJ
+    end end`,
+}
+
+/**
+ * hhAccumulate(V, ld, i, d): applies Householder vector i+1 (row i+1 of V, first i+1
+ * entries) in tred2's accumulation: for j <= i: g = sum_{k<=i} V[i+1][k] V[j][k];
+ * V[j][k] -= g d[k] for k <= i.
+ */
+const hhAccumulate: FuncSource = {
+  name: "hhAccumulate",
+  params: [["v", "i32"], ["ld", "i32"], ["i", "i32"], ["d", "i32"]],
+  locals: [["j", "i32"], ["row", "i32"], ["next", "i32"], ["p", "i32"], ["q", "i32"], ["cnt", "i32"], ["g", "f64"], ["vg", "v128"]],
+  body: `
+    local.get $v local.get $i i32.const 1 i32.add local.get $ld i32.mul i32.const 8 i32.mul i32.add local.set $next
+    block $done loop $nextJ
+      local.get $j local.get $i i32.gt_s br_if $done
+      local.get $v local.get $j local.get $ld i32.mul i32.const 8 i32.mul i32.add local.set $row
+      ;; g = dot(V[i+1][0..i], V[j][0..i])
+      local.get $next local.set $p local.get $row local.set $q
+      local.get $i i32.const 1 i32.add local.set $cnt
+      v128.const f32x4 0 0 0 0 local.set $vg
+      f64.const 0 local.set $g
+      ${pairs("cnt", ["p", "q"], `local.get $vg local.get $p v128.load local.get $q v128.load f64x2.mul f64x2.add local.set $vg`, `local.get $p f64.load local.get $q f64.load f64.mul local.set $g`)}
+      local.get $g ${hsum("vg")} f64.add local.tee $g f64x2.splat local.set $vg
+      ;; V[j][k] -= g d[k]
+      local.get $row local.set $p local.get $d local.set $q
+      local.get $i i32.const 1 i32.add local.set $cnt
+      ${pairs(
+        "cnt",
+        ["p", "q"],
+        `local.get $p local.get $p v128.load local.get $vg local.get $q v128.load f64x2.mul f64x2.sub v128.store`,
+        `local.get $p local.get $p f64.load local.get $g local.get $q f64.load f64.mul f64.sub f64.store`,
+      )}
+      local.get $j i32.const 1 i32.add local.set $j
+      br $nextJ
+    end end`,
+}
+
+/**
+ * rotations(V, ld, l, m, cs): one QL sweep of tql2 applied to the rows of V: for i from
+ * m-1 down to l, with (c, s) = cs[i - l] (16 bytes each), rows i and i+1 become
+ * (c v_i - s v_{i+1}, s v_i + c v_{i+1}), 8 columns per step (ld must be a multiple of 8).
+ * Row by row, so both rows stream sequentially; carrying row i+1 down the sweep in
+ * registers 8 columns at a time (one load and store per entry) was 4x slower here,
+ * its 4 KiB-strided accesses defeating the prefetchers.
+ */
+const rotations: FuncSource = {
+  name: "rotations",
+  params: [["v", "i32"], ["ld", "i32"], ["l", "i32"], ["m", "i32"], ["cs", "i32"]],
+  locals: [
+    ["ldBytes", "i32"], ["prow", "i32"], ["pnext", "i32"], ["stop", "i32"], ["pcs", "i32"], ["c", "v128"], ["s", "v128"],
+    ...[0, 1, 2, 3].flatMap((k) => [[`h${k}`, "v128"], [`x${k}`, "v128"]] as [string, ValType][]),
+  ],
+  body: `
+    local.get $ld i32.const 8 i32.mul local.set $ldBytes
+    local.get $cs local.get $m local.get $l i32.sub i32.const 1 i32.sub i32.const 16 i32.mul i32.add local.set $pcs
+    local.get $v local.get $m i32.const 1 i32.sub local.get $ldBytes i32.mul i32.add local.set $prow
+    local.get $v local.get $l local.get $ldBytes i32.mul i32.add local.set $stop
+    block $done loop $nextRow
+      local.get $prow local.get $stop i32.lt_s br_if $done
+      local.get $pcs v128.load64_splat local.set $c
+      local.get $pcs v128.load64_splat offset=8 local.set $s
+      local.get $prow local.get $ldBytes i32.add local.set $pnext
+      block $colsDone loop $cols
+        local.get $prow local.get $pnext i32.ge_u br_if $colsDone
+        ${[0, 1, 2, 3].map((k) => `local.get $prow v128.load offset=${16 * k} local.set $x${k} local.get $prow local.get $ldBytes i32.add v128.load offset=${16 * k} local.set $h${k}`).join("\n        ")}
+        ${[0, 1, 2, 3]
+          .map(
+            (k) => `local.get $prow local.get $ldBytes i32.add local.get $s local.get $x${k} f64x2.mul local.get $c local.get $h${k} f64x2.mul f64x2.add v128.store offset=${16 * k}
+        local.get $prow local.get $c local.get $x${k} f64x2.mul local.get $s local.get $h${k} f64x2.mul f64x2.sub v128.store offset=${16 * k}`,
+          )
+          .join("\n        ")}
+        local.get $prow i32.const 64 i32.add local.set $prow
+        br $cols
+      end end
+      ;; back to the start of row i, then up one row
+      local.get $prow local.get $ldBytes i32.sub local.get $ldBytes i32.sub local.set $prow
+      local.get $pcs i32.const 16 i32.sub local.set $pcs
+      br $nextRow
+    end end`,
+}
+
+export const KERNELS: readonly FuncSource[] = [dotTiles("f32"), dotTiles("f64"), pack, tred2Symv, tred2Rank2, hhAccumulate, rotations]
+
+/** Row groups per block of the j loop: 16 groups of 4 rows x CHUNK floats (64 KiB) stay in L2 while every i row streams past. */
+const J_BLOCK = 16
+
+// The project's TypeScript libs (ES2023 + node) do not declare WebAssembly; this is the part used here.
+interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object
+  Instance: new (module: object) => { readonly exports: Record<string, unknown> }
+}
+const wasmApi = (): WasmApi => {
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly
+  if (!api) throw new Error("this JavaScript runtime has no WebAssembly")
+  return api
+}
+
+export interface Kernels {
+  readonly memory: WasmMemory
+  readonly gram32: (a: number, b: number, hi0: number, hi1: number, gj0: number, gj1: number, nvec: number, c: number, ldc: number, tri: number) => void
+  readonly gram64: (a: number, b: number, hi0: number, hi1: number, gj0: number, gj1: number, nvec: number, c: number, ldc: number, tri: number) => void
+  readonly pack: (src: number, groups: number, nvec: number, shift: number, dst: number, sums: number) => void
+  readonly tred2Symv: (v: number, ld: number, i: number, d: number, e: number) => void
+  readonly tred2Rank2: (v: number, ld: number, i: number, d: number, e: number) => void
+  readonly hhAccumulate: (v: number, ld: number, i: number, d: number) => void
+  readonly rotations: (v: number, ld: number, l: number, m: number, cs: number) => void
+}
+
+let instance: Kernels | undefined
+/** The kernels, compiled once per thread (well under a millisecond: the module is a few KB). */
+export const kernels = (): Kernels => {
+  if (instance) return instance
+  const api = wasmApi()
+  instance = new api.Instance(new api.Module(assemble(KERNELS, { initialPages: 1, maxPages: 65536 }))).exports as unknown as Kernels
+  return instance
+}
+
+/** The kernels' memory grown to at least `bytes`, with fresh views (growing detaches the old ones). Every call lays out its own data from byte 0. */
+export const workspace = (bytes: number): { k: Kernels; f32: Float32Array; f64: Float64Array } => {
+  const k = kernels()
+  const have = k.memory.buffer.byteLength
+  if (bytes > have) k.memory.grow(Math.ceil((bytes - have) / 65536))
+  return { k, f32: new Float32Array(k.memory.buffer), f64: new Float64Array(k.memory.buffer) }
+}
+
+/** Rows of the row-major r x cols matrix `src` (or of its transpose when `transposed`: src is cols x r) packed for gram64 at f64[at...]: groups of 4 rows by 2-double vectors. */
+const pack64 = (f64: Float64Array, at: number, src: ArrayLike<number>, r: number, cols: number, transposed: boolean): void => {
+  const nvec = Math.ceil(cols / 2)
+  const rp = Math.ceil(r / GROUP) * GROUP
+  f64.fill(0, at, at + rp * nvec * 2)
+  for (let i = 0; i < r; i++) {
+    const base = at + Math.floor(i / GROUP) * nvec * 8 + (i % GROUP) * 2
+    if (transposed) for (let p = 0; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[p * r + i]!
+    else for (let p = 0, row = i * cols; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[row + p]!
+  }
+}
+
+/**
+ * Float64 A B (A r x k, B k x c, row-major; with `bTransposed`, b holds B^T, c x k)
+ * with the SIMD dot-product tiles; with `b` undefined, A A^T (c = r), computed as its
+ * upper triangle and mirrored. Sums run pairwise by vector lane, so results differ from
+ * a sequential loop only by rounding.
+ */
+export const productF64 = (a: ArrayLike<number>, b: ArrayLike<number> | undefined, r: number, k: number, c: number, bTransposed = false): Float64Array => {
+  const rp = Math.ceil(r / GROUP) * GROUP, cp = Math.ceil(c / GROUP) * GROUP
+  const nvec = Math.ceil(k / 2)
+  const packA = 0, packB = packA + rp * nvec * 16, outAt = packB + (b ? cp * nvec * 16 : 0)
+  const { k: kern, f64 } = workspace(outAt + rp * cp * 8)
+  pack64(f64, packA / 8, a, r, k, false)
+  if (b) pack64(f64, packB / 8, b, c, k, !bTransposed)
+  f64.fill(0, outAt / 8, outAt / 8 + rp * cp)
+  const groupsJ = cp / GROUP
+  for (let gj0 = 0; gj0 < groupsJ; gj0 += J_BLOCK) {
+    const gj1 = Math.min(groupsJ, gj0 + J_BLOCK)
+    kern.gram64(packA, b ? packB : packA, 0, b ? rp / 2 : 2 * gj1, gj0, gj1, nvec, outAt, cp, b ? 0 : 1)
+  }
+  const out = new Float64Array(r * c)
+  for (let i = 0; i < r; i++) {
+    const from = outAt / 8 + i * cp
+    if (b) out.set(f64.subarray(from, from + c), i * c)
+    else for (let j = i; j < c; j++) out[i * c + j] = out[j * c + i] = f64[from + j]!
+  }
+  return out
+}
+
+/** Rows of a matrix, each `length` long (the joint rows of two activation matrices, without copying them). */
+export interface RowSource {
+  readonly rows: number
+  readonly length: number
+  row(r: number): Float32Array | Float64Array
+}
+
+export interface ShiftedGram {
+  /** rows x rows, symmetric: sum over the columns of (a_i - shift_i)(a_j - shift_j). */
+  readonly gram: Float64Array
+  /** Per row, sum over the columns of (a_i - shift_i). */
+  readonly sums: Float64Array
+}
+
+/**
+ * Gram matrix of the rows of `source` over columns [colStart, colEnd), each row minus
+ * shift[row] first (float32 products, Float64 sums per chunk of CHUNK columns; see above).
+ * With the sums, the Gram of the exactly centred rows over n columns is gram - sums sums^T / n.
+ */
+export const shiftedGram = (source: RowSource, colStart: number, colEnd: number, shift: ArrayLike<number>): ShiftedGram => {
+  const d = source.rows
+  const groups = Math.ceil(d / GROUP), rp = groups * GROUP
+  // Layout (bytes): staging rows | packed rows | shift (f32) | sums (f64) | gram (f64, rp x rp)
+  const chunkBytes = rp * CHUNK * 4
+  const staging = 0, packed = chunkBytes, shiftAt = 2 * chunkBytes, sumsAt = shiftAt + rp * 8, gramAt = sumsAt + rp * 8
+  const total = gramAt + rp * rp * 8
+  const { k, f32, f64 } = workspace(total)
+  f64.fill(0, sumsAt / 8, total / 8)
+  f32.fill(0, shiftAt / 4, shiftAt / 4 + rp)
+  for (let r = 0; r < d; r++) f32[shiftAt / 4 + r] = shift[r]!
+  for (let c0 = colStart; c0 < colEnd; c0 += CHUNK) {
+    const w = Math.min(CHUNK, colEnd - c0)
+    const stride = Math.ceil(w / 4) * 4
+    for (let r = 0; r < d; r++) {
+      const at = staging / 4 + r * stride
+      f32.set(source.row(r).subarray(c0, c0 + w), at)
+      // Padding columns equal the shift, so they add nothing.
+      if (stride > w) f32.fill(f32[shiftAt / 4 + r]!, at + w, at + stride)
+    }
+    f32.fill(0, staging / 4 + d * stride, staging / 4 + rp * stride)
+    const nvec = stride / 4
+    k.pack(staging, groups, nvec, shiftAt, packed, sumsAt)
+    for (let gj0 = 0; gj0 < groups; gj0 += J_BLOCK) {
+      const gj1 = Math.min(groups, gj0 + J_BLOCK)
+      k.gram32(packed, packed, 0, 2 * gj1, gj0, gj1, nvec, gramAt, rp, 1)
+    }
+  }
+  const gram = new Float64Array(d * d)
+  for (let i = 0; i < d; i++) {
+    const from = gramAt / 8 + i * rp
+    for (let j = i; j < d; j++) gram[i * d + j] = gram[j * d + i] = f64[from + j]!
+  }
+  return { gram, sums: f64.slice(sumsAt / 8, sumsAt / 8 + d) }
+}
