@@ -4,29 +4,17 @@
 // the similarity stages and the report stale.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
-import { spawnSync } from "node:child_process"
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { readPrintedValuesFromHtml, readValuesFromHtml } from "../../report/render.ts"
+import { cli as cliIn, localMicroWork as work, sharedLocalMicro } from "./project.ts"
 
-const repo = resolve(import.meta.dirname, "../..")
-const work = mkdtempSync(join(tmpdir(), "transfusion-micro-"))
-for (const entry of ["pipeline", "stages", "models", "ml", "analysis", "data", "lib", "report", "bin", "main.ts", "package.json", "tsconfig.json"]) {
-  cpSync(join(repo, entry), join(work, entry), { recursive: true, filter: (src) => !src.includes("/data/synthetic") })
-}
-symlinkSync(join(repo, "node_modules"), join(work, "node_modules"))
-
-const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, [join(work, "bin", "transfusion.mjs"), ...args], { cwd: work, encoding: "utf8", maxBuffer: 64 << 20 })
-  return { code: r.status, out: `${r.stdout}${r.stderr}` }
-}
+// The run is shared with the other e2e suites (the Slurm one compares its artifacts to it).
+const cli = (...args: string[]) => cliIn(work, ...args)
 const manifestResult = (id: string): Record<string, unknown> => JSON.parse(cli("show", id, "--json", "--profile", "micro").out) as Record<string, unknown>
 
-test.after(() => rmSync(work, { recursive: true, force: true }))
-
 test("micro runs end to end and writes the report", () => {
-  const r = cli("run", "--profile", "micro")
+  const r = sharedLocalMicro()
   assert.is(r.code, 0, r.out.slice(-4000))
   assert.match(r.out, /0 failed, 0 not run/)
   assert.match(r.out, /artifacts\/report\/index\.html/)
@@ -68,8 +56,11 @@ test("a second run reruns nothing", () => {
 })
 
 test("editing the SVCCA code makes exactly the similarity stages and the report stale", () => {
-  appendFileSync(join(work, "analysis", "cca.ts"), "\n// an edit\n")
+  const cca = join(work, "analysis", "cca.ts")
+  const original = readFileSync(cca, "utf8")
+  appendFileSync(cca, "\n// an edit\n")
   const r = cli("status", "--profile", "micro", "--json")
+  writeFileSync(cca, original) // the copy is shared: leave it as the run saw it
   const stale = (JSON.parse(r.out) as { stages: { id: string; state: string; reasons: string[] }[] }).stages.filter((s) => s.state !== "fresh")
   assert.equal(stale.map((s) => s.id).sort(), [...["cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny", "inception-v3", "resnet50"].map((a) => `similarity/retina/${a}`), "report"].sort())
   assert.ok(stale.find((s) => s.id === "similarity/retina/cbr-tiny")!.reasons.includes("code analysis/cca.ts changed"))

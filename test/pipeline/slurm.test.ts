@@ -19,6 +19,7 @@ import {
   type SlurmCommands,
 } from "../../pipeline/executors/slurm.ts"
 import { Workspace, waitFor } from "./workspace.ts"
+import { cancelLeftovers as cancelRecordedJobs, queued } from "../e2e/cluster.ts"
 
 // n = 2 keeps the suite short: each job is a fresh node process (seconds on a loaded 2-core CI box).
 const ids = ["source", "square/0", "square/1", "sum"]
@@ -37,21 +38,7 @@ const artifacts = async (w: Workspace) => {
 }
 
 /** Cancels whatever a test left queued, so one failure does not block the next test's jobs. */
-const cancelLeftovers = (w: Workspace) => {
-  const jobs = listJobRecords(join(w.root, "artifacts")).map((r) => r.jobId)
-  if (jobs.length) execFileSync("scancel", jobs)
-}
-
-const queued = (jobIds: string[]): string[] => {
-  if (jobIds.length === 0) return []
-  try {
-    return execFileSync("squeue", ["-h", "-j", jobIds.join(","), "-o", "%i"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
-      .split("\n")
-      .filter(Boolean)
-  } catch {
-    return []
-  }
-}
+const cancelLeftovers = (w: Workspace) => void cancelRecordedJobs(join(w.root, "artifacts"))
 
 const slurmRun = (w: Workspace, extra: string[] = []) => w.cli(["run", "--executor", "slurm", "--slurm-poll", "0.25", ...extra])
 
