@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// Entry point: TypeScript sources run through tsx's loader (no build step).
-import { register } from "tsx/esm/api"
+// Entry point: main.ts runs from a bundle cached under node_modules/.cache/transfusion and
+// rebuilt whenever a source file in it changes (pipeline/launch.mjs); without esbuild, or
+// with TRANSFUSION_LAUNCH=tsx, it runs through tsx's loader instead.
+import { launch } from "../pipeline/launch.mjs"
 
-register()
-await import("../main.ts")
+await launch({
+  entry: new URL("../main.ts", import.meta.url),
+  cacheDir: new URL("../node_modules/.cache/transfusion/", import.meta.url),
+  // Worker processes run the stages, whose failure logs then show .ts lines.
+  sourceMaps: process.argv[2] === "worker" || process.argv[2] === "exec",
+})

@@ -10,13 +10,24 @@ import { matchIds, selectNodes } from "../graph.ts"
 import { byIsolation, inlineExecutor, processExecutor } from "../executors/local.ts"
 import { defaultSlurmSettings, runOnSlurm, type SlurmSettings } from "../executors/slurm.ts"
 import { progressReporter, formatDuration } from "../progress.ts"
-import { runPlan } from "../scheduler.ts"
+import { runPlan, type RunSummary } from "../scheduler.ts"
 import { statusOf } from "../status.ts"
 import type { Project } from "../project.ts"
-import type { ExecEnv } from "../execute.ts"
+import { updateLinks, type ExecEnv } from "../execute.ts"
 import type { Fingerprinted } from "../fingerprint.ts"
+import type { AnyNode } from "../stage.ts"
 import { CliFailure, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
+
+/** What the scheduler does for a stage whose artifact exists: point `latest` and its links at it. */
+const markFresh = (env: ExecEnv, nodes: readonly AnyNode[], fps: ReadonlyMap<string, Fingerprinted>): RunSummary => {
+  for (const node of nodes) {
+    const target = fps.get(node.id)!
+    env.store.setLatest(node.id, target.fingerprint)
+    updateLinks(env, target)
+  }
+  return { fresh: nodes.map((n) => n.id), ran: [], failed: [], notRun: [] }
+}
 
 export const runCommand = (project: Project) =>
   Command.make(
@@ -93,9 +104,14 @@ export const runCommand = (project: Project) =>
         const workers = processExecutor(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
         yield* Effect.addFinalizer(() => workers.close)
         const jobs = Option.getOrElse(args.jobs, () => cpus().length)
-        const summary = slurm
-          ? yield* runOnSlurm(selected, fps, env, { settings: slurm, entry: project.entry, argsFor: workerArgs, force })
-          : yield* runPlan(selected, fps, env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus, force })
+        // Nothing to run (a no-op run): the scheduler would only mark every stage fresh, which
+        // is done here without a fiber per stage (a cold process pays for those).
+        const nothingStale = !slurm && selected.every((n) => !force.has(n.id) && store.isComplete(n.id, fps.get(n.id)!.fingerprint))
+        const summary = nothingStale
+          ? markFresh(env, selected, fps)
+          : slurm
+            ? yield* runOnSlurm(selected, fps, env, { settings: slurm, entry: project.entry, argsFor: workerArgs, force })
+            : yield* runPlan(selected, fps, env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus, force })
         reporter.stop()
         const took = formatDuration((Date.now() - started) / 1000)
         console.log(

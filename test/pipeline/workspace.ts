@@ -15,7 +15,6 @@ import type { Project } from "../../pipeline/project.ts"
 
 const repo = resolve(import.meta.dirname, "../..")
 const fixture = join(repo, "test/fixtures/toy")
-const tsx = pathToFileURL(join(repo, "node_modules/tsx/dist/loader.mjs")).href
 
 export interface ToyConfig {
   n: number
@@ -84,11 +83,11 @@ export class Workspace {
     return Effect.runPromise(runPlan(selectNodes(s.graph, patterns), s.fps, env, inlineExecutor(env), { jobs: 2, gpus: 0, force: new Set(force) }))
   }
 
-  /** Starts the real CLI (`run` etc.) on this workspace. */
-  cli(args: string[]): ChildProcess & { output: () => string; done: Promise<number | null> } {
-    const child = spawn(process.execPath, ["--import", tsx, join(this.root, "toy", "main.ts"), ...args], {
+  /** Starts the real CLI (`run` etc.) on this workspace, through the launcher users get (a cached bundle). */
+  cli(args: string[], env: Record<string, string> = {}): ChildProcess & { output: () => string; done: Promise<number | null> } {
+    const child = spawn(process.execPath, [join(this.root, "toy", "transfusion.mjs"), ...args], {
       cwd: this.root,
-      env: { ...process.env, TOY_ROOT: this.root, TOY_RUNS: this.runsFile },
+      env: { ...process.env, TOY_ROOT: this.root, TOY_RUNS: this.runsFile, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     let out = ""
