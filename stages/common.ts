@@ -41,6 +41,14 @@ export type BackendRequest = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" |
  * at plan time, so it must not load tfjs (planning 500 stages stays fast).
  */
 export const plannedBackend = (request: BackendRequest): Record<string, string> => {
+  // One resolution per request and process: a plan asks once per training stage.
+  let planned = plannedByRequest.get(request)
+  if (!planned) plannedByRequest.set(request, (planned = resolvePlannedBackend(request)))
+  return planned
+}
+const plannedByRequest = new Map<BackendRequest, Record<string, string>>()
+
+const resolvePlannedBackend = (request: BackendRequest): Record<string, string> => {
   const name =
     request === "auto"
       ? installed("@tensorflow/tfjs-node-gpu")
