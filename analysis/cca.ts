@@ -176,9 +176,15 @@ const thresholdCount = (s: Float64Array, threshold: number): number => {
   return s.length
 }
 
+const selectRow = (out: Float64Array, from: Float64Array, keepCols: readonly number[]): void => {
+  for (let j = 0; j < keepCols.length; j++) out[j] = from[keepCols[j]!]!
+}
+
+/** The rows x keepCols submatrix of a (row-major, `cols` wide); a copy of a when everything is kept. */
 const select = (a: Float64Array, cols: number, rows: readonly number[], keepCols: readonly number[]): Float64Array => {
+  if (rows.length * cols === a.length && keepCols.length === cols && rows.every((r, i) => r === i) && keepCols.every((c, j) => c === j)) return a.slice()
   const out = new Float64Array(rows.length * keepCols.length)
-  rows.forEach((r, i) => keepCols.forEach((c, j) => (out[i * keepCols.length + j] = a[r * cols + c]!)))
+  for (let i = 0; i < rows.length; i++) selectRow(out.subarray(i * keepCols.length, (i + 1) * keepCols.length), a.subarray(rows[i]! * cols, (rows[i]! + 1) * cols), keepCols)
   return out
 }
 

@@ -1,7 +1,7 @@
 // The one expensive step shared by CCA, SVCCA, PWCCA and CKA: the joint covariance
 // of two activation matrices. Everything downstream works on d x d matrices, so the
 // m-long data is touched once here (never an SVD of an m-long matrix).
-import { type RowSource, type ShiftedGram, shiftedGram } from "./kernels.ts"
+import { mirrorUpper, type RowSource, type ShiftedGram, shiftedGram } from "./kernels.ts"
 import { poolSize, runOnWorker } from "./pool.ts"
 
 /** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
@@ -44,19 +44,7 @@ const rowMeans = (a: Activations): Float64Array => {
   return means
 }
 
-const toBlocks = (full: Float64Array, d: number, dx: number, m: number): JointCovariance => {
-  const dy = d - dx
-  const sxx = new Float64Array(dx * dx), syy = new Float64Array(dy * dy), sxy = new Float64Array(dx * dy)
-  const norm = 1 / (m - 1)
-  for (let i = 0; i < dx; i++) {
-    for (let j = 0; j < dx; j++) sxx[i * dx + j] = full[i * d + j]! * norm
-    for (let j = 0; j < dy; j++) sxy[i * dy + j] = full[i * d + dx + j]! * norm
-  }
-  for (let i = 0; i < dy; i++) for (let j = 0; j < dy; j++) syy[i * dy + j] = full[(dx + i) * d + dx + j]! * norm
-  return { dx, dy, datapoints: m, sxx, syy, sxy }
-}
-
-/** Float64 JS path: exact enough for any size, fast for small problems (no worker start-up). */
+/** Float64 JS path: exact enough for any size, fast for tiny problems. The full centred Gram (d x d). */
 const jointGramJs = (x: Activations, y: Activations): Float64Array => {
   const m = x.datapoints
   const d = x.neurons + y.neurons
@@ -106,38 +94,62 @@ export const jointRows = (x: Activations, y: Activations): RowSource => {
   }
 }
 
+/** Mean of row[0], row[step], ... (its own function so V8 optimises it after a few rows). */
+const stridedMean = (row: Float32Array | Float64Array, step: number): number => {
+  let s = 0, n = 0
+  for (let c = 0; c < row.length; c += step, n++) s += row[c]!
+  return s / n
+}
+
 /**
  * Per row, the mean of up to 1024 evenly spaced values: close enough to the row mean
  * that the float32 products of (value - shift) lose nothing to cancellation, while the
  * exact mean is corrected for afterwards (gram - sums sums^T / m).
  */
 export const rowShifts = (rows: RowSource): Float64Array => {
-  const m = rows.length
-  const step = Math.max(1, Math.floor(m / 1024))
+  const step = Math.max(1, Math.floor(rows.length / 1024))
   const out = new Float64Array(rows.rows)
-  for (let r = 0; r < rows.rows; r++) {
-    const row = rows.row(r)
-    let s = 0, n = 0
-    for (let c = 0; c < m; c += step, n++) s += row[c]!
-    out[r] = Math.fround(s / n)
-  }
+  for (let r = 0; r < rows.rows; r++) out[r] = Math.fround(stridedMean(rows.row(r), step))
   return out
 }
 
-/** Joint Gram of the centred rows from per-part shifted Grams and sums: sum of grams - S S^T / m, S the summed sums. */
-const centredFromParts = (parts: readonly ShiftedGram[], d: number, m: number): Float64Array => {
-  const out = parts[0]!.gram
+// The loops below are O(d^2) and run once per comparison: each is its own small function,
+// so V8 optimises it after a few calls instead of running the first comparisons' loops
+// unoptimised (a function whose later loops have not run yet keeps deoptimising).
+
+const addInto = (dst: Float64Array, src: Float64Array): void => {
+  for (let i = 0; i < dst.length; i++) dst[i] = dst[i]! + src[i]!
+}
+
+/** row[j] = (row[j] - ci * sums[j]) * norm: one row of the centred, normalised Gram. */
+const centreRow = (row: Float64Array, sums: Float64Array, ci: number, norm: number): void => {
+  for (let j = 0; j < row.length; j++) row[j] = (row[j]! - ci * sums[j]!) * norm
+}
+
+/**
+ * The covariance blocks from the parts of the joint Gram of the shifted rows: sum of
+ * the parts' upper triangles, minus S S^T / m (S the summed row sums) for the exact
+ * means, over m - 1.
+ */
+const covarianceFromParts = (parts: readonly ShiftedGram[], dx: number, dy: number, m: number): JointCovariance => {
+  const d = dx + dy
+  const { gram, ld } = parts[0]!
   const sums = Float64Array.from(parts[0]!.sums)
-  for (let p = 1; p < parts.length; p++) {
-    const { gram, sums: s } = parts[p]!
-    for (let i = 0; i < out.length; i++) out[i] = out[i]! + gram[i]!
-    for (let i = 0; i < d; i++) sums[i] = sums[i]! + s[i]!
+  for (const part of parts.slice(1)) {
+    addInto(gram, part.gram)
+    addInto(sums, part.sums)
   }
-  for (let i = 0; i < d; i++) {
-    const si = sums[i]! / m
-    for (let j = 0; j < d; j++) out[i * d + j] = out[i * d + j]! - si * sums[j]!
+  const norm = 1 / (m - 1)
+  for (let i = 0; i < d; i++) centreRow(gram.subarray(i * ld + i, i * ld + d), sums.subarray(i, d), sums[i]! / m, norm)
+  const sxx = new Float64Array(dx * dx), syy = new Float64Array(dy * dy), sxy = new Float64Array(dx * dy)
+  for (let i = 0; i < dx; i++) {
+    sxx.set(gram.subarray(i * ld + i, i * ld + dx), i * dx + i)
+    sxy.set(gram.subarray(i * ld + dx, i * ld + d), i * dy)
   }
-  return out
+  for (let i = 0; i < dy; i++) syy.set(gram.subarray((dx + i) * ld + dx + i, (dx + i) * ld + d), i * dy + i)
+  mirrorUpper(sxx, dx)
+  mirrorUpper(syy, dy)
+  return { dx, dy, datapoints: m, sxx, syy, sxy }
 }
 
 /** Above this many multiply-adds (~40 ms on one core here) the Gram is split over the worker threads. */
@@ -147,13 +159,12 @@ const WORKER_WORK = 5e8
  * Float32 wasm path (analysis/kernels.ts): on this thread for small problems, else each
  * worker sums a contiguous range of datapoints; the parts are added in Float64.
  */
-const jointGramWasm = async (x: Activations, y: Activations, work: number): Promise<Float64Array> => {
+const jointGramWasm = async (x: Activations, y: Activations, work: number): Promise<ShiftedGram[]> => {
   const m = x.datapoints
-  const d = x.neurons + y.neurons
   const workers = poolSize()
   if (work < WORKER_WORK || workers < 2) {
     const rows = jointRows(x, y)
-    return centredFromParts([shiftedGram(rows, 0, m, rowShifts(rows))], d, m)
+    return [shiftedGram(rows, 0, m, rowShifts(rows))]
   }
   const pair = { x: toSharedFloat32(x.data), y: toSharedFloat32(y.data), dx: x.neurons, dy: y.neurons, datapoints: m }
   const shift = rowShifts(jointRows({ data: pair.x, neurons: pair.dx, datapoints: m }, { data: pair.y, neurons: pair.dy, datapoints: m }))
@@ -161,10 +172,10 @@ const jointGramWasm = async (x: Activations, y: Activations, work: number): Prom
     Array.from({ length: workers }, async (_, w) => {
       const colStart = Math.floor((m * w) / workers), colEnd = Math.floor((m * (w + 1)) / workers)
       const res = await runOnWorker(w, { kind: "gram", ...pair, colStart, colEnd, shift })
-      return { gram: res.gram!, sums: res.sums! }
+      return { gram: res.gram!, ld: res.ld!, sums: res.sums! }
     }),
   )
-  return centredFromParts(parts, d, m)
+  return parts
 }
 
 let warnedFallback = false
@@ -184,18 +195,19 @@ export const jointCovariance = async (x: Activations, y: Activations, engine: Co
   const d = x.neurons + y.neurons
   const work = (d * d * x.datapoints) / 2
   const useWasm = engine === "wasm" || (engine === "auto" && work > 1e6)
-  let full: Float64Array
-  if (!useWasm) full = jointGramJs(x, y)
-  else if (engine === "wasm") full = await jointGramWasm(x, y, work)
+  const exact = (): ShiftedGram[] => [{ gram: jointGramJs(x, y), ld: d, sums: new Float64Array(d) }]
+  let parts: ShiftedGram[]
+  if (!useWasm) parts = exact()
+  else if (engine === "wasm") parts = await jointGramWasm(x, y, work)
   else {
     try {
-      full = await jointGramWasm(x, y, work)
+      parts = await jointGramWasm(x, y, work)
     } catch (err) {
       // Worker threads or WebAssembly unavailable: same numbers, slower.
       if (!warnedFallback) process.emitWarning(`analysis: wasm covariance failed (${err instanceof Error ? err.message.split("\n")[0] : String(err)}); using the Float64 JS path`)
       warnedFallback = true
-      full = jointGramJs(x, y)
+      parts = exact()
     }
   }
-  return toBlocks(full, d, x.neurons, x.datapoints)
+  return covarianceFromParts(parts, x.neurons, y.neurons, x.datapoints)
 }

@@ -354,16 +354,29 @@ export const workspace = (bytes: number): { k: Kernels; f32: Float32Array; f64: 
   return { k, f32: new Float32Array(k.memory.buffer), f64: new Float64Array(k.memory.buffer) }
 }
 
+// One loop per small function, so V8 optimises each after a few rows (see covariance.ts).
+const packRow = (f64: Float64Array, base: number, src: Float64Array, from: number, cols: number): void => {
+  for (let p = 0; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[from + p]!
+}
+const packColumn = (f64: Float64Array, base: number, src: Float64Array, column: number, stride: number, cols: number): void => {
+  for (let p = 0; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[p * stride + column]!
+}
+
 /** Rows of the row-major r x cols matrix `src` (or of its transpose when `transposed`: src is cols x r) packed for gram64 at f64[at...]: groups of 4 rows by 2-double vectors. */
-const pack64 = (f64: Float64Array, at: number, src: ArrayLike<number>, r: number, cols: number, transposed: boolean): void => {
+const pack64 = (f64: Float64Array, at: number, src: Float64Array, r: number, cols: number, transposed: boolean): void => {
   const nvec = Math.ceil(cols / 2)
   const rp = Math.ceil(r / GROUP) * GROUP
   f64.fill(0, at, at + rp * nvec * 2)
   for (let i = 0; i < r; i++) {
     const base = at + Math.floor(i / GROUP) * nvec * 8 + (i % GROUP) * 2
-    if (transposed) for (let p = 0; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[p * r + i]!
-    else for (let p = 0, row = i * cols; p < cols; p++) f64[base + (p >> 1) * 8 + (p & 1)] = src[row + p]!
+    if (transposed) packColumn(f64, base, src, i, r, cols)
+    else packRow(f64, base, src, i * cols, cols)
   }
+}
+
+/** Copies the upper triangle of the n x n matrix a into its lower triangle. */
+export const mirrorUpper = (a: Float64Array, n: number): void => {
+  for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i]!
 }
 
 /**
@@ -372,7 +385,7 @@ const pack64 = (f64: Float64Array, at: number, src: ArrayLike<number>, r: number
  * upper triangle and mirrored. Sums run pairwise by vector lane, so results differ from
  * a sequential loop only by rounding.
  */
-export const productF64 = (a: ArrayLike<number>, b: ArrayLike<number> | undefined, r: number, k: number, c: number, bTransposed = false): Float64Array => {
+export const productF64 = (a: Float64Array, b: Float64Array | undefined, r: number, k: number, c: number, bTransposed = false): Float64Array => {
   const rp = Math.ceil(r / GROUP) * GROUP, cp = Math.ceil(c / GROUP) * GROUP
   const nvec = Math.ceil(k / 2)
   const packA = 0, packB = packA + rp * nvec * 16, outAt = packB + (b ? cp * nvec * 16 : 0)
@@ -389,8 +402,9 @@ export const productF64 = (a: ArrayLike<number>, b: ArrayLike<number> | undefine
   for (let i = 0; i < r; i++) {
     const from = outAt / 8 + i * cp
     if (b) out.set(f64.subarray(from, from + c), i * c)
-    else for (let j = i; j < c; j++) out[i * c + j] = out[j * c + i] = f64[from + j]!
+    else out.set(f64.subarray(from + i, from + c), i * c + i)
   }
+  if (!b) mirrorUpper(out, r)
   return out
 }
 
@@ -402,10 +416,19 @@ export interface RowSource {
 }
 
 export interface ShiftedGram {
-  /** rows x rows, symmetric: sum over the columns of (a_i - shift_i)(a_j - shift_j). */
+  /** Upper triangle (j >= i; leading dimension ld) of the rows x rows sums over the columns of (a_i - shift_i)(a_j - shift_j). */
   readonly gram: Float64Array
+  readonly ld: number
   /** Per row, sum over the columns of (a_i - shift_i). */
   readonly sums: Float64Array
+}
+
+/** Columns [c0, c0 + w) of every row into f32[at...], `stride` apart; padding columns equal the row's shift, so they add nothing. */
+const stage = (f32: Float32Array, at: number, rows: readonly (Float32Array | Float64Array)[], c0: number, w: number, stride: number, shift: Float32Array): void => {
+  for (let r = 0; r < rows.length; r++) {
+    f32.set(rows[r]!.subarray(c0, c0 + w), at + r * stride)
+    if (stride > w) f32.fill(shift[r]!, at + r * stride + w, at + (r + 1) * stride)
+  }
 }
 
 /**
@@ -424,15 +447,11 @@ export const shiftedGram = (source: RowSource, colStart: number, colEnd: number,
   f64.fill(0, sumsAt / 8, total / 8)
   f32.fill(0, shiftAt / 4, shiftAt / 4 + rp)
   for (let r = 0; r < d; r++) f32[shiftAt / 4 + r] = shift[r]!
+  const rows = Array.from({ length: d }, (_, r) => source.row(r))
   for (let c0 = colStart; c0 < colEnd; c0 += CHUNK) {
     const w = Math.min(CHUNK, colEnd - c0)
     const stride = Math.ceil(w / 4) * 4
-    for (let r = 0; r < d; r++) {
-      const at = staging / 4 + r * stride
-      f32.set(source.row(r).subarray(c0, c0 + w), at)
-      // Padding columns equal the shift, so they add nothing.
-      if (stride > w) f32.fill(f32[shiftAt / 4 + r]!, at + w, at + stride)
-    }
+    stage(f32, staging / 4, rows, c0, w, stride, f32.subarray(shiftAt / 4, shiftAt / 4 + d))
     f32.fill(0, staging / 4 + d * stride, staging / 4 + rp * stride)
     const nvec = stride / 4
     k.pack(staging, groups, nvec, shiftAt, packed, sumsAt)
@@ -441,10 +460,5 @@ export const shiftedGram = (source: RowSource, colStart: number, colEnd: number,
       k.gram32(packed, packed, 0, 2 * gj1, gj0, gj1, nvec, gramAt, rp, 1)
     }
   }
-  const gram = new Float64Array(d * d)
-  for (let i = 0; i < d; i++) {
-    const from = gramAt / 8 + i * rp
-    for (let j = i; j < d; j++) gram[i * d + j] = gram[j * d + i] = f64[from + j]!
-  }
-  return { gram, sums: f64.slice(sumsAt / 8, sumsAt / 8 + d) }
+  return { gram: f64.slice(gramAt / 8, gramAt / 8 + rp * rp), ld: rp, sums: f64.slice(sumsAt / 8, sumsAt / 8 + d) }
 }

@@ -36,7 +36,7 @@ const hypot = (a: number, b: number): number => {
  * in the kernels' WebAssembly memory, whose SIMD loops (analysis/kernels.ts) do the
  * O(n^3) work; the O(n^2) control flow stays here.
  */
-export const symmetricEigen = (a: ArrayLike<number>, n: number, options: { vectors?: boolean } = {}): SymmetricEigen => {
+export const symmetricEigen = (a: Float64Array, n: number, options: { vectors?: boolean } = {}): SymmetricEigen => {
   const wantVectors = options.vectors ?? true
   if (a.length !== n * n) throw new RangeError(`symmetricEigen: ${a.length} entries for a ${n} x ${n} matrix`)
   if (n === 0) return { values: new Float64Array(0), vectors: new Float64Array(0) }
@@ -52,8 +52,11 @@ export const symmetricEigen = (a: ArrayLike<number>, n: number, options: { vecto
   V.fill(0)
   d.fill(0)
   e.fill(0)
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) V[j * ld + i] = a[i * n + j]!
-  tred2(n, ld, e, d, V, wantVectors, k, at)
+  // JAMA works on the transpose (and reads what is the lower triangle of a).
+  for (let i = 0; i < n; i++) toColumn(V, a, i, n, ld)
+  tred2(n, ld, e, d, V, k, at)
+  if (wantVectors) accumulate(n, ld, e, d, V, k, at)
+  else tridiagonal(n, ld, e, d, V)
   tql2(n, ld, e, d, V, cs, wantVectors, k, at)
   // tql2 sorts ascending; callers want the largest first.
   const values = new Float64Array(n)
@@ -65,13 +68,20 @@ export const symmetricEigen = (a: ArrayLike<number>, n: number, options: { vecto
   return { values, vectors }
 }
 
+/** V[j][i] = a[i][j] for all j (a loop of its own, so V8 optimises it after a few rows). */
+const toColumn = (V: Float64Array, a: Float64Array, i: number, n: number, ld: number): void => {
+  for (let j = 0; j < n; j++) V[j * ld + i] = a[i * n + j]!
+}
+
 /** Byte offsets of V, d, e and the rotation list in the kernels' memory. */
 interface Offsets { readonly v: number; readonly d: number; readonly e: number; readonly cs: number }
 
 // Both routines are ml-matrix's (transposed-storage) JAMA code with M.get(r, c)
 // written as V[r * ld + c]; row j of V ends as the eigenvector of d[j]. The loops
-// marked "kernel" are the JAMA loops moved into analysis/kernels.ts unchanged.
-function tred2(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array, wantVectors: boolean, k: Kernels, at: Offsets): void {
+// marked "kernel" are the JAMA loops moved into analysis/kernels.ts unchanged. tred2's
+// end is split by whether vectors are wanted (accumulate / tridiagonal): one function
+// serving both kept being deoptimised by V8 whenever the other kind of call came.
+function tred2(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array, k: Kernels, at: Offsets): void {
   let f: number, g: number, h: number, hh: number, scale: number
   for (let j = 0; j < n; j++) d[j] = V[j * ld + n - 1]!
   for (let i = n - 1; i > 0; i--) {
@@ -112,12 +122,17 @@ function tred2(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float
     }
     d[i] = h
   }
-  if (!wantVectors) {
-    // The tridiagonal's diagonal is left on V's diagonal; the accumulation below would only move it.
-    for (let j = 0; j < n; j++) d[j] = V[j * ld + j]!
-    e[0] = 0
-    return
-  }
+}
+
+/** tred2 without the accumulation: the tridiagonal's diagonal is left on V's diagonal. */
+function tridiagonal(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array): void {
+  for (let j = 0; j < n; j++) d[j] = V[j * ld + j]!
+  e[0] = 0
+}
+
+/** tred2's accumulation of the Householder transformations into V. */
+function accumulate(n: number, ld: number, e: Float64Array, d: Float64Array, V: Float64Array, k: Kernels, at: Offsets): void {
+  let h: number
   for (let i = 0; i < n - 1; i++) {
     V[i * ld + n - 1] = V[i * ld + i]!
     V[i * ld + i] = 1

@@ -30,7 +30,7 @@ export type WorkerRequest =
   | { readonly id: number; readonly kind: "matmul"; readonly a: Float64Array; readonly b: Float64Array; readonly r: number; readonly k: number; readonly c: number; readonly bTransposed: boolean }
 
 export type WorkerResponse =
-  | { readonly id: number; readonly ok: true; readonly gram?: Float64Array; readonly sums?: Float64Array; readonly product?: Float64Array; readonly values?: Float64Array; readonly vectors?: Float64Array }
+  | { readonly id: number; readonly ok: true; readonly gram?: Float64Array; readonly ld?: number; readonly sums?: Float64Array; readonly product?: Float64Array; readonly values?: Float64Array; readonly vectors?: Float64Array }
   | { readonly id: number; readonly ok: false; readonly error: string }
 
 // Only answer in threads started by analysis/pool.ts (never on some other worker's port).
@@ -41,8 +41,8 @@ if (port) {
       try {
         if (req.kind === "gram") {
           const rows = jointRows({ data: req.x, neurons: req.dx, datapoints: req.datapoints }, { data: req.y, neurons: req.dy, datapoints: req.datapoints })
-          const { gram, sums } = shiftedGram(rows, req.colStart, req.colEnd, req.shift)
-          port.postMessage({ id: req.id, ok: true, gram, sums } satisfies WorkerResponse, [gram.buffer as ArrayBuffer, sums.buffer as ArrayBuffer])
+          const { gram, ld, sums } = shiftedGram(rows, req.colStart, req.colEnd, req.shift)
+          port.postMessage({ id: req.id, ok: true, gram, ld, sums } satisfies WorkerResponse, [gram.buffer as ArrayBuffer, sums.buffer as ArrayBuffer])
         } else if (req.kind === "matmul") {
           const product = productF64(req.a, req.b, req.r, req.k, req.c, req.bTransposed)
           port.postMessage({ id: req.id, ok: true, product } satisfies WorkerResponse, [product.buffer as ArrayBuffer])

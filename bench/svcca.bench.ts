@@ -110,7 +110,7 @@ export default async function (): Promise<void> {
       // Warm-up: starts the workers, compiles the kernels, and numpy's first-call costs.
       let result = await svcca(x, y)
       let reference = numpy ? await numpy.ask({ cmd: "svcca" }) : undefined
-      const ours: number[] = [], theirs: number[] = [], cpu: number[] = []
+      const ours: number[] = [], theirs: number[] = [], cpu: number[] = [], theirCpu: number[] = []
       const runOurs = async () => {
         const c0 = process.cpuUsage()
         const t0 = performance.now()
@@ -123,6 +123,7 @@ export default async function (): Promise<void> {
         if (!numpy) return
         reference = await numpy.ask({ cmd: "svcca" })
         theirs.push(reference.seconds as number)
+        theirCpu.push(reference.cpu as number)
       }
       for (let r = 0; r < reps; r++) {
         if (r % 2 === 0) { await runOurs(); await runNumpy() } else { await runNumpy(); await runOurs() }
@@ -136,7 +137,7 @@ export default async function (): Promise<void> {
       const ratio = median(ours) / median(theirs)
       const pairRatio = median(ours.map((t, i) => t / theirs[i]!))
       console.log(
-        `${head}, numpy median ${f3(median(theirs))} s (min ${f3(Math.min(...theirs))}); ` +
+        `${head}, numpy median ${f3(median(theirs))} s (min ${f3(Math.min(...theirs))}, CPU ${f3(median(theirCpu))} s); ` +
           `ratio ${ratio.toFixed(2)}x (target <= 1.5x: ${ratio <= 1.5 ? "met" : "NOT met"}; per-pair median ${pairRatio.toFixed(2)}x, of minima ${(Math.min(...ours) / Math.min(...theirs)).toFixed(2)}x); ` +
           `${reps} alternating runs each, load average ${load0.toFixed(1)} -> ${load1.toFixed(1)} on ${availableParallelism()} cores; ` +
           `svcca ${result.mean.toFixed(6)} vs numpy ${(reference.mean as number).toFixed(6)}, directions ${result.directionsX}/${result.directionsY} vs ${String(reference.kx)}/${String(reference.ky)}`,

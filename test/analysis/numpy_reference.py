@@ -8,7 +8,7 @@
 # `python3 numpy_reference.py --serve` is the timing reference of bench/svcca.bench.ts: it reads one JSON
 # request per line on stdin and answers one JSON line on stdout:
 #   {"cmd": "load", "x": path, "y": path, "dx": n, "dy": n, "m": n}   float32 neurons x datapoints files
-#   {"cmd": "svcca"}                                                   times svcca_cov() on them (float64)
+#   {"cmd": "svcca"}                                                   times svcca_cov() on them (float64): wall and CPU seconds
 #   {"cmd": "info"}                                                    numpy version, OpenBLAS kernel and threads
 import numpy as np, json
 import os, sys, time
@@ -99,8 +99,8 @@ def serve():
             b=np.fromfile(req['y'],dtype='<f4').reshape(req['dy'],req['m']).astype(np.float64)
             out=dict(ok=True)
         elif req['cmd']=='svcca':
-            t=time.perf_counter(); mean,kx,ky=svcca_cov(a,b); s=time.perf_counter()-t
-            out=dict(seconds=s,mean=float(mean),kx=kx,ky=ky)
+            t=time.perf_counter(); c=time.process_time(); mean,kx,ky=svcca_cov(a,b)
+            out=dict(seconds=time.perf_counter()-t,cpu=time.process_time()-c,mean=float(mean),kx=kx,ky=ky)
         elif req['cmd']=='info':
             out=dict(numpy=np.__version__,**openblas_info())
         else:
