@@ -125,7 +125,7 @@ export interface StoreComparison {
   readonly files: number
   /** Output files with the same sha256. */
   readonly identical: number
-  /** Activation files equal in content, their key-value metadata in another order. */
+  /** Activation files equal in content but not in bytes (key-value metadata in another order). */
   readonly parquetByContent: number
   /** Text files equal once store paths and the report's generation time are masked. */
   readonly textMasked: number
@@ -140,9 +140,10 @@ export interface StoreComparison {
  * - absolute paths into the store: an ingest records its source folder (dataset.json and
  *   result), the report names its figure files; compared with each store's root masked;
  * - the report's "Generated:" time;
- * - the order of an activation file's Parquet key-value metadata (parquet-wasm keeps it in
- *   a Rust HashMap, whose iteration order is random per process): compared by content,
- *   every column bit for bit and the metadata as a set.
+ * - the order of an activation file's Parquet key-value metadata when parquet-wasm wrote
+ *   it (the snappy/zstd writers: arrow-rs keeps it in a HashMap, whose iteration order is
+ *   random per process; the default uncompressed writer keeps the order): compared by
+ *   content, every column bit for bit and the metadata as a set.
  * Training is otherwise bitwise reproducible for a fixed seed on the wasm backend (one
  * thread, a fixed order of operations), so weights, curves, metrics, activations,
  * similarity tables and figures must be byte-identical.

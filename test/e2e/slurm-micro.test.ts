@@ -109,7 +109,7 @@ if (!available.ok) {
     assert.is(c.stages, planned.size)
     console.log(
       `  slurm-micro: ${c.stages} stages with the fingerprints and results of the local run (${localRun.seconds.toFixed(0)} s); ${c.files} output files: ${c.identical} byte-identical, ` +
-        `${c.parquetByContent} Parquet equal in content (metadata order differs), ${c.textMasked} equal but for store paths and the generation time`,
+        `${c.parquetByContent} Parquet equal in content only (metadata order), ${c.textMasked} equal but for store paths and the generation time`,
     )
   })
 }
