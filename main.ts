@@ -65,8 +65,8 @@ export const project: Project = {
   plan: ({ profile, configFile }) =>
     Effect.try({
       try: () => {
-        const { config, overrides } = resolveConfig(profile, configFile, process.cwd())
-        return { nodes: expandGraph(config, profile, overrides, process.cwd()), overrides, executor: config.executor }
+        const { config, overrides, experimentOverrides } = resolveConfig(profile, configFile, process.cwd())
+        return { nodes: expandGraph(config, profile, experimentOverrides, process.cwd()), overrides, executor: config.executor }
       },
       catch: (e) => new ConfigError({ message: e instanceof ConfigProblem ? e.message : `${(e as Error).message}` }),
     }),

@@ -47,7 +47,7 @@ const Training = Schema.Struct({
   stepsByModel: Schema.optional(Schema.partial(Schema.Record({ key: Arch, value: Schema.Int.pipe(Schema.positive()) }))),
 })
 
-/** Where stages run: this machine (default) or a Slurm cluster (pipeline/executors/SLURM.md). */
+/** Where stages run: this machine (default) or a Slurm cluster (README, "Running on a Slurm cluster"). */
 const Executor = Schema.Union(
   Schema.Struct({ type: Schema.Literal("local") }),
   Schema.Struct({
@@ -205,6 +205,11 @@ export interface ResolvedConfig {
   readonly config: Config
   /** "path = value" for each setting the user's file changed. */
   readonly overrides: readonly string[]
+  /**
+   * The overrides that can change results: all but `executor` (where stages run), so
+   * switching executors in the file does not change the report's params or fingerprint.
+   */
+  readonly experimentOverrides: readonly string[]
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v)
@@ -271,5 +276,5 @@ export const resolveConfig = (profile: string, file: string | undefined, cwd: st
     }
     if (!isDir) throw new ConfigProblem(`${key} = ${JSON.stringify(source.root)} (from ${path}) is not a directory`)
   }
-  return { config, overrides }
+  return { config, overrides, experimentOverrides: overrides.filter((o) => !/^executor[.\s]/.test(o)) }
 }

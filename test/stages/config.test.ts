@@ -62,6 +62,20 @@ test("stepsByModel gives a model its own step count (pretrain, fine-tune, small 
   })
 })
 
+test("the executor set in the file is listed but is not an experiment setting: every stage's params stay the same", () => {
+  withDir((dir) => {
+    const plain = resolveConfig("micro", undefined, dir)
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ executor: { type: "slurm", pollSeconds: 1 }, seeds: 3 }))
+    const slurm = resolveConfig("micro", undefined, dir)
+    assert.ok(slurm.overrides.some((o) => o.startsWith("executor")), slurm.overrides.join("; "))
+    assert.equal(slurm.experimentOverrides, ["seeds = 3"])
+    const params = (r: typeof plain) => buildGraph(expandGraph({ ...r.config, seeds: 3 }, "micro", r.experimentOverrides, dir)).nodes.map((n) => [n.id, n.params])
+    const withSeeds = resolveConfig("micro", undefined, dir)
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ seeds: 3 }))
+    assert.equal(params(withSeeds), params(resolveConfig("micro", undefined, dir)))
+  })
+})
+
 test("a user file overrides fields, per profile or flat, and the overrides are listed", () => {
   withDir((dir) => {
     writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ mini: { seeds: 2, finetune: { learningRate: 0.01 } } }))
