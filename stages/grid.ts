@@ -78,10 +78,13 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   const gpu = config.backend.startsWith("tensorflow-gpu") ? 1 : 0
   const model = (arch: string, size: number, seed: number) => ({ arch: arch as "cbr-tiny", widthMultiplier: width, inputSize: sizeFor(arch, size), seed, backend: config.backend })
 
+  // Slim ResNet-50 is ResNet-50 pruned after initialisation: its weights and step count are ResNet-50's.
+  const baseArch = (arch: string): Arch => (arch === "resnet50-slim" ? "resnet50" : arch) as Arch
+
   // A run's training settings: the section's, with the model's own step count (stepsByModel).
   const trainingFor = (section: Config["finetune"], arch: string, regimeSteps = section.steps): TrainingParams => {
     const { stepsByModel, ...training } = section
-    const steps = stepsByModel?.[(arch === "resnet50-slim" ? "resnet50" : arch) as Arch]
+    const steps = stepsByModel?.[baseArch(arch)]
     return { ...training, steps: steps === undefined ? regimeSteps : Math.max(1, Math.round((regimeSteps * steps) / section.steps)) }
   }
 
@@ -106,7 +109,7 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
     const dataset = regime === "small-data" ? "retina-small" : task
     const id = `finetune/${dataset}/${arch}/${initName(init)}/seed${seed}`
     return once(() => {
-      const pre = init.kind === "random" || init.kind === "gabor" ? undefined : pretrained((arch === "resnet50-slim" ? "resnet50" : arch) as Arch)
+      const pre = init.kind === "random" || init.kind === "gabor" ? undefined : pretrained(baseArch(arch))
       const node = fineTune.make({
         id,
         params: {
