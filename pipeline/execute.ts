@@ -1,8 +1,9 @@
 // Running one stage to a committed artifact: lock, fresh temp dir, run, hash, manifest,
 // atomic rename. Every executor (inline, worker process, cluster job) ends up here, so the
-// commit protocol exists exactly once.
-import { appendFileSync, copyFileSync, existsSync, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync } from "node:fs"
-import { dirname, join, relative, resolve } from "node:path"
+// commit protocol exists exactly once. Pointing `latest` and the node's links at the
+// artifact is the run's bookkeeping (book.ts), done by the driver for fresh and ran alike.
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
+import { dirname, join } from "node:path"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -11,19 +12,25 @@ import * as Schema from "effect/Schema"
 import type { Fingerprinted } from "./fingerprint.ts"
 import type { Locks } from "./lock.ts"
 import type { Reporter } from "./events.ts"
+import { describeFailure, type Failure } from "./outcome.ts"
 import { LOG, type Manifest, type Store } from "./store.ts"
 import type { StageContext, Upstream } from "./stage.ts"
 
 export class StageError extends Data.TaggedError("StageError")<{
   readonly id: string
+  readonly failure: Failure
   readonly message: string
   /** Where the failed attempt's full log was kept. */
   readonly logPath?: string
 }> {}
 
-export type Outcome =
-  | { readonly status: "fresh"; readonly manifest: Manifest }
-  | { readonly status: "ran"; readonly manifest: Manifest }
+export const stageError = (id: string, failure: Failure, logPath?: string): StageError =>
+  new StageError({ id, failure, message: describeFailure(failure), ...(logPath ? { logPath } : {}) })
+
+/** What executing a stage came to: its artifact was there already (`fresh`), or it ran and committed one. */
+export type Execution =
+  | { readonly state: "fresh"; readonly manifest: Manifest }
+  | { readonly state: "ran"; readonly manifest: Manifest }
 
 export interface ExecEnv {
   readonly store: Store
@@ -50,22 +57,6 @@ export const upstreamsOf = (store: Store, target: Fingerprinted, fps: ReadonlyMa
   return out
 }
 
-/** Points the node's declared links at its current artifact. */
-export const updateLinks = (env: ExecEnv, target: Fingerprinted): void => {
-  const dir = env.store.artifactDir(target.node.id, target.fingerprint)
-  for (const [link, inside] of Object.entries(target.node.links)) {
-    const linkPath = resolve(env.root, link)
-    mkdirSync(dirname(linkPath), { recursive: true })
-    try {
-      if (lstatSync(linkPath).isSymbolicLink()) unlinkSync(linkPath)
-      else throw new Error(`refusing to replace ${linkPath}: it is not a link made by transfusion`)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-    }
-    symlinkSync(relative(dirname(linkPath), join(dir, inside)), linkPath)
-  }
-}
-
 const describeCause = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.failureOption(cause)
   if (failure._tag === "Some") {
@@ -85,16 +76,14 @@ export const executeStage = (
   target: Fingerprinted,
   fps: ReadonlyMap<string, Fingerprinted>,
   force = false,
-): Effect.Effect<Outcome, StageError> =>
+): Effect.Effect<Execution, StageError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { store, locks, reporter } = env
       const { node, fingerprint, parts } = target
-      const fresh = (): Outcome | undefined => {
+      const fresh = (): Execution | undefined => {
         if (force || !store.isComplete(node.id, fingerprint)) return undefined
-        store.setLatest(node.id, fingerprint)
-        updateLinks(env, target)
-        return { status: "fresh", manifest: store.readManifest(node.id, fingerprint)! }
+        return { state: "fresh", manifest: store.readManifest(node.id, fingerprint)! }
       }
       const before = fresh()
       if (before) return before
@@ -109,7 +98,7 @@ export const executeStage = (
 
       const inputs = yield* Effect.try({
         try: () => upstreamsOf(store, target, fps),
-        catch: (e) => new StageError({ id: node.id, message: (e as Error).message }),
+        catch: (e) => stageError(node.id, { reason: "inputs-unreadable", message: (e as Error).message }),
       })
       const outDir = store.makeTempDir(fingerprint)
       // On success the directory has been renamed away and this is a no-op.
@@ -145,11 +134,11 @@ export const executeStage = (
         const failedLog = store.failedLogPath(node.id, fingerprint)
         mkdirSync(dirname(failedLog), { recursive: true })
         if (existsSync(logPath)) copyFileSync(logPath, failedLog)
-        return yield* new StageError({ id: node.id, message, logPath: failedLog })
+        return yield* stageError(node.id, { reason: "stage-failed", message }, failedLog)
       }
       const encoded = yield* Effect.try({
         try: () => Schema.encodeSync(node.kind.result)(exit.value),
-        catch: (e) => new StageError({ id: node.id, message: `result does not match the stage's result schema: ${String(e)}` }),
+        catch: (e) => stageError(node.id, { reason: "invalid-result", message: String(e) }),
       })
       const finishedAt = new Date()
       log(`# done in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s`)
@@ -169,11 +158,10 @@ export const executeStage = (
             },
             force,
           ),
-        catch: (e) => new StageError({ id: node.id, message: `could not commit the artifact: ${(e as Error).message}` }),
+        catch: (e) => stageError(node.id, { reason: "commit-failed", message: (e as Error).message }),
       })
       rmSync(store.failedLogPath(node.id, fingerprint), { force: true })
       rmSync(scratchDir, { recursive: true, force: true })
-      updateLinks(env, target)
-      return { status: "ran", manifest } satisfies Outcome
+      return { state: "ran", manifest } satisfies Execution
     }),
   )

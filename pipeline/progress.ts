@@ -97,9 +97,9 @@ export const progressReporter = (options: {
         break
       case "finished":
         running.delete(e.id)
-        if (e.status === "ran") say(`✓ ${e.id}  ${formatDuration(e.seconds ?? 0)}`)
-        else if (e.status === "failed") say(`✗ ${e.id}: ${e.message ?? "failed"}${e.logPath ? `\n    log: ${e.logPath}` : ""}`)
-        else say(`- ${e.id} not run: ${e.message ?? ""}`)
+        if (e.state === "ran") say(`✓ ${e.id}  ${formatDuration(e.seconds)}`)
+        else if (e.state === "failed") say(`✗ ${e.id}: ${e.message}${e.logPath ? `\n    log: ${e.logPath}` : ""}`)
+        else say(`- ${e.id} not run: ${e.because}`)
         break
     }
   }

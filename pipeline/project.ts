@@ -4,7 +4,7 @@ import type * as Command from "@effect/cli/Command"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type { AnyNode } from "./stage.ts"
-import type { SlurmSettings } from "./executors/slurm.ts"
+import type { SlurmSettings } from "./slurm/settings.ts"
 
 /** Where `run` sends stale stages unless `--executor` says otherwise (the config file's choice). */
 export type ExecutorConfig = { readonly type: "local" } | ({ readonly type: "slurm" } & Partial<SlurmSettings>)

@@ -60,9 +60,11 @@ export class StageFailure extends Data.TaggedError("StageFailure")<{
 }> {}
 
 /**
- * Where the local executor runs a node: "worker" in its own process (heavy compute: a
+ * Where the local scheduler runs a node: "worker" in a worker process (heavy compute: a
  * single-threaded backend then gets a core of its own, a crash cannot take the driver
- * down), "inline" in the driver (light stages, where a process start would dominate).
+ * down), "inline" in the driver (light stages, where a process start would dominate). The
+ * local executors carry the same two names (executors/local.ts); a node that needs a GPU
+ * always runs on a worker. The Slurm scheduler runs every node as a job.
  */
 export type Isolation = "worker" | "inline"
 

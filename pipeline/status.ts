@@ -5,15 +5,14 @@
 import { existsSync } from "node:fs"
 import { canonicalJson } from "./canonical.ts"
 import type { FingerprintParts, Fingerprinted } from "./fingerprint.ts"
+import type { PlannedState } from "./outcome.ts"
 import type { Store } from "./store.ts"
-
-export type State = "fresh" | "stale" | "missing"
 
 export interface StageStatus {
   readonly id: string
   readonly kind: string
   readonly fingerprint: string
-  readonly state: State
+  readonly state: PlannedState
   /** Empty when fresh; for stale stages each line names one change. */
   readonly reasons: readonly string[]
 }

@@ -14,6 +14,7 @@ import { appendFileSync } from "node:fs"
 import { executeStage, type ExecEnv } from "../execute.ts"
 import type { WorkerAnswer, WorkerMessage, WorkerTask } from "../executors/local.ts"
 import type { Reporter } from "../events.ts"
+import { describeFailure } from "../outcome.ts"
 import { progressReporter } from "../progress.ts"
 import type { Project } from "../project.ts"
 import { CliFailure } from "./errors.ts"
@@ -23,21 +24,17 @@ import { globalOptions, openSession, type Session } from "./session.ts"
 const runTask = (project: Project, session: Session, reporter: Reporter, task: WorkerTask): Effect.Effect<WorkerAnswer> =>
   Effect.gen(function* () {
     const target = session.fps.get(task.id)
-    if (!target) return { type: "error", message: `no stage "${task.id}" in profile ${session.profile}` } as const
+    if (!target) return { type: "error", failure: { reason: "unknown-stage", id: task.id, profile: session.profile } } as const
     if (task.expect && task.expect !== target.fingerprint) {
-      return {
-        type: "error",
-        message: `${task.id}: fingerprint is ${target.fingerprint} but the driver planned ${task.expect}; code, parameters or inputs changed since planning — run again`,
-      } as const
+      return { type: "error", failure: { reason: "fingerprint-mismatch", id: task.id, planned: task.expect, actual: target.fingerprint } } as const
     }
     const env: ExecEnv = { store: session.store, locks: session.locks, reporter, root: project.root }
     const exit = yield* Effect.exit(executeStage(env, target, session.fps, task.force))
-    if (Exit.isSuccess(exit)) return { type: "outcome", status: exit.value.status } as const
+    if (Exit.isSuccess(exit)) return { type: "outcome", state: exit.value.state } as const
     if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
-    const failure = Cause.failureOption(exit.cause)
-    const message = failure._tag === "Some" ? failure.value.message : Cause.pretty(exit.cause)
-    const logPath = failure._tag === "Some" ? failure.value.logPath : undefined
-    return { type: "error", message, ...(logPath ? { logPath } : {}) } as const
+    const error = Cause.failureOption(exit.cause)
+    if (error._tag === "None") return { type: "error", failure: { reason: "stage-failed", message: Cause.pretty(exit.cause) } } as const
+    return { type: "error", failure: error.value.failure, ...(error.value.logPath ? { logPath: error.value.logPath } : {}) } as const
   })
 
 /** A driver that dies (even by kill -9) closes the IPC channel: stop and clean up. */
@@ -79,10 +76,10 @@ export const execCommand = (project: Project) =>
         const answer = yield* runTask(project, session, reporter, { type: "task", id: args.id, expect: Option.getOrUndefined(args.expect), force: args.force })
         send(answer)
         if (answer.type === "outcome") {
-          if (!process.send) console.log(`${args.id}: ${answer.status} ${session.fps.get(args.id)!.fingerprint}`)
+          if (!process.send) console.log(`${args.id}: ${answer.state} ${session.fps.get(args.id)!.fingerprint}`)
           return
         }
-        return yield* new CliFailure({ message: `${args.id} failed: ${answer.message}${answer.logPath ? `\n  log: ${answer.logPath}` : ""}` })
+        return yield* new CliFailure({ message: `${args.id} failed: ${describeFailure(answer.failure)}${answer.logPath ? `\n  log: ${answer.logPath}` : ""}` })
       }).pipe(Effect.scoped),
   ).pipe(Command.withDescription("run one stage (used by cluster jobs)"))
 

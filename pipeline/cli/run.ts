@@ -7,27 +7,18 @@ import * as Option from "effect/Option"
 import { cpus } from "node:os"
 import { join, relative } from "node:path"
 import { matchIds, selectNodes } from "../graph.ts"
-import { byIsolation, inlineExecutor, processExecutor } from "../executors/local.ts"
-import { defaultSlurmSettings, runOnSlurm, type SlurmSettings } from "../executors/slurm.ts"
-import { progressReporter, formatDuration } from "../progress.ts"
-import { runPlan, type RunSummary } from "../scheduler.ts"
-import { statusOf } from "../status.ts"
-import type { Project } from "../project.ts"
-import { updateLinks, type ExecEnv } from "../execute.ts"
+import { makeRunBook } from "../book.ts"
+import { byIsolation, inlineExecutor, workerPool } from "../executors/local.ts"
+import type { ExecEnv } from "../execute.ts"
 import type { Fingerprinted } from "../fingerprint.ts"
-import type { AnyNode } from "../stage.ts"
+import { progressReporter, formatDuration } from "../progress.ts"
+import type { Project } from "../project.ts"
+import { localScheduler, type Scheduler } from "../scheduler.ts"
+import { slurmScheduler } from "../slurm/scheduler.ts"
+import { defaultSlurmSettings, type SlurmSettings } from "../slurm/settings.ts"
+import { statusOf } from "../status.ts"
 import { CliFailure, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
-
-/** What the scheduler does for a stage whose artifact exists: point `latest` and its links at it. */
-const markFresh = (env: ExecEnv, nodes: readonly AnyNode[], fps: ReadonlyMap<string, Fingerprinted>): RunSummary => {
-  for (const node of nodes) {
-    const target = fps.get(node.id)!
-    env.store.setLatest(node.id, target.fingerprint)
-    updateLinks(env, target)
-  }
-  return { fresh: nodes.map((n) => n.id), ran: [], failed: [], notRun: [] }
-}
 
 export const runCommand = (project: Project) =>
   Command.make(
@@ -98,20 +89,28 @@ export const runCommand = (project: Project) =>
         }
 
         const env: ExecEnv = { store, locks: session.locks, reporter, root: project.root }
-        const inline = inlineExecutor(env)
         const argv = session.argv
-        const workerArgs = (target: Fingerprinted, forced: boolean) => ["exec", target.node.id, "--expect", target.fingerprint, ...argv, ...(forced ? ["--force"] : [])]
-        const workers = processExecutor(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
-        yield* Effect.addFinalizer(() => workers.close)
-        const jobs = Option.getOrElse(args.jobs, () => cpus().length)
-        // Nothing to run (a no-op run): the scheduler would only mark every stage fresh, which
-        // is done here without a fiber per stage (a cold process pays for those).
+        const scheduler: Scheduler = yield* Effect.gen(function* () {
+          if (slurm) {
+            const argsFor = (target: Fingerprinted, forced: boolean) => ["exec", target.node.id, "--expect", target.fingerprint, ...argv, ...(forced ? ["--force"] : [])]
+            return slurmScheduler(env, { settings: slurm, entry: project.entry, argsFor })
+          }
+          const inline = inlineExecutor(env)
+          const workers = workerPool(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
+          yield* Effect.addFinalizer(() => workers.close)
+          const jobs = Option.getOrElse(args.jobs, () => cpus().length)
+          return localScheduler(env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus })
+        })
+        // Nothing to run (a no-op run): every stage is only booked fresh, which is done here
+        // without a fiber per stage (a cold process pays for those).
         const nothingStale = !slurm && selected.every((n) => !force.has(n.id) && store.isComplete(n.id, fps.get(n.id)!.fingerprint))
         const summary = nothingStale
-          ? markFresh(env, selected, fps)
-          : slurm
-            ? yield* runOnSlurm(selected, fps, env, { settings: slurm, entry: project.entry, argsFor: workerArgs, force })
-            : yield* runPlan(selected, fps, env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus, force })
+          ? (() => {
+              const book = makeRunBook(env)
+              for (const node of selected) book.fresh(fps.get(node.id)!)
+              return book.summary()
+            })()
+          : yield* scheduler({ nodes: selected, fps }, { force })
         reporter.stop()
         const took = formatDuration((Date.now() - started) / 1000)
         console.log(

@@ -3,6 +3,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { selectNodes } from "../graph.ts"
+import type { PlannedState } from "../outcome.ts"
 import { statusOf } from "../status.ts"
 import type { Project } from "../project.ts"
 import { tryPlan } from "./errors.ts"
@@ -27,7 +28,7 @@ export const statusCommand = (project: Project) =>
           console.log(`${r.state.padEnd(7)} ${r.id}`)
           for (const reason of r.state === "fresh" || r.reasons[0] === "never run" ? [] : r.reasons) console.log(`          ${reason}`)
         }
-        const count = (s: string) => rows.filter((r) => r.state === s).length
+        const count = (s: PlannedState) => rows.filter((r) => r.state === s).length
         console.log(`\n${rows.length} stages: ${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing`)
       }),
   ).pipe(Command.withDescription("show each stage as fresh, stale (and why) or missing"))

@@ -1,25 +1,38 @@
-// The local executors. `inline` runs a stage in this process (cheap; tests, light stages).
-// `process` runs each stage in a worker process (`transfusion exec <id>`): a single-threaded
-// backend then uses one core per worker, a crash cannot take the driver down, and the
-// worker commits through the same protocol a cluster job uses.
+// The local scheduler's two executors, named after a node's `isolation`. `inline` runs a
+// stage in this process (cheap; tests, light stages). `worker` runs it in a long-lived
+// worker process (`transfusion worker`): a single-threaded backend then uses one core per
+// worker, a crash cannot take the driver down, and the worker commits through the same
+// protocol a cluster job uses. A stage placed on GPU slots always runs on a worker started
+// for exactly those devices (TRANSFUSION_GPU_DEVICE, CUDA_VISIBLE_DEVICES), kept for the
+// run like the CPU workers.
 import { fork, type ChildProcess } from "node:child_process"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type { Fingerprinted } from "../fingerprint.ts"
-import { executeStage, StageError, type ExecEnv, type Outcome } from "../execute.ts"
+import { executeStage, stageError, type Execution, type ExecEnv, type StageError } from "../execute.ts"
 import type { StageEvent } from "../events.ts"
-import type { Executor } from "../scheduler.ts"
+import type { Failure } from "../outcome.ts"
+import type { Executor, Placement } from "../scheduler.ts"
 
 export const inlineExecutor = (env: ExecEnv): Executor => ({
-  name: "inline",
   execute: (target, fps, force) => executeStage(env, target, fps, force),
 })
 
-/** Worker nodes to `workers`, the rest to `inline`. */
+/** Nodes isolated as `worker`, and every node placed on a GPU, to `workers`; the rest to `inline`. */
 export const byIsolation = (inline: Executor, workers: Executor): Executor => ({
-  name: "local",
-  execute: (target, fps, force) => (target.node.isolation === "worker" ? workers : inline).execute(target, fps, force),
+  execute: (target, fps, force, placement) =>
+    (target.node.isolation === "worker" || placement.gpus.length > 0 ? workers : inline).execute(target, fps, force, placement),
 })
+
+/**
+ * The environment of a worker for these GPU slots (none: a CPU worker keeps the driver's).
+ * Slot i is the driver's i-th visible CUDA device: device i, or the i-th entry of a
+ * CUDA_VISIBLE_DEVICES the driver was started with (as a cluster allocation sets it).
+ */
+export const gpuEnvironment = (gpus: readonly number[], visible = process.env.CUDA_VISIBLE_DEVICES): Record<string, string> => {
+  if (gpus.length === 0) return {}
+  const devices = visible?.trim() ? visible.split(",").map((d) => d.trim()) : undefined
+  return { TRANSFUSION_GPU_DEVICE: gpus.join(","), CUDA_VISIBLE_DEVICES: gpus.map((i) => devices?.[i] ?? String(i)).join(",") }
+}
 
 /** A stage a driver asks its worker to run. */
 export interface WorkerTask {
@@ -31,13 +44,13 @@ export interface WorkerTask {
 
 /** How a worker answers a task. */
 export type WorkerAnswer =
-  | { readonly type: "outcome"; readonly status: Outcome["status"] }
-  | { readonly type: "error"; readonly message: string; readonly logPath?: string }
+  | { readonly type: "outcome"; readonly state: Execution["state"] }
+  | { readonly type: "error"; readonly failure: Failure; readonly logPath?: string }
 
 /** Messages a worker sends its driver over IPC. */
 export type WorkerMessage = { readonly type: "ready" } | { readonly type: "event"; readonly event: StageEvent } | WorkerAnswer
 
-export interface ProcessExecutorOptions {
+export interface WorkerPoolOptions {
   /** Script the worker runs (the CLI entry), and node flags (e.g. the TypeScript loader). */
   readonly entry: string
   readonly execArgv: readonly string[]
@@ -49,6 +62,8 @@ export interface ProcessExecutorOptions {
 
 interface Worker {
   readonly child: ChildProcess
+  /** The placement it was started for ("" for a CPU worker, "0" for GPU slot 0). */
+  readonly devices: string
   readonly tail: string[]
   /** Where the current task's answer goes. */
   answer?: (m: WorkerMessage) => void
@@ -57,20 +72,20 @@ interface Worker {
 }
 
 /**
- * Worker processes (`transfusion worker`) kept for the whole run: at most one per CPU
- * slot in use, each running one stage at a time. A worker whose stage is interrupted or
- * which crashes is retired; the next stage gets a fresh one.
+ * Worker processes (`transfusion worker`) kept for the whole run, each running one stage at
+ * a time: at most one per CPU slot in use, and one per GPU slot in use. A worker whose stage
+ * is interrupted or which crashes is retired; the next stage gets a fresh one.
  */
-export const processExecutor = (env: ExecEnv, options: ProcessExecutorOptions): Executor & { readonly close: Effect.Effect<void> } => {
+export const workerPool = (env: ExecEnv, options: WorkerPoolOptions): Executor & { readonly close: Effect.Effect<void> } => {
   const idle: Worker[] = []
   const all = new Set<Worker>()
-  const spawn = (): Worker => {
+  const spawn = (gpus: readonly number[]): Worker => {
     const child = fork(options.entry, ["worker", ...options.argv], {
       execArgv: [...options.execArgv],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
-      env: { ...process.env, TRANSFUSION_WORKER: "1" },
+      env: { ...process.env, TRANSFUSION_WORKER: "1", ...gpuEnvironment(gpus) },
     })
-    const w: Worker = { child, tail: [], dead: false }
+    const w: Worker = { child, devices: gpus.join(","), tail: [], dead: false }
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split("\n")) if (line.trim()) w.tail.push(line)
       if (w.tail.length > 40) w.tail.splice(0, w.tail.length - 40)
@@ -105,30 +120,27 @@ export const processExecutor = (env: ExecEnv, options: ProcessExecutorOptions): 
       w.child.kill("SIGTERM")
     })
 
-  const execute: Executor["execute"] = (target, _fps, force) =>
+  const take = (placement: Placement): Worker => {
+    const devices = placement.gpus.join(",")
+    const i = idle.findLastIndex((w) => w.devices === devices)
+    return i >= 0 ? idle.splice(i, 1)[0]! : spawn(placement.gpus)
+  }
+
+  const execute: Executor["execute"] = (target, _fps, force, placement) =>
     Effect.acquireUseRelease(
-      Effect.sync(() => idle.pop() ?? spawn()),
+      Effect.sync(() => take(placement)),
       (w) =>
-        Effect.async<Outcome, StageError>((resume) => {
+        Effect.async<Execution, StageError>((resume) => {
           const id = target.node.id
           w.answer = (m) => {
             w.answer = undefined
             w.died = undefined
             if (m.type === "outcome") {
               const manifest = env.store.readManifest(id, target.fingerprint)
-              resume(manifest ? Effect.succeed({ status: m.status, manifest }) : Effect.fail(new StageError({ id, message: "worker reported success but left no artifact" })))
-            } else if (m.type === "error") resume(Effect.fail(new StageError({ id, message: m.message, ...(m.logPath ? { logPath: m.logPath } : {}) })))
+              resume(manifest ? Effect.succeed({ state: m.state, manifest }) : Effect.fail(stageError(id, { reason: "no-artifact" })))
+            } else if (m.type === "error") resume(Effect.fail(stageError(id, m.failure, m.logPath)))
           }
-          w.died = (why) =>
-            resume(
-              Effect.fail(
-                new StageError({
-                  id,
-                  message: `${why} while running it${w.tail.length ? `; its last output:\n    ${w.tail.join("\n    ")}` : ""}`,
-                  logPath: env.store.failedLogPath(id, target.fingerprint),
-                }),
-              ),
-            )
+          w.died = (why) => resume(Effect.fail(stageError(id, { reason: "worker-died", why, tail: [...w.tail] }, env.store.failedLogPath(id, target.fingerprint))))
           if (w.dead) return w.died(`worker process ${w.child.pid} is gone`)
           const task: WorkerTask = { type: "task", id, expect: target.fingerprint, force }
           w.child.send(task)
@@ -148,7 +160,6 @@ export const processExecutor = (env: ExecEnv, options: ProcessExecutorOptions): 
     )
 
   return {
-    name: "process",
     execute,
     close: Effect.suspend(() => Effect.forEach([...all], (w) => stop(w), { concurrency: "unbounded", discard: true })),
   }

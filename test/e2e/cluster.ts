@@ -1,7 +1,7 @@
 // Helpers for the suites that run jobs on a real Slurm cluster (test/pipeline/slurm.test.ts,
 // test/e2e/slurm-micro.test.ts): what is still queued, and cancelling what a test left.
 import { execFileSync } from "node:child_process"
-import { listJobRecords } from "../../pipeline/executors/slurm.ts"
+import { listJobRecords } from "../../pipeline/slurm/jobs.ts"
 
 /** Those of `jobIds` still queued or running. */
 export const queued = (jobIds: readonly string[]): string[] => {

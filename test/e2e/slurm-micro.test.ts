@@ -1,4 +1,4 @@
-// The whole `micro` profile through the Slurm executor (issue #7), on a real cluster (CI
+// The whole `micro` profile through the Slurm scheduler (issue #7), on a real cluster (CI
 // starts a single-node one with .ci/slurm/start.sh; skipped, with the reason printed, where
 // there is none): every stage runs as its own job, and the artifacts are the local run's:
 // a local run in the same store finds everything fresh, `verify` passes, and every stage
@@ -9,7 +9,8 @@ import * as assert from "uvu/assert"
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { sbatchFlags, slurmAvailable } from "../../pipeline/executors/slurm.ts"
+import { sbatchFlags } from "../../pipeline/slurm/batch.ts"
+import { slurmAvailable } from "../../pipeline/slurm/commands.ts"
 import { profiles } from "../../stages/config.ts"
 import { expandGraph } from "../../stages/grid.ts"
 import { cancelLeftovers, queued } from "./cluster.ts"

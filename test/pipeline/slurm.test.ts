@@ -1,4 +1,4 @@
-// The Slurm executor against a real cluster (CI starts a single-node one with
+// The Slurm scheduler against a real cluster (CI starts a single-node one with
 // .ci/slurm/start.sh). Skipped, with the reason printed, where Slurm is not available.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
@@ -8,16 +8,10 @@ import { dirname, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
 import type { StageEvent } from "../../pipeline/events.ts"
-import {
-  batchScript,
-  listJobRecords,
-  runOnSlurm,
-  sbatchFlags,
-  slurmAvailable,
-  writeJobRecord,
-  type JobInfo,
-  type SlurmCommands,
-} from "../../pipeline/executors/slurm.ts"
+import { batchScript, sbatchFlags } from "../../pipeline/slurm/batch.ts"
+import { slurmAvailable, type JobInfo, type SlurmCommands } from "../../pipeline/slurm/commands.ts"
+import { listJobRecords, writeJobRecord } from "../../pipeline/slurm/jobs.ts"
+import { slurmScheduler } from "../../pipeline/slurm/scheduler.ts"
 import { Workspace, waitFor } from "./workspace.ts"
 import { cancelLeftovers as cancelRecordedJobs, queued } from "../e2e/cluster.ts"
 
@@ -137,14 +131,13 @@ const simulatedRun = async (w: Workspace, cluster: SimulatedCluster) => {
   const events: StageEvent[] = []
   const env = { store: s.store, locks: s.locks, reporter: { event: (e: StageEvent) => events.push(e) }, root: project.root }
   const summary = await Effect.runPromise(
-    runOnSlurm(s.graph.nodes, s.fps, env, {
+    slurmScheduler(env, {
       settings: { pollSeconds: 0.01 },
       entry: project.entry,
       argsFor: (t, force) => ["exec", t.node.id, "--expect", t.fingerprint, ...s.argv, ...(force ? ["--force"] : [])],
-      force: new Set(),
       cwd: w.root,
       slurm: cluster,
-    }),
+    })({ nodes: s.graph.nodes, fps: s.fps }, { force: new Set() }),
   )
   return { summary, events, session: s }
 }
@@ -167,7 +160,7 @@ test("simulated cluster: afterok chains the stale stages; a failure cancels the 
     assert.match(readFileSync(summary.failed[0]!.logPath!, "utf8"), /square 0 was told to fail/)
     assert.equal(summary.notRun.map((n) => n.id), ["sum"])
     assert.equal(cluster.cancelled, [sum])
-    assert.ok(events.some((e) => e.type === "finished" && e.id === "sum" && e.status === "not-run"))
+    assert.ok(events.some((e) => e.type === "finished" && e.id === "sum" && e.state === "not-run"))
     // The workers' own events came through their events files: started with a real pid, log lines.
     assert.ok(events.some((e) => e.type === "started" && e.id === "source" && e.pid > 0), JSON.stringify(events))
     assert.ok(events.some((e) => e.type === "log" && e.id === "square/0" && /FAILED: square 0 was told to fail/.test(e.line)), JSON.stringify(events))
@@ -221,7 +214,7 @@ test("simulated cluster: when squeue cannot say whether a recorded job is still 
     const project = await w.load()
     const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
     const summary = await Effect.runPromise(
-      runOnSlurm(s.graph.nodes, s.fps, env, { settings: { pollSeconds: 0.01 }, entry: project.entry, argsFor: () => [], force: new Set(), slurm: down }),
+      slurmScheduler(env, { settings: { pollSeconds: 0.01 }, entry: project.entry, argsFor: () => [], slurm: down })({ nodes: s.graph.nodes, fps: s.fps }, { force: new Set() }),
     )
     assert.equal(summary.fresh, ["source", "square/0"])
     assert.equal(summary.failed.map((f) => f.id), ["sum"])

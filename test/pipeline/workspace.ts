@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { openSession, type Session } from "../../pipeline/cli/session.ts"
 import { inlineExecutor } from "../../pipeline/executors/local.ts"
-import { runPlan, type RunSummary } from "../../pipeline/scheduler.ts"
+import type { RunSummary } from "../../pipeline/outcome.ts"
+import { localScheduler } from "../../pipeline/scheduler.ts"
 import { selectNodes } from "../../pipeline/graph.ts"
 import type { Project } from "../../pipeline/project.ts"
 
@@ -80,7 +81,7 @@ export class Workspace {
     const s = await this.session()
     process.env.TOY_RUNS = this.runsFile
     const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
-    return Effect.runPromise(runPlan(selectNodes(s.graph, patterns), s.fps, env, inlineExecutor(env), { jobs: 2, gpus: 0, force: new Set(force) }))
+    return Effect.runPromise(localScheduler(env, inlineExecutor(env), { jobs: 2, gpus: 0 })({ nodes: selectNodes(s.graph, patterns), fps: s.fps }, { force: new Set(force) }))
   }
 
   /** Starts the real CLI (`run` etc.) on this workspace, through the launcher users get (a cached bundle). */
