@@ -9,6 +9,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { runCli } from "./pipeline/cli/main.ts"
 import { CliFailure } from "./pipeline/cli/errors.ts"
+import { detectGpuCount } from "./pipeline/gpus.ts"
 import { ConfigError, type Project } from "./pipeline/project.ts"
 import { ConfigProblem, profiles, resolveConfig } from "./stages/config.ts"
 import { expandGraph } from "./stages/grid.ts"
@@ -70,6 +71,9 @@ export const project: Project = {
       },
       catch: (e) => new ConfigError({ message: e instanceof ConfigProblem ? e.message : `${(e as Error).message}` }),
     }),
+  // `run` without --gpus: TRANSFUSION_GPUS if set, else this machine's /dev/nvidia<N> devices,
+  // so `run --profile paper` on a GPU box trains on its GPUs without flags.
+  gpuCount: () => detectGpuCount("TRANSFUSION_GPUS"),
   commands: [modelsCommand, similarityCommand] as never,
 }
 

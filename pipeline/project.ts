@@ -40,6 +40,11 @@ export interface Project {
   readonly plan: (request: PlanRequest) => Effect.Effect<Planned, ConfigError>
   /** The CLI entry script and node flags, so the engine can start worker processes of itself. */
   readonly entry: { readonly script: string; readonly execArgv: readonly string[] }
+  /**
+   * GPU slots a run gets when `--gpus` is not given (e.g. the machine's GPUs); 0 without
+   * the hook. May throw with a message for the user (a bad environment variable).
+   */
+  readonly gpuCount?: () => number
   /** Extra project verbs (e.g. `models`, `similarity`). */
   readonly commands?: readonly Command.Command<string, never, unknown, unknown>[]
 }

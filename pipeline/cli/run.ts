@@ -20,6 +20,14 @@ import { statusOf } from "../status.ts"
 import { CliFailure, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
 
+/** Where a dry run says a stage would go: nothing for a CPU stage. */
+const placementNote = (needed: number, gpus: number, slurm: boolean): string => {
+  if (needed === 0) return ""
+  if (slurm) return ` (its job asks for --gres=gpu:${needed})`
+  if (needed <= gpus) return ` on ${needed} GPU slot(s)`
+  return ` on ${needed} GPU slot(s), but this run has ${gpus}: it would fail (pass --gpus ${needed} on a machine with a GPU)`
+}
+
 export const runCommand = (project: Project) =>
   Command.make(
     "run",
@@ -27,7 +35,10 @@ export const runCommand = (project: Project) =>
       ...globalOptions,
       ids: Args.text({ name: "ids or globs" }).pipe(Args.repeated),
       jobs: Options.integer("jobs").pipe(Options.withAlias("j"), Options.withDescription("CPU slots (default: number of cores)"), Options.optional),
-      gpus: Options.integer("gpus").pipe(Options.withDescription("GPU slots"), Options.withDefault(0)),
+      gpus: Options.integer("gpus").pipe(
+        Options.withDescription("GPU slots, one worker process per GPU (default: the project's count of this machine's GPUs)"),
+        Options.optional,
+      ),
       force: Options.boolean("force").pipe(Options.withDescription("rerun the named stages (or all selected) even if fresh")),
       dryRun: Options.boolean("dry-run").pipe(Options.withDescription("show what would run and why, run nothing")),
       inline: Options.boolean("inline").pipe(Options.withDescription("run every stage in this process, even those declared as workers")),
@@ -74,6 +85,15 @@ export const runCommand = (project: Project) =>
         const force = args.force ? (args.ids.length ? yield* tryPlan(() => matchIds(graph, args.ids)) : new Set(selected.map((n) => n.id))) : new Set<string>()
         for (const name of store.cleanOrphanTempDirs()) reporter.say(`removed an unfinished run's temp dir .tmp/${name} (its process is gone)`)
         for (const o of session.overrides) reporter.say(`override: ${o}`)
+        // The Slurm scheduler asks the cluster for each job's GPUs (--gres); the slots are local.
+        const gpus = slurm
+          ? 0
+          : yield* Option.match(args.gpus, {
+              onSome: (n) => Effect.succeed(n),
+              onNone: () => Effect.try({ try: () => project.gpuCount?.() ?? 0, catch: (e) => new CliFailure({ message: (e as Error).message }) }),
+            })
+        if (gpus < 0) return yield* new CliFailure({ message: `--gpus ${gpus}: the number of GPU slots is 0 or more` })
+        if (!slurm && gpus > 0) reporter.say(`${gpus} GPU slot(s)${Option.isNone(args.gpus) ? " (this machine's GPUs; --gpus overrides)" : ""}`)
 
         if (args.dryRun) {
           let stale = 0
@@ -81,7 +101,7 @@ export const runCommand = (project: Project) =>
             const st = statusOf(store, fps.get(node.id)!)
             if (st.state === "fresh" && !force.has(node.id)) continue
             stale++
-            console.log(`would run ${node.id}${force.has(node.id) ? " (forced)" : ""}`)
+            console.log(`would run ${node.id}${force.has(node.id) ? " (forced)" : ""}${placementNote(node.resources.gpu, gpus, slurm !== undefined)}`)
             for (const r of st.reasons) console.log(`    ${r}`)
           }
           console.log(`${stale} of ${selected.length} selected stages would run (profile ${session.profile})`)
@@ -99,7 +119,7 @@ export const runCommand = (project: Project) =>
           const workers = workerPool(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
           yield* Effect.addFinalizer(() => workers.close)
           const jobs = Option.getOrElse(args.jobs, () => cpus().length)
-          return localScheduler(env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus: args.gpus })
+          return localScheduler(env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus })
         })
         // Nothing to run (a no-op run): every stage is only booked fresh, which is done here
         // without a fiber per stage (a cold process pays for those).

@@ -17,7 +17,8 @@ export const statusCommand = (project: Project) =>
       Effect.gen(function* () {
         const session = yield* openSession(project, args, (l) => console.error(l))
         const nodes = yield* tryPlan(() => selectNodes(session.graph, args.ids))
-        const rows = nodes.map((n) => statusOf(session.store, session.fps.get(n.id)!))
+        // `gpu`: the GPU slots a stage needs (it runs on a GPU worker; 0 for a CPU stage).
+        const rows = nodes.map((n) => ({ ...statusOf(session.store, session.fps.get(n.id)!), gpu: n.resources.gpu }))
         if (args.json) {
           console.log(JSON.stringify({ profile: session.profile, overrides: session.overrides, stages: rows }, null, 2))
           return
@@ -25,10 +26,10 @@ export const statusCommand = (project: Project) =>
         console.log(`profile ${session.profile}, store ${session.store.root}`)
         for (const o of session.overrides) console.log(`override: ${o}`)
         for (const r of rows) {
-          console.log(`${r.state.padEnd(7)} ${r.id}`)
+          console.log(`${r.state.padEnd(7)} ${r.id}${r.gpu > 0 ? `  [gpu${r.gpu > 1 ? ` x${r.gpu}` : ""}]` : ""}`)
           for (const reason of r.state === "fresh" || r.reasons[0] === "never run" ? [] : r.reasons) console.log(`          ${reason}`)
         }
         const count = (s: PlannedState) => rows.filter((r) => r.state === s).length
         console.log(`\n${rows.length} stages: ${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing`)
       }),
-  ).pipe(Command.withDescription("show each stage as fresh, stale (and why) or missing"))
+  ).pipe(Command.withDescription("show each stage as fresh, stale (and why) or missing; [gpu] marks a stage that runs on a GPU slot"))

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import { executeStage, stageError, type Execution, type ExecEnv, type StageError } from "../execute.ts"
 import type { StageEvent } from "../events.ts"
 import type { Failure } from "../outcome.ts"
+import { gpuEnvironment } from "../gpus.ts"
 import type { Executor, Placement } from "../scheduler.ts"
 
 export const inlineExecutor = (env: ExecEnv): Executor => ({
@@ -22,17 +23,6 @@ export const byIsolation = (inline: Executor, workers: Executor): Executor => ({
   execute: (target, fps, force, placement) =>
     (target.node.isolation === "worker" || placement.gpus.length > 0 ? workers : inline).execute(target, fps, force, placement),
 })
-
-/**
- * The environment of a worker for these GPU slots (none: a CPU worker keeps the driver's).
- * Slot i is the driver's i-th visible CUDA device: device i, or the i-th entry of a
- * CUDA_VISIBLE_DEVICES the driver was started with (as a cluster allocation sets it).
- */
-export const gpuEnvironment = (gpus: readonly number[], visible = process.env.CUDA_VISIBLE_DEVICES): Record<string, string> => {
-  if (gpus.length === 0) return {}
-  const devices = visible?.trim() ? visible.split(",").map((d) => d.trim()) : undefined
-  return { TRANSFUSION_GPU_DEVICE: gpus.join(","), CUDA_VISIBLE_DEVICES: gpus.map((i) => devices?.[i] ?? String(i)).join(",") }
-}
 
 /** A stage a driver asks its worker to run. */
 export interface WorkerTask {

@@ -39,9 +39,13 @@ export const sbatchFlags = (
 /**
  * The batch script: exec (not a child) so scancel's SIGTERM reaches the stage, which cleans
  * up. With `eventsDir`, the worker appends its events (progress...) to `<eventsDir>/<job id>.jsonl`.
+ * A job given `gpus` GPUs (--gres) sees them as its devices 0..gpus-1 (Slurm sets
+ * CUDA_VISIBLE_DEVICES), named to the stage as a local GPU worker's are (gpus.ts).
  */
-export const batchScript = (node: string, execArgv: readonly string[], script: string, args: readonly string[], eventsDir?: string): string =>
-  `#!/bin/sh\n${eventsDir ? `TRANSFUSION_EVENTS_FILE=${shellQuote(eventsDir)}/"$SLURM_JOB_ID.jsonl"\nexport TRANSFUSION_EVENTS_FILE\n` : ""}exec ${[
+export const batchScript = (node: string, execArgv: readonly string[], script: string, args: readonly string[], eventsDir?: string, gpus = 0): string =>
+  `#!/bin/sh\n${eventsDir ? `TRANSFUSION_EVENTS_FILE=${shellQuote(eventsDir)}/"$SLURM_JOB_ID.jsonl"\nexport TRANSFUSION_EVENTS_FILE\n` : ""}${
+    gpus > 0 ? `TRANSFUSION_GPU_DEVICE=${Array.from({ length: gpus }, (_, i) => i).join(",")}\nexport TRANSFUSION_GPU_DEVICE\n` : ""
+  }exec ${[
     node,
     ...execArgv,
     script,

@@ -145,7 +145,7 @@ export const slurmScheduler =
         const logPattern = jobLogPattern(store.root, node.id)
         mkdirSync(dirname(logPattern), { recursive: true })
         const flags = sbatchFlags(node, settings, logPattern, options.cwd ?? process.cwd(), afterOk, target.fingerprint)
-        const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force), eventsDir)
+        const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force), eventsDir, node.resources.gpu)
         let jobId: string
         try {
           jobId = slurm.submit(flags, script)

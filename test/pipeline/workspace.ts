@@ -23,6 +23,7 @@ export interface ToyConfig {
   fail: number[]
   slowMs: number
   chains?: number
+  gpu?: number[]
 }
 
 export class Workspace {
