@@ -4,6 +4,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -34,22 +35,23 @@ const modelsCommand = Command.make(
 
 const similarityCommand = Command.make(
   "similarity",
-  { a: Args.file({ name: "a.parquet", exists: "yes" }), b: Args.file({ name: "b.parquet", exists: "yes" }), json: Options.boolean("json") },
-  ({ a, b, json }) =>
+  {
+    a: Args.file({ name: "a", exists: "yes" }).pipe(Args.withDescription("activation file: .parquet (a float column per neuron), .npy or .npz")),
+    b: Args.file({ name: "b", exists: "yes" }),
+    json: Options.boolean("json"),
+    datapointsFirst: Options.boolean("datapoints-first").pipe(Options.withDescription(".npy/.npz arrays are datapoints x neurons (default: svcca's neurons x datapoints)")),
+    npzKey: Options.text("npz-key").pipe(Options.withDescription("the array to read from a .npz holding several"), Options.optional),
+  },
+  ({ a, b, json, datapointsFirst, npzKey }) =>
     Effect.tryPromise({
       try: async () => {
-        const { compareActivationFiles } = await import("./analysis/compare.ts")
-        const r = await compareActivationFiles(a, b)
-        if (json) return console.log(JSON.stringify(r, null, 2))
-        console.log(`${r.rows} datapoints; ${r.neuronsA} vs ${r.neuronsB} neurons`)
-        console.log(`CCA mean   ${r.cca_mean.toFixed(4)}`)
-        console.log(`SVCCA      ${r.svcca.toFixed(4)}  (${r.svccaDirectionsA} / ${r.svccaDirectionsB} directions kept)`)
-        console.log(`PWCCA      ${r.pwcca.toFixed(4)}`)
-        console.log(`linear CKA ${r.cka.toFixed(4)}`)
+        const { compareActivationFiles, formatFileComparison } = await import("./analysis/compare.ts")
+        const r = await compareActivationFiles(a, b, { datapointsFirst, npzKey: Option.getOrUndefined(npzKey) })
+        console.log(json ? JSON.stringify(r, null, 2) : formatFileComparison(r, a, b))
       },
       catch: (e) => new CliFailure({ message: (e as Error).message }),
     }),
-).pipe(Command.withDescription("CCA mean, SVCCA, PWCCA and linear CKA between two activation Parquet files"))
+).pipe(Command.withDescription("CCA mean, SVCCA, PWCCA and linear CKA between two activation files (.parquet, .npy, .npz)"))
 
 export const project: Project = {
   name: "transfusion",

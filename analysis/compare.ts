@@ -1,7 +1,7 @@
 // `transfusion similarity <a.parquet> <b.parquet>`: every similarity measure between
 // two activation files of the same probe datapoints.
 import { type SimilarityOptions, similarities } from "./cca.ts"
-import { readActivationTable } from "./parquet.ts"
+import { type ReadMatrixOptions, readActivationMatrix } from "./activation-files.ts"
 
 export interface FileComparison {
   /** The reference's thresholded mean CCA correlation. */
@@ -21,30 +21,34 @@ export interface FileComparison {
   readonly warnings: readonly string[]
 }
 
-/** Compares two files written by writeActivationTable/dumpActivations; their rows must be the same datapoints. */
-export const compareActivationFiles = async (a: string, b: string, options: SimilarityOptions = {}): Promise<FileComparison> => {
-  const [ta, tb] = await Promise.all([readActivationTable(a), readActivationTable(b)])
-  if (ta.rows !== tb.rows)
+/** Compares two activation files (.parquet, .npy, .npz; see activation-files.ts) over the same datapoints. */
+export const compareActivationFiles = async (a: string, b: string, options: SimilarityOptions & ReadMatrixOptions = {}): Promise<FileComparison> => {
+  const [ta, tb] = await Promise.all([readActivationMatrix(a, options), readActivationMatrix(b, options)])
+  if (ta.datapoints !== tb.datapoints)
     throw new Error(
-      `cannot compare ${a} (${ta.rows} rows) with ${b} (${tb.rows} rows): similarity needs the same datapoints in both; ` +
-        `dump both layers from the same probe set with the same reduction and seed`,
+      `cannot compare ${a} (${ta.neurons} neurons x ${ta.datapoints} datapoints) with ${b} (${tb.neurons} neurons x ${tb.datapoints} datapoints): ` +
+        `similarity needs the same datapoints in both; dump both layers from the same probe set with the same reduction and seed` +
+        (options.datapointsFirst ? "" : " (for datapoints x neurons arrays pass --datapoints-first)"),
     )
-  for (let r = 0; r < ta.rows; r++) {
-    if (ta.image[r] !== tb.image[r] || ta.y[r] !== tb.y[r] || ta.x[r] !== tb.x[r])
-      throw new Error(
-        `cannot compare ${a} with ${b}: row ${r} is (image ${ta.image[r]}, y ${ta.y[r]}, x ${ta.x[r]}) in the first but ` +
-          `(image ${tb.image[r]}, y ${tb.y[r]}, x ${tb.x[r]}) in the second; dump both from the same probe set with the same ` +
-          `reduction and seed (subsampled positions follow the seed and the activation shape)`,
-      )
-  }
-  const s = await similarities({ data: ta.data, neurons: ta.neurons, datapoints: ta.rows }, { data: tb.data, neurons: tb.neurons, datapoints: tb.rows }, options)
+  const pa = ta.positions, pb = tb.positions
+  if (pa && pb)
+    for (let r = 0; r < ta.datapoints; r++) {
+      if (pa.image[r] !== pb.image[r] || pa.y[r] !== pb.y[r] || pa.x[r] !== pb.x[r])
+        throw new Error(
+          `cannot compare ${a} with ${b}: row ${r} is (image ${pa.image[r]}, y ${pa.y[r]}, x ${pa.x[r]}) in the first but ` +
+            `(image ${pb.image[r]}, y ${pb.y[r]}, x ${pb.x[r]}) in the second; dump both from the same probe set with the same ` +
+            `reduction and seed (subsampled positions follow the seed and the activation shape)`,
+        )
+    }
+  const rows = ta.datapoints
+  const s = await similarities(ta, tb, options)
   const warnings: string[] = []
-  const perNeuron = ta.rows / Math.max(ta.neurons, tb.neurons)
+  const perNeuron = rows / Math.max(ta.neurons, tb.neurons)
   if (perNeuron < 10)
     warnings.push(`only ${perNeuron.toFixed(1)} datapoints per neuron (fewer than 10): canonical correlations are biased upward; dump more probe images or positions`)
   return {
     cca_mean: s.cca.mean, svcca: s.svcca.mean, pwcca: s.pwcca.pwcca, cka: s.cka,
-    neuronsA: ta.neurons, neuronsB: tb.neurons, rows: ta.rows,
+    neuronsA: ta.neurons, neuronsB: tb.neurons, rows,
     svccaDirectionsA: s.svcca.directionsX, svccaDirectionsB: s.svcca.directionsY,
     warnings,
   }

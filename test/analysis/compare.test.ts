@@ -51,7 +51,7 @@ test("files with different rows are refused, naming both files and their row cou
   assert.match((await compareActivationFiles(join(dir, "wide.parquet"), join(dir, "c.parquet"))).warnings[0] ?? "", /only 8\.0 datapoints per neuron/)
   await compareActivationFiles(join(dir, "c.parquet"), join(dir, "d.parquet")).then(
     () => assert.unreachable(),
-    (e: Error) => assert.match(e.message, /c\.parquet \(64 rows\) with .*d\.parquet \(48 rows\)/),
+    (e: Error) => assert.match(e.message, /c\.parquet \(3 neurons x 64 datapoints\) with .*d\.parquet \(3 neurons x 48 datapoints\)/),
   )
   const moved = layer(rng, shared, 3, 64)
   moved.x[10] = 3 - moved.x[10]!
