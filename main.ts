@@ -14,6 +14,7 @@ import { detectGpuCount } from "./pipeline/gpus.ts"
 import { ConfigError, type Project } from "./pipeline/project.ts"
 import { ConfigProblem, profiles, resolveConfig } from "./stages/config.ts"
 import { expandGraph } from "./stages/grid.ts"
+import { resultsSpec } from "./stages/results.ts"
 
 const root = dirname(fileURLToPath(import.meta.url))
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }
@@ -76,6 +77,7 @@ export const project: Project = {
   // `run` without --gpus: TRANSFUSION_GPUS if set, else this machine's /dev/nvidia<N> devices,
   // so `run --profile paper` on a GPU box trains on its GPUs without flags.
   gpuCount: () => detectGpuCount("TRANSFUSION_GPUS"),
+  results: ({ profile, configFile }) => resultsSpec(resolveConfig(profile, configFile, process.cwd()).config.convergence),
   commands: [modelsCommand, similarityCommand] as never,
 }
 

@@ -5,6 +5,7 @@ import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type { AnyNode } from "./stage.ts"
 import type { SlurmSettings } from "./slurm/settings.ts"
+import type { ResultsSpec } from "./results.ts"
 
 /** Where `run` sends stale stages unless `--executor` says otherwise (the config file's choice). */
 export type ExecutorConfig = { readonly type: "local" } | ({ readonly type: "slurm" } & Partial<SlurmSettings>)
@@ -45,6 +46,8 @@ export interface Project {
    * the hook. May throw with a message for the user (a bad environment variable).
    */
   readonly gpuCount?: () => number
+  /** Which artifacts `results` and `diff` show and how their metrics are named (default: every kind, every numeric result leaf). */
+  readonly results?: (request: PlanRequest) => ResultsSpec
   /** Extra project verbs (e.g. `models`, `similarity`). */
   readonly commands?: readonly Command.Command<string, never, unknown, unknown>[]
 }

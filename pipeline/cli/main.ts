@@ -7,9 +7,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { Project } from "../project.ts"
 import { dagCommand } from "./dag.ts"
+import { diffCommand } from "./diff.ts"
 import { execCommand, workerCommand } from "./exec.ts"
 import { gcCommand } from "./gc.ts"
 import { lsCommand } from "./ls.ts"
+import { resultsCommand } from "./results.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statusCommand } from "./status.ts"
@@ -31,6 +33,8 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
       showCommand(project),
       verifyCommand(project),
       gcCommand(project),
+      resultsCommand(project),
+      diffCommand(project),
       execCommand(project),
       workerCommand(project),
       ...((project.commands ?? []) as never[]),

@@ -6,6 +6,7 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { DuckDBInstance } from "@duckdb/node-api"
 import { readPrintedValuesFromHtml, readValuesFromHtml } from "../../report/render.ts"
 import { cli as cliIn, localMicroWork as work, sharedLocalMicro } from "./project.ts"
 
@@ -47,6 +48,47 @@ test("the report's numbers are the artifacts' numbers", () => {
   }
   const top5 = (manifestResult("pretrain/cbr-small").test as Record<string, number>).top5!
   assert.ok(Math.abs(values["table1/cbr-small/imagenet-top5/mean"]! - top5) < 1e-9)
+})
+
+test("results --format csv/parquet: one row per training stage, and its test AUCs average to the report's values.json (DuckDB)", async () => {
+  const csv = join(work, "results.csv"), parquet = join(work, "results.parquet")
+  for (const [format, path] of [["csv", csv], ["parquet", parquet]]) {
+    const r = cli("results", "--profile", "micro", "--format", format, "--output", path)
+    assert.is(r.code, 0, r.out)
+  }
+  const stages = (JSON.parse(cli("status", "--profile", "micro", "--json").out) as { stages: { id: string; kind: string }[] }).stages
+  const training = stages.filter((s) => s.kind === "finetune" || s.kind === "pretrain").map((s) => s.id).sort()
+  const reportDir = join(work, "artifacts", "report", readFileSync(join(work, "artifacts", "report", "latest"), "utf8").trim())
+  const values = JSON.parse(readFileSync(join(reportDir, "values.json"), "utf8")) as Record<string, number>
+  const key = (model: string) => model.replace(/^cbr-large(t|w)$/, "cbr-large-$1")
+  const instance = await DuckDBInstance.create(":memory:")
+  const conn = await instance.connect()
+  try {
+    for (const from of [`read_csv('${csv}')`, `read_parquet('${parquet}')`]) {
+      const q = async (sql: string) => (await conn.runAndReadAll(sql.replaceAll("FROM t", `FROM ${from}`))).getRowObjectsJS() as Record<string, unknown>[]
+      assert.equal((await q("SELECT stage FROM t ORDER BY stage")).map((r) => r.stage), training, `${from}: one row per training stage`)
+      assert.equal(await q("SELECT count(*)::INT AS n FROM t WHERE state <> 'fresh'"), [{ n: 0 }])
+      let checked = 0
+      const near = (got: unknown, k: string) => {
+        assert.ok(k in values, `${k} in values.json`)
+        assert.ok(Math.abs(Number(got) - values[k]!) < 1e-9, `${from} ${k}: results ${got} vs report ${values[k]}`)
+        checked++
+      }
+      // Table 1 (RETINA, full data) and Table 3 (small data): mean test AUC over seeds.
+      for (const r of await q(`SELECT model, init, trainSplit, avg("test.auc") AS auc FROM t WHERE dataset = 'retina' AND init IN ('random', 'transfer') AND model <> 'resnet50-slim' GROUP BY ALL`))
+        if (r.trainSplit === "train" || `table3/${key(String(r.model))}/${r.init}/mean` in values) near(r.auc, `${r.trainSplit === "train" ? "table1" : "table3"}/${key(String(r.model))}/${r.init}/mean`)
+      // Table 2 (CheXpert): mean test AUC per pathology.
+      for (const r of await q(`SELECT model, init, avg("test.auc/Atelectasis") AS a, avg("test.auc/Pleural Effusion") AS p FROM t WHERE dataset = 'chexpert' AND init IN ('random', 'transfer') GROUP BY ALL`)) {
+        near(r.a, `table2/${key(String(r.model))}/${r.init}/atelectasis/mean`)
+        near(r.p, `table2/${key(String(r.model))}/${r.init}/pleural-effusion/mean`)
+      }
+      for (const r of await q(`SELECT model, avg("imagenet.top5") AS top5 FROM t WHERE dataset = 'imagenet' GROUP BY ALL`)) near(r.top5, `table1/${key(String(r.model))}/imagenet-top5/mean`)
+      assert.ok(checked >= 12 + 6 + 20, `${from}: ${checked} values compared`)
+    }
+  } finally {
+    conn.closeSync()
+    instance.closeSync()
+  }
 })
 
 test("a second run reruns nothing", () => {
