@@ -4,15 +4,15 @@
 // HTML as a JSON block and as data-key/data-value attributes, so tests can check the
 // report file against the artifacts it was built from.
 
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import { Rng } from "../lib/random.ts"
 import { curvesSpec, figure2Spec, figure3Spec, figure4Spec, renderSvg, stepsSpec, type Spec } from "./charts.ts"
 import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts"
 import { PAPER_FIGURE4_R2, PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row, type PaperValue } from "./paper.ts"
 import { isSynthetic, metricBySeed, runsWhere, stepsToThreshold, thresholdFor, type RunFilter } from "./select.ts"
 import { bootstrapMeanCI, linearFit, mean, sampleStd } from "./stats.ts"
-import type { CurveMetric, DatasetId, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
+import type { CurveMetric, DatasetId, Figure5Panel, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
 import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES } from "./types.ts"
 
 export interface RenderOptions {
@@ -371,6 +371,9 @@ const figure4 = async (data: ReportData, p: Printer): Promise<Section> => {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 
+/** Where writeReportFiles copies a Figure 5 panel, relative to the report (report.md links it there, so the folder travels whole). */
+const figure5File = (p: Figure5Panel): string => `figures/figure5-${p.model}-${p.dataset}-${p.init}-${p.when}.png`
+
 const figure5 = async (data: ReportData): Promise<Section> => {
   const caption = "conv1 filters before and after training, from random init and from pretrained weights (the paper's panels: ResNet-50 top row, CBR-Small bottom row)."
   const panels = data.figure5 ?? []
@@ -405,7 +408,7 @@ const figure5 = async (data: ReportData): Promise<Section> => {
       }
       if (!PNG_SIGNATURE.every((b, i) => bytes[i] === b)) throw new Error(`Figure 5 panel ${model}/${dataset}/${init}/${when}: ${panel.pngPath} is not a PNG file; the figures stage must write PNG images`)
       cells.push(`<div class="filters"><img alt="${esc(`${MODEL_NAMES[model]} conv1, ${label}`)}" src="data:image/png;base64,${bytes.toString("base64")}"><p>${esc(label)}</p></div>`)
-      md.push(`- ${MODEL_NAMES[model]} (${dataset}), ${label}: ${panel.pngPath}`)
+      md.push(`- ${MODEL_NAMES[model]} (${dataset}), ${label}: ![${label}](${figure5File(panel)})`)
     }
     body += `<h4>${esc(MODEL_NAMES[model])} (${esc(dataset)})</h4><div class="filter-row">${cells.join("")}</div>`
   }
@@ -690,6 +693,12 @@ export interface WrittenReport {
 export const writeReportFiles = async (data: ReportData, dir: string, options: RenderOptions = {}): Promise<WrittenReport> => {
   const { html, markdown, values } = await renderReport(data, options)
   await mkdir(dir, { recursive: true })
+  // report.html embeds the panels; report.md links these copies.
+  for (const panel of data.figure5 ?? []) {
+    const target = join(dir, figure5File(panel))
+    await mkdir(dirname(target), { recursive: true })
+    await copyFile(panel.pngPath, target)
+  }
   const put = async (name: string, body: string): Promise<string> => {
     const path = join(dir, name)
     await writeFile(`${path}.tmp-${process.pid}`, body)

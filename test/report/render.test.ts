@@ -1,8 +1,8 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join } from "node:path"
 import sharp from "sharp"
 import { readFile } from "node:fs/promises"
 import { readPrintedValuesFromHtml, readValuesFromHtml, renderReport, ReportDataError, writeReportFiles, type RenderedReport } from "../../report/render.ts"
@@ -82,6 +82,24 @@ test("Figures 2-8 are present: inline SVGs with marks, and Figure 5 PNGs as data
   const f5 = section(out.html, "figure5")
   const imgs = f5.match(/<img [^>]*src="data:image\/png;base64,[A-Za-z0-9+/=]+"/g) ?? []
   assert.is(imgs.length, 8)
+})
+
+test("the written report folder is portable: report.md links its own copies of the figures, no absolute paths", async () => {
+  const written = await writeReportFiles(input, join(dir, "portable"), { resamples: 100, claims: { resamples: 100 } })
+  const moved = join(dir, "moved-report")
+  await rename(join(dir, "portable"), moved)
+  const md = await readFile(join(moved, "report.md"), "utf8")
+  assert.not.ok(md.includes(dir), "report.md names no path outside the report folder")
+  const links = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!)
+  assert.is(links.length, 8)
+  for (const link of links) {
+    assert.not.ok(isAbsolute(link), link)
+    const bytes = await readFile(join(moved, link))
+    const original = input.figure5!.find((p) => link.endsWith(`${p.model}-${p.dataset}-${p.init}-${p.when}.png`))!
+    assert.ok(bytes.equals(await readFile(original.pngPath)), `${link} is the panel's PNG`)
+  }
+  assert.not.ok((await readFile(join(moved, "report.html"), "utf8")).includes(dir), "report.html embeds its figures")
+  assert.ok(written.htmlPath.startsWith(join(dir, "portable")))
 })
 
 test("figure numbers read back equal the inputs", () => {
