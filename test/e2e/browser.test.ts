@@ -60,8 +60,10 @@ test("report.html renders in headless Chromium: no console errors, every figure 
     title: string
   }
   assert.match(seen.title, /Transfusion/)
-  assert.equal(seen.figures.map((f) => f.id).sort(), ["figure2", "figure3", "figure4", "figure5", "figure6", "figure7", "figure8"])
+  const ids = seen.figures.map((f) => f.id)
+  for (let n = 2; n <= 8; n++) assert.ok(ids.includes(`figure${n}`), `figure${n} is in the page (found ${ids.join(", ")})`)
   for (const f of seen.figures) {
+    // Figure 5 shows PNG filter panels; every other figure is a chart.
     if (f.id === "figure5") {
       assert.is(f.images.length, 8, "Figure 5 has its eight filter panels")
       assert.ok(f.images.every(Boolean), "every Figure 5 image decoded")
@@ -69,6 +71,7 @@ test("report.html renders in headless Chromium: no console errors, every figure 
     }
     assert.ok(f.svgs >= 1, `${f.id} has no SVG`)
     assert.ok(f.marks > 10 && f.svgArea > 10_000, `${f.id}: the SVG draws nothing visible (${f.marks} marks, ${f.svgArea.toFixed(0)} px²)`)
+    assert.ok(f.images.every(Boolean), `${f.id}: an image did not load`)
   }
   assert.ok(seen.tables.length >= 3, `${seen.tables.length} tables`)
   for (const t of seen.tables) assert.ok(t.rows > 0 && t.filled > 0, `table ${t.name} is empty`)
