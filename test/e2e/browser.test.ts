@@ -20,7 +20,6 @@ const probe = `(() => {
       marks: s.querySelectorAll("svg path, svg rect, svg line, svg circle, svg text").length,
       svgArea: Math.max(0, ...[...s.querySelectorAll("svg")].map((g) => g.getBoundingClientRect().width * g.getBoundingClientRect().height)),
       images: [...s.querySelectorAll("img")].map((i) => i.complete && i.naturalWidth > 0),
-      missing: s.querySelectorAll(".missing").length,
     })),
     tables: [...document.querySelectorAll("table")].map((t, i) => ({
       name: t.id || t.closest("section")?.id || "table " + i,
@@ -55,7 +54,7 @@ test("report.html renders in headless Chromium: no console errors, every figure 
   const page = await inspectPage(chromium, pathToFileURL(html).href, probe)
   assert.equal(page.errors, [], `console errors:\n${page.errors.join("\n")}`)
   const seen = page.evaluated as {
-    figures: { id: string; svgs: number; marks: number; svgArea: number; images: boolean[]; missing: number }[]
+    figures: { id: string; svgs: number; marks: number; svgArea: number; images: boolean[] }[]
     tables: { name: string; rows: number; filled: number }[]
     title: string
   }
