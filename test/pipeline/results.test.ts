@@ -3,6 +3,7 @@
 // and new param and the metric change; csv and parquet load in DuckDB with the same values.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { DuckDBInstance } from "@duckdb/node-api"
 import { diffArtifacts, resultsTable, storedVersions, toCsv, toTextTable } from "../../pipeline/results.ts"
@@ -85,6 +86,13 @@ test("results --format csv and parquet load in DuckDB with the table's values", 
   await cli(["results", "--format", "csv", "--output", csvPath])
   await cli(["results", "--format", "parquet", "--output", pqPath])
   assert.is(toCsv(await table()).split("\n").length, 7, "header, five rows, final newline")
+  const jsonPath = join(w.root, "results.json")
+  await cli(["results", "--format", "json", "--output", jsonPath])
+  const json = JSON.parse(readFileSync(jsonPath, "utf8")) as Record<string, unknown>[]
+  assert.equal(json.map((r) => [r.stage, r.value ?? r.total ?? null]), [["source", null], ["square/0", 200], ["square/1", 242], ["square/2", 288], ["sum", 730]])
+  const refused = w.cli(["results", "--format", "parquet"])
+  assert.is(await refused.done, 1)
+  assert.match(refused.output(), /--format parquet writes a binary file: name it with --output FILE/)
   const instance = await DuckDBInstance.create(":memory:")
   const conn = await instance.connect()
   try {
