@@ -3,6 +3,7 @@
 // engine flattens any stage's params and result; the project may say which kinds are rows,
 // which columns name a row and how its metrics are called (Project.results).
 import type { Fingerprinted } from "./fingerprint.ts"
+import type { PlannedState } from "./outcome.ts"
 import type { Manifest, Store } from "./store.ts"
 
 export type Cell = string | number | boolean | null
@@ -57,7 +58,7 @@ export interface ResultsTable {
  */
 export const resultsTable = (store: Store, stages: readonly Fingerprinted[], spec: ResultsSpec): ResultsTable => {
   const kinds = spec.kinds ? new Set(spec.kinds) : undefined
-  const found: { fp: Fingerprinted; manifest: Manifest; state: "fresh" | "stale" }[] = []
+  const found: { fp: Fingerprinted; manifest: Manifest; state: Extract<PlannedState, "fresh" | "stale"> }[] = []
   const notRun: string[] = []
   for (const fp of stages) {
     if (kinds && !kinds.has(fp.node.kind.kind)) continue
