@@ -6,20 +6,17 @@
 
 import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
-import { Rng } from "../lib/random.ts"
 import { curvesSpec, figure2Spec, figure3Spec, figure4Spec, renderSvg, stepsSpec, type Spec } from "./charts.ts"
 import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts"
 import { PAPER_FIGURE4_R2, PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row, type PaperValue } from "./paper.ts"
 import { isSynthetic, metricBySeed, runsWhere, stepsToThreshold, thresholdFor, type RunFilter } from "./select.ts"
-import { bootstrapMeanCI, linearFit, mean, sampleStd } from "./stats.ts"
+import { linearFit, mean, meanCI, sampleStd } from "./stats.ts"
 import type { CurveMetric, DatasetId, Figure5Panel, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
 import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES } from "./types.ts"
 
 export interface RenderOptions {
   /** Options of the claims' decision rules (margins, minimum seeds). */
   readonly claims?: ClaimOptions
-  /** Bootstrap resamples for the tables' CIs (default 10,000). */
-  readonly resamples?: number
 }
 
 export interface RenderedReport {
@@ -27,6 +24,8 @@ export interface RenderedReport {
   readonly markdown: string
   /** Stable key -> the number printed (full precision, in ReportData units: AUC as a fraction). */
   readonly values: Record<string, number>
+  /** The claims' verdicts as printed (evaluated once per report). */
+  readonly claims: readonly ClaimResult[]
 }
 
 // ---- validation of user-supplied data ----
@@ -114,7 +113,6 @@ const DASH: Cell = { html: "&mdash;", md: "—" }
 
 class Printer {
   readonly values: Record<string, number> = {}
-  constructor(private readonly resamples: number) {}
 
   /** Records `x` under `key` and returns it formatted, tagged with the key in HTML. */
   num(key: string, x: number, format: (x: number) => string): Cell {
@@ -125,10 +123,10 @@ class Printer {
     return { html: `<span data-key="${esc(key)}" data-value="${x}">${esc(s)}</span>`, md: s }
   }
 
-  /** mean ± std [95% CI] (n) of per-seed values; records key/mean, /std, /ci-lo, /ci-hi, /n. */
+  /** mean ± std [95% t-interval of the mean over seeds] (n); records key/mean, /std, /ci-lo, /ci-hi, /n. */
   summary(key: string, xs: readonly number[], format: (x: number) => string): Cell {
     if (xs.length === 0) return DASH
-    const ci = bootstrapMeanCI(xs, new Rng(`report/ci/${key}`), { resamples: this.resamples })
+    const ci = meanCI(xs)
     const m = this.num(`${key}/mean`, mean(xs), format)
     const n = this.num(`${key}/n`, xs.length, String)
     if (xs.length < 2) return { html: `${m.html} <small>(n=${n.html})</small>`, md: `${m.md} (n=${n.md})` }
@@ -220,7 +218,7 @@ const table1 = (data: ReportData, p: Printer): Section => {
     rows,
   }
   const note =
-    "RETINA referable-DR AUC (grade >= 2), full training data. Ours: mean &plusmn; sample std over seeds [95% bootstrap CI of the mean] (n seeds). Paper: as printed in Table 1 (its &plusmn; is not defined in the text). Table 1 convention: conv kernels except conv1 plus a 5-way dense without bias (spec.md)."
+    "RETINA referable-DR AUC (grade >= 2), full training data. Ours: mean &plusmn; sample std over seeds [95% Student t-interval of the mean over seeds: it covers seed-to-seed variation, not test-set sampling] (n seeds). Paper: as printed in Table 1 (its &plusmn; is not defined in the text). Table 1 convention: conv kernels except conv1 plus a 5-way dense without bias (spec.md)."
   return { id: "table1", title: "Table 1: RETINA, random init vs transfer, and ImageNet accuracy", html: `<p class="note">${note}</p>${tableHtml(t, "table1-data")}`, md: `${note.replace(/&plusmn;/g, "±")}\n\n${tableMd(t)}` }
 }
 
@@ -248,7 +246,7 @@ const table2 = (data: ReportData, p: Printer): Section => {
       : `Uncertain-label policy applied: ${policies
           .map((s) => Object.entries(JSON.parse(s) as Record<Pathology, string>).map(([k, v]) => `${PATHOLOGY_NAMES[k as Pathology]} ${v}`).join(", "))
           .join("; ")}${policies.length > 1 ? " (runs differ!)" : ""}. The paper does not state its policy.`
-  const note = `CheXpert AUC per pathology, full training data. Ours: mean &plusmn; sample std [95% bootstrap CI] (n). ${esc(policyText)}`
+  const note = `CheXpert AUC per pathology, full training data. Ours: mean &plusmn; sample std [95% t-interval over seeds] (n). ${esc(policyText)}`
   return { id: "table2", title: "Table 2: CheXpert, random init vs transfer", html: `<p class="note">${note}</p>${tableHtml({ headers, rows }, "table2-data")}`, md: `${note.replace(/&plusmn;/g, "±")}\n\n${tableMd({ headers, rows })}` }
 }
 
@@ -632,14 +630,15 @@ export const readPrintedValuesFromHtml = (html: string): Record<string, number> 
 /** Renders the report: one self-contained HTML file, a Markdown summary, and every printed number by key. */
 export const renderReport = async (data: ReportData, options: RenderOptions = {}): Promise<RenderedReport> => {
   validateReportData(data)
-  const p = new Printer(options.resamples ?? 10_000)
+  const p = new Printer()
   const synthetic = isSynthetic(data)
   const retinaThreshold = p.num("settings/convergence/retina/threshold", data.convergence.retina.threshold, String)
   const chexpertThreshold = p.num("settings/convergence/chexpert/threshold", data.convergence.chexpert.threshold, String)
   const sections: Section[] = [table1(data, p), table2(data, p), table3(data, p)]
   // Sequential: the figures share one vega instance and the machine has two cores.
   sections.push(await figure2(data, p), await figure3(data, p), await figure4(data, p), await figure5(data), await figure6(data, p), await figure7(data, p), await figure8(data, p))
-  sections.push(claimsSection(evaluateClaims(data, options.claims), p), provenanceSection(data))
+  const claims = evaluateClaims(data, options.claims)
+  sections.push(claimsSection(claims, p), provenanceSection(data))
 
   const bannerText = synthetic
     ? "SYNTHETIC DATA: these results come from generated stand-ins for RETINA, CheXpert and/or ImageNet. They test the pipeline; they are not evidence about the paper's claims."
@@ -675,7 +674,7 @@ ${sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>${s.html}</
   ]
     .filter((x) => x !== "")
     .join("\n\n")
-  return { html, markdown: `${markdown}\n`, values: p.values }
+  return { html, markdown: `${markdown}\n`, values: p.values, claims }
 }
 
 
@@ -684,6 +683,7 @@ export interface WrittenReport {
   readonly markdownPath: string
   readonly valuesPath: string
   readonly values: Record<string, number>
+  readonly claims: readonly ClaimResult[]
 }
 
 /**
@@ -691,7 +691,7 @@ export interface WrittenReport {
  * Each file is written to a temporary name and renamed, so a reader never sees half a report.
  */
 export const writeReportFiles = async (data: ReportData, dir: string, options: RenderOptions = {}): Promise<WrittenReport> => {
-  const { html, markdown, values } = await renderReport(data, options)
+  const { html, markdown, values, claims } = await renderReport(data, options)
   await mkdir(dir, { recursive: true })
   // report.html embeds the panels; report.md links these copies.
   for (const panel of data.figure5 ?? []) {
@@ -710,5 +710,6 @@ export const writeReportFiles = async (data: ReportData, dir: string, options: R
     markdownPath: await put("report.md", markdown),
     valuesPath: await put("values.json", `${JSON.stringify(values, null, 1)}\n`),
     values,
+    claims,
   }
 }

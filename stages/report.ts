@@ -192,9 +192,8 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         },
       }
       const { writeReportFiles } = await import("../report/render.ts")
-      const { evaluateClaims } = await import("../report/claims.ts")
       const written = await writeReportFiles(data, ctx.outDir)
-      const verdicts = evaluateClaims(data).map((c) => ({ key: c.key, verdict: c.verdict }))
+      const verdicts = written.claims.map((c) => ({ key: c.key, verdict: c.verdict }))
       for (const v of verdicts) ctx.log(`claim ${v.key}: ${v.verdict}`)
       return { html: "report.html", markdown: "report.md", values: written.values, verdicts }
     }),

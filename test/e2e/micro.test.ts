@@ -27,7 +27,7 @@ test("the report holds Tables 1-3, Figures 2-8 and the claims, with a synthetic-
   for (let f = 2; f <= 8; f++) assert.match(html, new RegExp(`Figure ${f}\\b`), `Figure ${f}`)
   assert.ok(html.includes('id="synthetic-banner"'))
   const claims = [...html.matchAll(/data-verdict="([^"]+)"/g)].map((m) => m[1])
-  assert.is(claims.length, 7)
+  assert.is(claims.length, 11)
   for (const v of claims) assert.ok(["supported", "not supported", "inconclusive"].includes(v!), v)
   assert.ok((html.match(/<svg/g) ?? []).length >= 6, "figures are inline SVG")
   assert.not.match(html, /https?:\/\//, "self-contained")

@@ -5,16 +5,15 @@ import { stepsToThreshold } from "../../report/select.ts"
 import type { Figure3Entry, ModelId, PretrainedResult, ReportData } from "../../report/types.ts"
 import { data, retinaRun, risingCurve, seeds, stepRuns } from "./fixtures/report-data.ts"
 
-// Fewer resamples keep the suite fast; the rules' outcomes below are far from their margins.
 const claim = (d: ReportData, key: string): ClaimResult => {
-  const c = evaluateClaims(d, { resamples: 2000 }).find((x) => x.key === key)
+  const c = evaluateClaims(d).find((x) => x.key === key)
   if (!c) throw new Error(`no claim ${key}`)
   return c
 }
 
-test("every claim is inconclusive on empty data, and all seven are present in order", () => {
-  const all = evaluateClaims(data(), { resamples: 200 })
-  assert.equal(all.map((c) => c.id), [1, 2, 3, 4, 5, 6, 7])
+test("every claim is inconclusive on empty data, and all eleven are present in order", () => {
+  const all = evaluateClaims(data())
+  assert.equal(all.map((c) => c.id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
   for (const c of all) {
     assert.is(c.verdict, "inconclusive", c.key)
     assert.ok(c.rule.length > 40 && c.evidence.length > 0)
@@ -108,8 +107,11 @@ test("claim 6 (Mean Var speeds convergence), steps derived from validation curve
   const c = claim(fast, "mean-var-speeds-convergence")
   assert.is(c.verdict, "supported", c.evidence.join("\n"))
   assert.ok(Math.abs(c.numbers["resnet50/retina/ratio"]! - 700 / 1500) < 1e-9)
+  const slower = data({ runs: [...curves("resnet50", "random", [1500, 1600, 1400]), ...curves("resnet50", "mean-var", [1700, 1800, 1600])] })
+  assert.is(claim(slower, "mean-var-speeds-convergence").verdict, "not supported")
+  // No difference, but three noisy seeds cannot rule out a 10% saving: the t-interval is wide.
   const same = data({ runs: [...curves("resnet50", "random", [1500, 1600, 1400]), ...curves("resnet50", "mean-var", [1500, 1500, 1500])] })
-  assert.is(claim(same, "mean-var-speeds-convergence").verdict, "not supported")
+  assert.is(claim(same, "mean-var-speeds-convergence").verdict, "inconclusive")
 })
 
 test("claim 7 (Gabor conv1 matches pretrained conv1)", () => {
@@ -124,25 +126,75 @@ test("claim 7 (Gabor conv1 matches pretrained conv1)", () => {
 
 test("a synthetic data source is stated in every verdict", () => {
   const d = data({ runs: seeds("resnet50", "random", [0.9, 0.91], { dataSource: "synthetic" }) })
-  for (const c of evaluateClaims(d, { resamples: 100 })) {
+  for (const c of evaluateClaims(d)) {
     assert.is(c.synthetic, true)
     assert.match(c.evidence[0]!, /SYNTHETIC/)
   }
-  for (const c of evaluateClaims(data(), { resamples: 100 })) assert.not.match(c.evidence.join(" "), /SYNTHETIC/)
+  for (const c of evaluateClaims(data())) assert.not.match(c.evidence.join(" "), /SYNTHETIC/)
 })
 
-test("calibration: the paper's own Table 1 (three seeds rebuilt as mean, mean ± std) supports claims 1-3", async () => {
+test("calibration: the paper's own Table 1 (three seeds rebuilt as mean, mean ± std) supports claims 1 and 3; claim 2 only with transfer", async () => {
   const { PAPER_TABLE1 } = await import("../../report/paper.ts")
   const rebuilt = (v: { value: number; pm: number | null }) => [-1, 0, 1].map((k) => (v.value + k * (v.pm ?? 0)) / 100)
   const d = data({
     runs: PAPER_TABLE1.flatMap((r) => [...seeds(r.model, "random", rebuilt(r.random)), ...seeds(r.model, "transfer", rebuilt(r.transfer))]),
     pretrained: PAPER_TABLE1.map((r) => imagenet(r.model, r.imagenetTop5.value / 100)),
   })
-  const all = evaluateClaims(d, { resamples: 2000 })
-  for (const key of ["transfer-adds-little", "small-matches-large", "imagenet-does-not-predict"]) {
+  const all = evaluateClaims(d)
+  for (const key of ["transfer-adds-little", "imagenet-does-not-predict"]) {
     const c = all.find((x) => x.key === key)!
     assert.is(c.verdict, "supported", `${key}:\n${c.evidence.join("\n")}`)
   }
+  // Random init: Inception-v3 96.6 ± 0.13 vs CBR-Tiny 95.8 ± 0.03 is a 0.8-point gap whose 90% interval
+  // reaches 1.01 pts with three seeds, so equivalence within 1 pt is not shown (TOST p = 0.055).
+  const c2 = all.find((x) => x.key === "small-matches-large")!
+  assert.is(c2.verdict, "inconclusive", c2.evidence.join("\n"))
+  assert.match(c2.evidence.find((e) => e.startsWith("random"))!, /-> inconclusive$/)
+  assert.match(c2.evidence.find((e) => e.startsWith("transfer"))!, /-> supported$/)
+  // Claim 3 prints its rule applied to the paper's numbers, whatever the data.
+  const c3 = all.find((x) => x.key === "imagenet-does-not-predict")!
+  assert.ok(Math.abs(c3.numbers["paper/slope-per-10"]! - c3.numbers["slope-per-10"]!) < 1e-9, "same numbers, same slope")
+})
+
+test("claims 8-11 (Figure 2, Table 3, Slim, conv1's marginal speed-up): supported and not supported", () => {
+  const fig2 = (model: ModelId, rvr: number[], pvr: number[]) => ({ model, dataset: "retina" as const, layers: ["a", "b"], randomVsRandom: rvr, pretrainedVsRandom: pvr })
+  const sim2 = (large: number, cbr: number) =>
+    data({ similarity: { measure: "svcca", figure2: [fig2("resnet50", [0.8, 0.81, 0.79], [0.8 - large, 0.81 - large, 0.79 - large]), fig2("cbr-small", [0.8, 0.81, 0.79], [0.8 - cbr, 0.81 - cbr, 0.79 - cbr])], figure3: [], figure4: [] } })
+  assert.is(claim(sim2(0.3, 0.02), "large-representations-differ").verdict, "supported")
+  assert.is(claim(sim2(0.0, 0.0), "large-representations-differ").verdict, "not supported")
+  const small = (gain: number, cbrGain: number) =>
+    data({
+      runs: [
+        ...seeds("resnet50", "random", [0.9, 0.905, 0.895], { regime: "small-data" }),
+        ...seeds("resnet50", "transfer", [0.9 + gain, 0.905 + gain, 0.895 + gain], { regime: "small-data" }),
+        ...seeds("cbr-large-t", "random", [0.93, 0.931, 0.929], { regime: "small-data" }),
+        ...seeds("cbr-large-t", "transfer", [0.93 + cbrGain, 0.931 + cbrGain, 0.929 + cbrGain], { regime: "small-data" }),
+      ],
+    })
+  const s9 = claim(small(0.04, 0.001), "transfer-helps-large-small-data")
+  assert.is(s9.verdict, "supported", s9.evidence.join("\n"))
+  assert.is(claim(small(0.04, 0.05), "transfer-helps-large-small-data").verdict, "not supported")
+  const slim = (steps: number[], auc: number[]) =>
+    data({ runs: [...stepRuns("resnet50", "transfer", [300, 310, 290], [0.95, 0.951, 0.949]), ...stepRuns("resnet50-slim", "transfusion-block2", steps, auc)] })
+  const s10 = claim(slim([305, 300, 295], [0.95, 0.9505, 0.9495]), "slim-matches-transfer")
+  assert.is(s10.verdict, "supported", s10.evidence.join("\n"))
+  assert.is(claim(slim([900, 910, 890], [0.95, 0.9505, 0.9495]), "slim-matches-transfer").verdict, "not supported")
+  const sweep = (conv1: number[]) =>
+    data({
+      runs: [
+        ...stepRuns("resnet50", "random", [1000, 1010, 990]),
+        ...stepRuns("resnet50", "transfusion-conv1", conv1),
+        ...stepRuns("resnet50", "transfusion-block1", [400, 405, 395]),
+        ...stepRuns("resnet50", "transfusion-block2", [350, 355, 345]),
+        ...stepRuns("resnet50", "transfusion-block3", [330, 335, 325]),
+        ...stepRuns("resnet50", "transfusion-block4", [320, 325, 315]),
+      ],
+    })
+  const s11 = claim(sweep([500, 505, 495]), "conv1-largest-marginal-speedup")
+  assert.is(s11.verdict, "supported", s11.evidence.join("\n"))
+  assert.ok(Math.abs(s11.numbers["conv1-minus-block1"]! - (500 - 100)) < 1e-9)
+  // conv1 saves 50 steps, block1 then saves 550: not the largest.
+  assert.is(claim(sweep([950, 955, 945]), "conv1-largest-marginal-speedup").verdict, "not supported")
 })
 
 test.run()

@@ -6,7 +6,7 @@ import { isAbsolute, join } from "node:path"
 import sharp from "sharp"
 import { readFile } from "node:fs/promises"
 import { readPrintedValuesFromHtml, readValuesFromHtml, renderReport, ReportDataError, writeReportFiles, type RenderedReport } from "../../report/render.ts"
-import { mean, sampleStd } from "../../report/stats.ts"
+import { mean, meanCI, sampleStd } from "../../report/stats.ts"
 import { metricBySeed } from "../../report/select.ts"
 import type { ReportData } from "../../report/types.ts"
 import { fullReportData } from "./fixtures/full-report-data.ts"
@@ -26,7 +26,7 @@ test.before(async () => {
     }
   }
   input = fullReportData(dir)
-  out = await renderReport(input, { resamples: 1000, claims: { resamples: 1000 } })
+  out = await renderReport(input)
   await writeFile(join(dir, "report.html"), out.html)
 })
 
@@ -47,7 +47,9 @@ test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inpu
   assert.is(r.length, 3)
   assert.is(v["table1/resnet50/random/mean"], mean(r))
   assert.is(v["table1/resnet50/random/std"], sampleStd(r))
-  assert.ok(v["table1/resnet50/random/ci-lo"]! <= mean(r) && v["table1/resnet50/random/ci-hi"]! >= mean(r))
+  // The table's interval is the seed-level t-interval (t_{0.975, 2} = 4.303 for three seeds).
+  assert.is(v["table1/resnet50/random/ci-lo"], meanCI(r).lo)
+  assert.ok(Math.abs(v["table1/resnet50/random/ci-hi"]! - (mean(r) + (4.302652729911275 * sampleStd(r)) / Math.sqrt(3))) < 1e-9)
   assert.is(v["paper/table1/resnet50/random"], 96.4)
   assert.is(v["paper/table1/resnet50/imagenet-top5"], 92.0)
   assert.is(v["paper/table1/inception-v3/params"], 22881424)
@@ -85,7 +87,7 @@ test("Figures 2-8 are present: inline SVGs with marks, and Figure 5 PNGs as data
 })
 
 test("the written report folder is portable: report.md links its own copies of the figures, no absolute paths", async () => {
-  const written = await writeReportFiles(input, join(dir, "portable"), { resamples: 100, claims: { resamples: 100 } })
+  const written = await writeReportFiles(input, join(dir, "portable"))
   const moved = join(dir, "moved-report")
   await rename(join(dir, "portable"), moved)
   const md = await readFile(join(moved, "report.md"), "utf8")
@@ -127,12 +129,12 @@ test("values: returned, embedded JSON, and data-key attributes all agree", () =>
   assert.ok(Object.keys(out.values).length > 300, String(Object.keys(out.values).length))
 })
 
-test("claims section has all seven verdicts, with the synthetic note; provenance and banner present", () => {
+test("claims section has all eleven verdicts, with the synthetic note; provenance and banner present", () => {
   const c = section(out.html, "claims")
   const verdicts = [...c.matchAll(/data-verdict="([^"]+)"/g)].map((m) => m[1])
-  assert.is(verdicts.length, 7)
+  assert.is(verdicts.length, 11)
   for (const x of verdicts) assert.ok(["supported", "not supported", "inconclusive"].includes(x!))
-  assert.is((c.match(/SYNTHETIC stand-ins/g) ?? []).length, 7)
+  assert.is((c.match(/SYNTHETIC stand-ins/g) ?? []).length, 11)
   assert.match(out.html, /id="synthetic-banner"/)
   const p = section(out.html, "provenance")
   assert.is((p.match(/<tr>/g) ?? []).length, input.runs.length + 1)
@@ -141,7 +143,8 @@ test("claims section has all seven verdicts, with the synthetic note; provenance
   assert.match(p, /Pretrained Inception-v3 seed 1: imported/)
   assert.match(out.html, /finetune\.lr/)
   assert.match(out.markdown, /SYNTHETIC DATA/)
-  assert.match(out.markdown, /### Claim 7/)
+  assert.match(out.markdown, /### Claim 11/)
+  assert.equal(out.claims.map((x) => x.id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
   assert.match(out.markdown, /\| ResNet-50 \| 96\.\d\d ± /)
 })
 
@@ -151,16 +154,16 @@ test("the HTML is self-contained: no http(s) references, no external resources",
 })
 
 test("real data: no banner and no synthetic note", async () => {
-  const real = await renderReport(data({ runs: seeds("resnet50", "random", [0.95, 0.96, 0.955]) }), { resamples: 200, claims: { resamples: 200 } })
+  const real = await renderReport(data({ runs: seeds("resnet50", "random", [0.95, 0.96, 0.955]) }))
   assert.not.match(real.html, /synthetic-banner|SYNTHETIC/)
   assert.match(section(real.html, "figure2"), /class="missing"/)
   assert.is(real.values["table1/resnet50/random/n"], 3)
 })
 
-test("same input, same report (seeded bootstrap); writeReportFiles writes all three files", async () => {
+test("same input, same report; writeReportFiles writes all three files", async () => {
   const d = data({ runs: [...seeds("cbr-small", "random", [0.95, 0.96, 0.955]), ...seeds("cbr-small", "transfer", [0.951, 0.962, 0.953])] })
-  const a = await renderReport(d, { resamples: 500, claims: { resamples: 500 } })
-  const written = await writeReportFiles(d, join(dir, "out"), { resamples: 500, claims: { resamples: 500 } })
+  const a = await renderReport(d)
+  const written = await writeReportFiles(d, join(dir, "out"))
   assert.is(await readFile(written.htmlPath, "utf8"), a.html)
   assert.is(await readFile(written.markdownPath, "utf8"), a.markdown)
   assert.equal(JSON.parse(await readFile(written.valuesPath, "utf8")), a.values)
@@ -188,7 +191,7 @@ test("user errors name the run, the field and the fix", async () => {
     assert.match(e.message, /layer conv1: non-finite similarity/)
   })
   const missingPng = data({ figure5: [{ model: "resnet50", dataset: "retina", init: "random", when: "init", pngPath: join(dir, "nope.png") }] })
-  await renderReport(missingPng, { resamples: 100 }).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /Figure 5 panel resnet50\/retina\/random\/init: cannot read .*nope\.png/))
+  await renderReport(missingPng).then(() => assert.unreachable("should throw"), (e: Error) => assert.match(e.message, /Figure 5 panel resnet50\/retina\/random\/init: cannot read .*nope\.png/))
 })
 
 test.run()
