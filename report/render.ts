@@ -99,6 +99,10 @@ export const validateReportData = (data: ReportData): void => {
   if (problems.length > 0) throw new ReportDataError(problems)
 }
 
+/** What our PWCCA is, so a reader comparing with google/svcca's numbers knows why they differ. */
+const PWCCA_NOTE =
+  "Our PWCCA centres the activations and weights each canonical correlation using the whitened canonical directions (analysis/cca.ts); google/svcca's compute_pwcca neither whitens the directions nor keeps the variates centred (it adds the neuron means back), so its values differ from ours."
+
 // ---- printing helpers ----
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
@@ -288,6 +292,7 @@ const figure2 = async (data: ReportData, p: Printer): Promise<Section> => {
   }
   let body = ""
   const lines: string[] = []
+  const companion = data.similarity?.companion
   for (const dataset of [...new Set(entries.map((e) => e.dataset))]) {
     const rows: Record<string, string | number>[] = []
     const t: Cell[][] = []
@@ -295,9 +300,17 @@ const figure2 = async (data: ReportData, p: Printer): Promise<Section> => {
       for (const s of e.pretrainedVsRandom) rows.push({ model: MODEL_NAMES[e.model], comparison: "pretrained vs random", similarity: s })
       for (const s of e.randomVsRandom) rows.push({ model: MODEL_NAMES[e.model], comparison: "random vs random", similarity: s })
       const k = `figure2/${e.model}/${dataset}`
-      t.push([text(MODEL_NAMES[e.model]), text(e.layers.join(" + ")), p.summary(`${k}/pretrained-vs-random`, e.pretrainedVsRandom, fixed(3)), p.summary(`${k}/random-vs-random`, e.randomVsRandom, fixed(3))])
+      const row = [text(MODEL_NAMES[e.model]), text(e.layers.join(" + ")), p.summary(`${k}/pretrained-vs-random`, e.pretrainedVsRandom, fixed(3)), p.summary(`${k}/random-vs-random`, e.randomVsRandom, fixed(3))]
+      const c = companion?.figure2.find((x) => x.model === e.model && x.dataset === dataset)
+      if (companion) {
+        const ck = `figure2/${companion.measure}/${e.model}/${dataset}`
+        row.push(c ? p.summary(`${ck}/pretrained-vs-random`, c.pretrainedVsRandom, fixed(3)) : DASH, c ? p.summary(`${ck}/random-vs-random`, c.randomVsRandom, fixed(3)) : DASH)
+      }
+      t.push(row)
     }
-    const table: Table = { headers: ["Model", "Layers averaged", "Pretrained vs random", "Random vs random"], rows: t }
+    const headers = ["Model", "Layers averaged", `Pretrained vs random (${data.similarity!.measure})`, `Random vs random (${data.similarity!.measure})`]
+    if (companion) headers.push(`Pretrained vs random (${companion.measure})`, `Random vs random (${companion.measure})`)
+    const table: Table = { headers, rows: t }
     body += (await svgBlock(figure2Spec(rows, `${dataset} (${data.similarity!.measure})`))) + tableHtml(table, `figure2-${dataset}-data`)
     lines.push(`**${dataset}** (${data.similarity!.measure})\n\n${tableMd(table)}`)
   }
@@ -321,20 +334,29 @@ const figure3 = async (data: ReportData, p: Printer): Promise<Section> => {
     ]),
   }))
   const rows: Cell[][] = []
+  const companion = data.similarity?.companion
   for (const e of entries) {
     for (const l of e.layers) {
       const k = `figure3/${e.model}/${e.dataset}/${l.layer}`
-      rows.push([
+      const row = [
         text(MODEL_NAMES[e.model]),
         text(e.dataset),
         text(l.layer),
         p.summary(`${k}/random-init`, l.randomInit, fixed(3)),
         p.summary(`${k}/pretrained-init`, l.pretrainedInit, fixed(3)),
         p.num(`${k}/difference`, mean(l.pretrainedInit) - mean(l.randomInit), fixed(3)),
-      ])
+      ]
+      if (companion) {
+        const c = companion.figure3.find((x) => x.model === e.model && x.dataset === e.dataset)?.layers.find((x) => x.layer === l.layer)
+        row.push(c ? p.num(`figure3/${companion.measure}/${e.model}/${e.dataset}/${l.layer}/difference`, mean(c.pretrainedInit) - mean(c.randomInit), fixed(3)) : DASH)
+      }
+      rows.push(row)
     }
   }
-  const table: Table = { headers: ["Model", "Dataset", "Layer", "Random init", "Pretrained init", "Pretrained - random"], rows }
+  const measure = data.similarity!.measure
+  const headers = ["Model", "Dataset", "Layer", `Random init (${measure})`, `Pretrained init (${measure})`, `Pretrained - random (${measure})`]
+  if (companion) headers.push(`Pretrained - random (${companion.measure})`)
+  const table: Table = { headers, rows }
   const body = (await svgBlock(figure3Spec(panels))) + `<details><summary>Numbers</summary>${tableHtml(table, "figure3-data")}</details>`
   return figureSection("figure3", "Figure 3: per-layer similarity to initialisation", caption, body, tableMd(table))
 }
@@ -651,7 +673,7 @@ export const renderReport = async (data: ReportData, options: RenderOptions = {}
       html: `Convergence thresholds: RETINA ${retinaThreshold.html} on ${esc(data.convergence.retina.metric)}; CheXpert ${chexpertThreshold.html} on ${esc(data.convergence.chexpert.metric)}`,
       md: `Convergence thresholds: RETINA ${retinaThreshold.md} on ${data.convergence.retina.metric}; CheXpert ${chexpertThreshold.md} on ${data.convergence.chexpert.metric}`,
     },
-    text(`Similarity measure: ${data.similarity ? `${data.similarity.measure}${data.similarity.reduction ? ` (${data.similarity.reduction})` : ""}` : "none"}`),
+    text(`Similarity measure: ${data.similarity ? `${data.similarity.measure}${data.similarity.reduction ? ` (${data.similarity.reduction})` : ""}${data.similarity.companion ? `; ${data.similarity.companion.measure} beside it in Figures 2-3` : ""}` : "none"}. ${PWCCA_NOTE}`),
   ]
   const toc = sections.map((s) => `<li><a href="#${s.id}">${esc(s.title)}</a></li>`).join("")
   const valuesJson = JSON.stringify(p.values).replace(/</g, "\\u003c")

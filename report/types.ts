@@ -187,13 +187,18 @@ export interface Figure5Panel {
 }
 
 export interface SimilarityData {
-  /** Which score the figures show, e.g. "pwcca" (default), "svcca-mean", "cka". */
+  /** Which score the figures show, e.g. "svcca" (default, the paper's (SV)CCA), "cca", "pwcca", "cka". */
   readonly measure: string
   /** How activations were reduced (spatial subsampling or pooling; spec.md Section 4). */
   readonly reduction?: string
   readonly figure2: readonly Figure2Entry[]
   readonly figure3: readonly Figure3Entry[]
   readonly figure4: readonly Figure4Entry[]
+  /**
+   * Figures 2-3 under a second measure, printed beside the main one (PWCCA beside the
+   * paper's (SV)CCA): the same pairs and seeds, scored differently.
+   */
+  readonly companion?: { readonly measure: string; readonly figure2: readonly Figure2Entry[]; readonly figure3: readonly Figure3Entry[] }
   /** The similarity stage's artifact provenance, shown in the report when given. */
   readonly provenance?: Provenance
 }

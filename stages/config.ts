@@ -115,7 +115,7 @@ export const ConfigSchema = Schema.Struct({
     probeImages: Schema.Int.pipe(Schema.positive()),
     /** Datapoints per neuron when subsampling conv positions (spec.md: at least 10). */
     datapointsPerNeuron: Schema.Int.pipe(Schema.positive()),
-    /** The score the figures show. */
+    /** The score Figures 2-4 show (the paper: (SV)CCA); the report prints PWCCA beside it (SVCCA beside PWCCA when PWCCA is chosen). */
     measure: Schema.Literal("pwcca", "svcca", "cca", "cka"),
   }),
   convergence: Schema.Struct({
@@ -161,7 +161,7 @@ const mini: Config = {
   // are at 0.95-1.0 either way.
   finetune: { steps: 100, batchSize: 16, learningRate: 3e-3, optimizer: "adam", evalEvery: 10, flip: true, batchNormMomentum: 0.9, stepsByModel: { resnet50: 200, "inception-v3": 200 } },
   smallDataSteps: 60,
-  analysis: { probeImages: 64, datapointsPerNeuron: 10, measure: "pwcca" },
+  analysis: { probeImages: 64, datapointsPerNeuron: 10, measure: "svcca" },
   convergence: { retinaThreshold: 0.8, chexpertThreshold: 0.7 },
 }
 
@@ -179,7 +179,7 @@ const micro: Config = {
   pretrain: { ...mini.pretrain, steps: 12, batchSize: 8, evalEvery: 6, stepsByModel: {} },
   finetune: { ...mini.finetune, steps: 10, batchSize: 8, evalEvery: 5, stepsByModel: {} },
   smallDataSteps: 6,
-  analysis: { probeImages: 16, datapointsPerNeuron: 10, measure: "pwcca" },
+  analysis: { probeImages: 16, datapointsPerNeuron: 10, measure: "svcca" },
 }
 
 /** The paper's grid at paper resolution on the user's copies of the data, on a GPU. */
@@ -198,7 +198,7 @@ const paper: Config = {
   pretrain: { steps: 450_000, batchSize: 256, learningRate: 1e-3, optimizer: "adam", evalEvery: 5000, flip: true, batchNormMomentum: 0.99 },
   finetune: { steps: 100_000, batchSize: 32, learningRate: 1e-3, optimizer: "adam", evalEvery: 1000, flip: true, batchNormMomentum: 0.99 },
   smallDataSteps: 20_000,
-  analysis: { probeImages: 500, datapointsPerNeuron: 10, measure: "pwcca" },
+  analysis: { probeImages: 500, datapointsPerNeuron: 10, measure: "svcca" },
   convergence: { retinaThreshold: 0.91, chexpertThreshold: 0.8 },
 }
 

@@ -132,40 +132,48 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
           provenance: provenance(up, { spec: up.result.spec }, "imagenet"),
         }
       })
-      // Figures 2-4 from the per-model similarity tables.
-      const score = (s: { cca: number; svcca: number; pwcca: number; cka: number }) => s[p.measure]
-      const figure2 = [], figure3 = [], figure4: Figure4Entry[] = []
-      for (const { input: name, model } of p.similarity) {
-        const sim = input<SimilarityResult>(name).result
-        const top = sim.blocks.slice(-2)
-        const topMean = (scores: SimilarityResult["pairs"][number]["trained"]) => top.reduce((s, b) => s + score(scores[b]!), 0) / top.length
-        figure2.push({
-          model: reportModel(model),
-          dataset: "retina" as const,
-          layers: top,
-          pretrainedVsRandom: sim.pairs.filter((x) => x.comparison === "pretrained-vs-random").map((x) => topMean(x.trained)),
-          randomVsRandom: sim.pairs.filter((x) => x.comparison === "random-vs-random").map((x) => topMean(x.trained)),
-        })
-        figure3.push({
-          model: reportModel(model),
-          dataset: "retina" as const,
-          layers: sim.blocks.map((b) => ({
-            layer: b,
-            randomInit: sim.toInit.filter((t) => t.init === "random").map((t) => score(t.scores[b]!)),
-            pretrainedInit: sim.toInit.filter((t) => t.init === "transfer").map((t) => score(t.scores[b]!)),
-          })),
-        })
-        for (const comparison of ["random-vs-random", "pretrained-vs-random"] as const) {
-          const conv1 = sim.blocks[0]!
-          figure4.push({
+      // Figures 2-4 from the per-model similarity tables, in the chosen measure; Figures 2-3
+      // also in a companion measure (PWCCA beside (SV)CCA) from the same stored scores.
+      type Scores = { cca: number; svcca: number; pwcca: number; cka: number }
+      const companionMeasure = p.measure === "pwcca" ? "svcca" : "pwcca"
+      const figures = (measure: keyof Scores) => {
+        const score = (s: Scores) => s[measure]
+        const figure2 = [], figure3 = [], figure4: Figure4Entry[] = []
+        for (const { input: name, model } of p.similarity) {
+          const sim = input<SimilarityResult>(name).result
+          const top = sim.blocks.slice(-2)
+          const topMean = (scores: SimilarityResult["pairs"][number]["trained"]) => top.reduce((s, b) => s + score(scores[b]!), 0) / top.length
+          figure2.push({
             model: reportModel(model),
-            dataset: "retina",
-            layer: conv1,
-            comparison,
-            points: sim.pairs.filter((x) => x.comparison === comparison).map((x) => ({ atInit: score(x.atInit[conv1]!), afterTraining: score(x.trained[conv1]!), label: `${x.a} vs ${x.b}` })),
+            dataset: "retina" as const,
+            layers: top,
+            pretrainedVsRandom: sim.pairs.filter((x) => x.comparison === "pretrained-vs-random").map((x) => topMean(x.trained)),
+            randomVsRandom: sim.pairs.filter((x) => x.comparison === "random-vs-random").map((x) => topMean(x.trained)),
           })
+          figure3.push({
+            model: reportModel(model),
+            dataset: "retina" as const,
+            layers: sim.blocks.map((b) => ({
+              layer: b,
+              randomInit: sim.toInit.filter((t) => t.init === "random").map((t) => score(t.scores[b]!)),
+              pretrainedInit: sim.toInit.filter((t) => t.init === "transfer").map((t) => score(t.scores[b]!)),
+            })),
+          })
+          for (const comparison of ["random-vs-random", "pretrained-vs-random"] as const) {
+            const conv1 = sim.blocks[0]!
+            figure4.push({
+              model: reportModel(model),
+              dataset: "retina",
+              layer: conv1,
+              comparison,
+              points: sim.pairs.filter((x) => x.comparison === comparison).map((x) => ({ atInit: score(x.atInit[conv1]!), afterTraining: score(x.trained[conv1]!), label: `${x.a} vs ${x.b}` })),
+            })
+          }
         }
+        return { figure2, figure3, figure4 }
       }
+      const { figure2, figure3, figure4 } = figures(p.measure)
+      const companion = figures(companionMeasure)
       const filters = input<FiltersResult>(p.filters)
       const figure5 = filters.result.panels.map((panel) => {
         const role = p.runs.find((r) => input<unknown>(r.input).id === panel.run)!
@@ -184,7 +192,14 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         runs,
         pretrained,
         parameterCounts: await parameterCounts(ctx.params.runs.map((r) => r.model)),
-        similarity: { measure: p.measure, reduction: input<SimilarityResult>(p.similarity[0]!.input).result.reduction, figure2, figure3, figure4 },
+        similarity: {
+          measure: p.measure,
+          reduction: input<SimilarityResult>(p.similarity[0]!.input).result.reduction,
+          figure2,
+          figure3,
+          figure4,
+          companion: { measure: companionMeasure, figure2: companion.figure2, figure3: companion.figure3 },
+        },
         figure5,
         convergence: {
           retina: { metric: "referable-auc", threshold: p.convergence.retinaThreshold },

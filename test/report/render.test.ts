@@ -110,6 +110,14 @@ test("figure numbers read back equal the inputs", () => {
   assert.is(v["figure2/resnet50/retina/pretrained-vs-random/mean"], mean(f2.pretrainedVsRandom))
   const l = input.similarity!.figure3[0]!.layers[1]!
   assert.is(v["figure3/resnet50/retina/block1/difference"], mean(l.pretrainedInit) - mean(l.randomInit))
+  // PWCCA beside the main measure, from the companion entries; absent companion rows print a dash.
+  const c2 = input.similarity!.companion!.figure2[0]!
+  assert.is(v["figure2/pwcca/resnet50/retina/random-vs-random/mean"], mean(c2.randomVsRandom))
+  assert.ok(!("figure2/pwcca/cbr-small/retina/random-vs-random/mean" in v))
+  const c3 = input.similarity!.companion!.figure3[0]!.layers[0]!
+  assert.is(v["figure3/pwcca/resnet50/retina/block1/difference"], mean(c3.pretrainedInit) - mean(c3.randomInit))
+  assert.match(section(out.html, "figure3"), /Pretrained - random \(pwcca\)/)
+  assert.match(out.html, /pwcca beside it in Figures 2-3\. Our PWCCA centres/)
   const r2 = v["figure4/resnet50/retina/conv1/random-vs-random/r2"]!
   assert.ok(r2 > 0.8 && r2 <= 1, String(r2))
   assert.equal([v["paper/figure4/r2/0"], v["paper/figure4/r2/1"]], [0.75, 0.84])
@@ -139,7 +147,7 @@ test("claims section has all eleven verdicts, with the synthetic note; provenanc
   const p = section(out.html, "provenance")
   assert.is((p.match(/<tr>/g) ?? []).length, input.runs.length + 1)
   assert.match(p, /U-Zeros/)
-  assert.match(p, /Similarity \(pwcca\): synthetic data; backend cpu; fingerprint fp-similarity/)
+  assert.match(p, /Similarity \(svcca\): synthetic data; backend cpu; fingerprint fp-similarity/)
   assert.match(p, /Pretrained Inception-v3 seed 1: imported/)
   assert.match(out.html, /finetune\.lr/)
   assert.match(out.markdown, /SYNTHETIC DATA/)
