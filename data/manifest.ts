@@ -3,6 +3,7 @@
 import type { LabelSpec } from "./imageset.ts"
 import type { Skip, SkipKind } from "./errors.ts"
 import type { ShardFile } from "./shards.ts"
+import type { Ceiling } from "./generate/summary.ts"
 
 export type Fit = "cover" | "contain" | "fill"
 
@@ -54,6 +55,8 @@ export interface DatasetManifest {
   readonly skipped: readonly Skip[]
   readonly skippedByKind: Readonly<Partial<Record<SkipKind, number>>>
   readonly warnings: readonly string[]
+  /** A synthetic stand-in's generator options (label noise included) and the ceiling it recorded. */
+  readonly generator?: { readonly options: Readonly<Record<string, unknown>>; readonly ceiling?: Ceiling }
 }
 
 /** Plain-text lines for reports and the CLI: sizes, split, per-split counts, policy, skips. */
@@ -82,5 +85,7 @@ export const describeManifest = (m: DatasetManifest): string[] => {
   const kinds = Object.entries(m.skippedByKind)
   lines.push(kinds.length ? `skipped ${n(m.skipped.length)}: ${kinds.map(([k, c]) => `${k} ${n(c!)}`).join(", ")}` : "skipped none")
   for (const w of m.warnings) lines.push(`warning: ${w}`)
+  const c = m.generator?.ceiling
+  if (c) lines.push(`generator ceiling: ${c.metric} ${c.value.toFixed(4)} over ${c.over} (${c.how})`)
   return lines
 }

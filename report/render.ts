@@ -181,6 +181,16 @@ const INIT_LABEL: Record<string, string> = { "random": "random init", "transfer"
 
 // ---- Tables 1-3 ----
 
+/** The best metric a synthetic task's labels allow, as its generator recorded it (no cell for real data). */
+const ceilingCell = (data: ReportData, dataset: "retina" | "chexpert" | "imagenet", p: Printer): Cell | undefined => {
+  const c = data.ceilings?.[dataset]
+  if (!c) return undefined
+  const v = p.num(`ceiling/${dataset}/${c.metric}`, c.value, (x) => (100 * x).toFixed(2))
+  const before = `Ceiling of the synthetic ${dataset} task (${c.metric}, %): `
+  const after = `, the best any model can reach in expectation: ${c.how}, over ${c.over}.`
+  return { html: `${esc(before)}${v.html}${esc(after)}`, md: `${before}${v.md}${after}` }
+}
+
 const table1 = (data: ReportData, p: Printer): Section => {
   const hasRuns = (model: ModelId): boolean =>
     (["random", "transfer"] as const).some((init) => runsWhere(data, { model, init, dataset: "retina", regime: "full" }).length > 0)
@@ -223,7 +233,13 @@ const table1 = (data: ReportData, p: Printer): Section => {
   }
   const note =
     "RETINA referable-DR AUC (grade >= 2), full training data. Ours: mean &plusmn; sample std over seeds [95% Student t-interval of the mean over seeds: it covers seed-to-seed variation, not test-set sampling] (n seeds). Paper: as printed in Table 1 (its &plusmn; is not defined in the text). Table 1 convention: conv kernels except conv1 plus a 5-way dense without bias (spec.md)."
-  return { id: "table1", title: "Table 1: RETINA, random init vs transfer, and ImageNet accuracy", html: `<p class="note">${note}</p>${tableHtml(t, "table1-data")}`, md: `${note.replace(/&plusmn;/g, "±")}\n\n${tableMd(t)}` }
+  const ceiling = ceilingCell(data, "retina", p)
+  return {
+    id: "table1",
+    title: "Table 1: RETINA, random init vs transfer, and ImageNet accuracy",
+    html: `<p class="note">${note}</p>${ceiling ? `<p class="note">${ceiling.html}</p>` : ""}${tableHtml(t, "table1-data")}`,
+    md: `${note.replace(/&plusmn;/g, "±")}\n\n${ceiling ? `${ceiling.md}\n\n` : ""}${tableMd(t)}`,
+  }
 }
 
 const table2 = (data: ReportData, p: Printer): Section => {

@@ -235,4 +235,9 @@ export interface ReportData {
   readonly similarity?: SimilarityData
   readonly figure5?: readonly Figure5Panel[]
   readonly convergence: ConvergenceSettings
+  /**
+   * Synthetic stand-ins only: the best test metric each generator's labels allow (RETINA: the
+   * Bayes AUC of the lesion-based score against the noisy grades), printed beside its table.
+   */
+  readonly ceilings?: Partial<Record<"retina" | "chexpert" | "imagenet", { readonly metric: string; readonly value: number; readonly over: string; readonly how: string }>>
 }

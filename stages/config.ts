@@ -83,7 +83,16 @@ export const ConfigSchema = Schema.Struct({
       fit: Fit,
     }),
     retina: Schema.Struct({
-      source: Source({ patients: Schema.Int, size: Schema.Int, lesionScale: Schema.Number, lesionContrast: Schema.Number }),
+      /** The generator's knobs (data/generate/eyepacs.ts): lesion size/contrast, grader noise, grade 1/2 overlap, look-alikes. */
+      source: Source({
+        patients: Schema.Int,
+        size: Schema.Int,
+        lesionScale: Schema.Number,
+        lesionContrast: Schema.Number,
+        labelNoise: Schema.Number.pipe(Schema.between(0, 1)),
+        boundaryOverlap: Schema.Number.pipe(Schema.between(0, 1)),
+        lesionDistractors: Schema.Number.pipe(Schema.nonNegative()),
+      }),
       /** 587 in the paper. */
       size: Schema.Int.pipe(Schema.positive()),
       fit: Fit,
@@ -150,7 +159,7 @@ const mini: Config = {
   models: { table1: allModels, table2: allModels.filter((m) => m !== "inception-v3"), table3: ["resnet50", "cbr-larget", "cbr-largew"] },
   data: {
     imagenet: { source: { kind: "synthetic", seed: 1, classes: 10, trainPerClass: 120, valPerClass: 20, size: 48 }, size: 32, fit: "cover" },
-    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1 }, size: 40, fit: "contain", smallData: 400 },
+    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.5, lesionDistractors: 2 }, size: 40, fit: "contain", smallData: 400 },
     chexpert: {
       source: { kind: "synthetic", seed: 3, patients: 700, width: 80, findingContrast: 1, findingScale: 1 },
       size: 32,
@@ -177,7 +186,7 @@ const micro: Config = {
   figureSeeds: 2,
   data: {
     imagenet: { ...mini.data.imagenet, source: { kind: "synthetic", seed: 1, classes: 5, trainPerClass: 24, valPerClass: 6, size: 40 }, size: 32 },
-    retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1 }, size: 32, smallData: 40 },
+    retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.5, lesionDistractors: 2 }, size: 32, smallData: 40 },
     chexpert: { ...mini.data.chexpert, source: { kind: "synthetic", seed: 3, patients: 60, width: 48, findingContrast: 1, findingScale: 1 }, size: 32 },
   },
   pretrain: { ...mini.pretrain, steps: 12, batchSize: 8, evalEvery: 6, stepsByModel: {} },

@@ -56,7 +56,10 @@ export const ingestDataset = defineStage<
         },
         throttled((done, total) => ctx.progress(done, total, "images")),
       )
-      for (const line of describeManifest(manifest)) ctx.log(line)
-      return manifest
+      // A synthetic source's options (label noise) and ceiling travel with the dataset it became.
+      const generated = ctx.inputs.source?.result as GeneratedSummary | undefined
+      const recorded: DatasetManifest = generated ? { ...manifest, generator: { options: generated.options, ...(generated.ceiling ? { ceiling: generated.ceiling } : {}) } } : manifest
+      for (const line of describeManifest(recorded)) ctx.log(line)
+      return recorded
     }),
 })

@@ -205,6 +205,12 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
           retina: { metric: "referable-auc", threshold: p.convergence.retinaThreshold },
           chexpert: { metric: "consolidation", threshold: p.convergence.chexpertThreshold },
         },
+        ceilings: Object.fromEntries(
+          (["retina", "chexpert", "imagenet"] as const).flatMap((d) => {
+            const c = input<DatasetManifest>(p.datasets[d]).result.generator?.ceiling
+            return c ? [[d, c]] : []
+          }),
+        ),
       }
       const { writeReportFiles } = await import("../report/render.ts")
       const written = await writeReportFiles(data, ctx.outDir)

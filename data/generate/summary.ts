@@ -10,6 +10,15 @@ export interface LabelTally {
 
 export const emptyTally = (): LabelTally => ({ positive: 0, negative: 0, uncertain: 0, blank: 0 })
 
+/** Recorded by each synthetic generator: the best test metric its labels allow. */
+export interface Ceiling {
+  readonly metric: string
+  readonly value: number
+  /** Which images it was computed over. */
+  readonly over: string
+  readonly how: string
+}
+
 export interface GeneratedSummary {
   readonly format: "imagenet" | "eyepacs" | "chexpert"
   /** The directory to pass to ingest as `root`. */
@@ -26,4 +35,6 @@ export interface GeneratedSummary {
   readonly labelCountsBySource?: Readonly<Record<string, Readonly<Record<string, LabelTally>>>>
   /** The generator's options after defaults, for the stage manifest. */
   readonly options: Readonly<Record<string, unknown>>
+  /** The best test metric the generated labels allow, and how it was computed. */
+  readonly ceiling?: Ceiling
 }

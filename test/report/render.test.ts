@@ -51,6 +51,9 @@ test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inpu
   assert.is(v["table1/resnet50/random/ci-lo"], meanCI(r).lo)
   assert.ok(Math.abs(v["table1/resnet50/random/ci-hi"]! - (mean(r) + (4.302652729911275 * sampleStd(r)) / Math.sqrt(3))) < 1e-9)
   assert.is(v["paper/table1/resnet50/random"], 96.4)
+  // The synthetic task's ceiling is printed beside Table 1.
+  assert.is(v["ceiling/retina/referable-auc"], 0.9761)
+  assert.match(section(out.html, "table1"), /Ceiling of the synthetic retina task \(referable-auc, %\): <span data-key="ceiling\/retina\/referable-auc" data-value="0.9761">97.61<\/span>/)
   assert.is(v["paper/table1/resnet50/imagenet-top5"], 92.0)
   assert.is(v["paper/table1/inception-v3/params"], 22881424)
   assert.is(v["table1/cbr-small/params/table1-convention"], 2108672)
