@@ -113,6 +113,11 @@ export interface RunResult {
   readonly stepsToThreshold?: number | null
   /** Total optimiser steps trained (bounds a censored steps-to-threshold). */
   readonly trainedSteps?: number
+  /**
+   * RETINA: per-image test scores P(grade >= 2) with patient ids and the referable label (0/1),
+   * in test-split order, so comparisons can include test-set sampling (paired DeLong, patient bootstrap).
+   */
+  readonly testScores?: { readonly patients: readonly string[]; readonly labels: readonly number[]; readonly scores: readonly number[] }
   readonly provenance: Provenance
 }
 

@@ -145,6 +145,12 @@ const chexpertDefaultPolicy = {
 
 const allModels: Arch[] = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"]
 
+// RETINA difficulty (issue 16): without grader noise and overlapping grades the CBRs scored
+// 99.4-100.0 AUC and Table 1 separated nothing. Targeted runs under load (load 3-17):
+// labelNoise 0.2, boundaryOverlap 0.5, lesionDistractors 2: ceiling 0.976, CBR-Small random
+// 0.869/0.871/0.884, CBR-Tiny random 0.811/0.873/0.862; the same at lesionScale 1.5: CBR-Small
+// 0.800/0.760/0.525. Chosen (overlap 0.3, look-alikes 1, lesionScale 2.5): ceiling 0.9845,
+// CBR-Small random 0.898/0.916/0.908, ResNet-50 transfer seed 1 0.821.
 /** The laptop profile: every table and figure from real runs on synthetic data, in minutes. */
 const mini: Config = {
   executor: { type: "local" },
@@ -159,7 +165,7 @@ const mini: Config = {
   models: { table1: allModels, table2: allModels.filter((m) => m !== "inception-v3"), table3: ["resnet50", "cbr-larget", "cbr-largew"] },
   data: {
     imagenet: { source: { kind: "synthetic", seed: 1, classes: 10, trainPerClass: 120, valPerClass: 20, size: 48 }, size: 32, fit: "cover" },
-    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.5, lesionDistractors: 2 }, size: 40, fit: "contain", smallData: 400 },
+    retina: { source: { kind: "synthetic", seed: 2, patients: 900, size: 96, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.3, lesionDistractors: 1 }, size: 40, fit: "contain", smallData: 400 },
     chexpert: {
       source: { kind: "synthetic", seed: 3, patients: 700, width: 80, findingContrast: 1, findingScale: 1 },
       size: 32,
@@ -186,7 +192,7 @@ const micro: Config = {
   figureSeeds: 2,
   data: {
     imagenet: { ...mini.data.imagenet, source: { kind: "synthetic", seed: 1, classes: 5, trainPerClass: 24, valPerClass: 6, size: 40 }, size: 32 },
-    retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.5, lesionDistractors: 2 }, size: 32, smallData: 40 },
+    retina: { ...mini.data.retina, source: { kind: "synthetic", seed: 2, patients: 80, size: 64, lesionScale: 2.5, lesionContrast: 1, labelNoise: 0.2, boundaryOverlap: 0.3, lesionDistractors: 1 }, size: 32, smallData: 40 },
     chexpert: { ...mini.data.chexpert, source: { kind: "synthetic", seed: 3, patients: 60, width: 48, findingContrast: 1, findingScale: 1 }, size: 32 },
   },
   pretrain: { ...mini.pretrain, steps: 12, batchSize: 8, evalEvery: 6, stepsByModel: {} },

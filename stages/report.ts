@@ -7,7 +7,7 @@ import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
 import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, ReportData, RunResult, InitScheme, Provenance, Figure4Entry } from "../report/types.ts"
 import { attempt } from "./common.ts"
-import type { TrainedResult } from "./training.ts"
+import type { TestScores, TrainedResult } from "./training.ts"
 import type { SimilarityResult } from "./similarity.ts"
 import type { FiltersResult } from "./filters.ts"
 
@@ -94,9 +94,15 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         dataSource: p.synthetic[dataset] ? "synthetic" : "real",
         ...(dataset === "chexpert" && policy ? { chexpertUncertaintyPolicy: policy } : {}),
       })
-      const runs: RunResult[] = p.runs.map((role) => {
+      const { readFile } = await import("node:fs/promises")
+      const runs: RunResult[] = await Promise.all(p.runs.map(async (role) => {
         const up = input<TrainedResult>(role.input)
         const r = up.result
+        // RETINA per-image scores: the stored label is the written grade, referable from grade 2.
+        const stored = role.dataset === "retina" && r.testScores ? (JSON.parse(await readFile(join(up.dir, r.testScores), "utf8")) as TestScores) : undefined
+        const testScores = stored && stored.labelWidth === 1 && stored.scoreWidth === 1
+          ? { patients: stored.patients, labels: stored.labels.map((g) => (g === null ? NaN : g >= 2 ? 1 : 0)), scores: stored.scores }
+          : undefined
         const curves =
           role.dataset === "retina"
             ? { "referable-auc": curveOf(r.curve, "auc") }
@@ -117,9 +123,10 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
               : { chexpertAuc: Object.fromEntries(Object.entries(pathologyKey).map(([name, key]) => [key, r.test[`auc/${name}`]!])) },
           curves,
           trainedSteps: r.steps,
+          ...(testScores ? { testScores } : {}),
           provenance: provenance(up, { spec: r.spec, init: r.init.scheme }, role.dataset),
         }
-      })
+      }))
       const pretrained = p.pretrained.map(({ input: name, model }) => {
         const up = input<TrainedResult>(name)
         return {

@@ -50,6 +50,22 @@ export interface TrainedResult {
   readonly steps: number
   readonly seconds: number
   readonly backend: { name: string; versions: Record<string, string> }
+  /** TEST_SCORES in the artifact, when the task has per-image scores (RETINA, CheXpert). */
+  readonly testScores?: string
+}
+
+/** Per-image test scores with patient ids, so the report can resample patients and pair runs (DeLong). */
+export const TEST_SCORES = "test-scores.json"
+export interface TestScores {
+  /** In test-split order, one per image. */
+  readonly patients: readonly string[]
+  readonly paths: readonly string[]
+  /** Stored labels, `labelWidth` per image (RETINA: the written grade; CheXpert: five findings, NaN ignored -> null). */
+  readonly labels: readonly (number | null)[]
+  readonly labelWidth: number
+  /** The scores each AUC is computed from (RETINA: P(grade >= 2); CheXpert: one per finding), `scoreWidth` per image. */
+  readonly scores: readonly number[]
+  readonly scoreWidth: number
 }
 
 export const TrainedResultSchema = Schema.Unknown as unknown as Schema.Schema<TrainedResult, TrainedResult>
@@ -140,6 +156,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
     await saveModelWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model, {}, result.steps)
     const evaluation = await evaluate(built.model, test, a.task)
     ctx.log(`test ${JSON.stringify(evaluation.metrics)}`)
+    const testScores = evaluation.scores ? await writeTestScores(join(ctx.outDir, TEST_SCORES), test, evaluation.scores) : undefined
     return {
       spec,
       blocks: built.blocks.map((b) => ({ name: b.name, output: b.output })),
@@ -149,9 +166,25 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       steps: result.steps,
       seconds: (Date.now() - started) / 1000,
       backend: { name: info.name, versions: info.versions },
+      ...(testScores ? { testScores } : {}),
     }
   } finally {
     await Promise.all([trainSet.close(), validation.close(), test.close()])
     built.model.dispose()
   }
+}
+
+/** Writes the test split's patients, labels and per-image scores (read in chunks: only ids and labels are kept). */
+const writeTestScores = async (path: string, set: import("../data/imageset.ts").ImageSet, scores: Float32Array): Promise<string> => {
+  const { writeFile } = await import("node:fs/promises")
+  const patients: string[] = [], paths: string[] = [], labels: (number | null)[] = []
+  for (let start = 0; start < set.count; start += 32) {
+    const batch = await set.read(Array.from({ length: Math.min(32, set.count - start) }, (_, i) => start + i))
+    patients.push(...batch.patients)
+    paths.push(...batch.paths)
+    for (const x of batch.labels) labels.push(Number.isNaN(x) ? null : x)
+  }
+  const body: TestScores = { patients, paths, labels, labelWidth: labels.length / set.count, scores: Array.from(scores), scoreWidth: scores.length / set.count }
+  await writeFile(path, JSON.stringify(body))
+  return TEST_SCORES
 }

@@ -1,5 +1,6 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
+import { Rng } from "../../lib/random.ts"
 import { evaluateClaims, type ClaimResult } from "../../report/claims.ts"
 import { stepsToThreshold } from "../../report/select.ts"
 import type { Figure3Entry, ModelId, PretrainedResult, ReportData } from "../../report/types.ts"
@@ -31,6 +32,28 @@ test("claim 1 (transfer adds little): supported, not supported, too few seeds", 
   const c1 = claim(one, "transfer-adds-little")
   assert.is(c1.verdict, "inconclusive")
   assert.match(c1.evidence.join(" "), /too few seeds/)
+})
+
+test("claim 1 with per-image test scores: test-set sampling widens the interval (paired DeLong), a small test set cannot show equivalence", () => {
+  const rng = new Rng("test-scores")
+  // Each image has a difficulty shared by all runs; each run adds its own noise of size `own`.
+  const scored = (init: "random" | "transfer", aucs: number[], shared: number[], own: number) =>
+    seeds("resnet50", init, aucs).map((r) => {
+      const labels = shared.map((_, i) => (i % 3 === 0 ? 1 : 0))
+      return { ...r, testScores: { patients: labels.map((_, i) => `p${i >> 1}`), labels, scores: labels.map((y, i) => y + shared[i]! + rng.normal(0, own)) } }
+    })
+  const seedRuns = (images: number, own: number) => {
+    const shared = Array.from({ length: images }, () => rng.normal(0, 0.8))
+    return data({ runs: [...scored("random", [0.964, 0.9645, 0.9638], shared, own), ...scored("transfer", [0.967, 0.9668, 0.9675], shared, own)] })
+  }
+  const small = claim(seedRuns(30, 0.8), "transfer-adds-little")
+  assert.is(small.verdict, "inconclusive", small.evidence.join("\n"))
+  assert.ok(small.numbers["resnet50/gain/test-se"]! > 0.03, String(small.numbers["resnet50/gain/test-se"]))
+  assert.ok(small.numbers["resnet50/gain/seeds-only/ci-hi"]! < 0.01, "the seeds alone would have shown equivalence")
+  assert.match(small.evidence.join("\n"), /patient-resampled bootstrap CI/)
+  // A large test set on which the runs rank images alike: the DeLong term is small, equivalence is shown again.
+  const large = claim(seedRuns(3000, 0.05), "transfer-adds-little")
+  assert.is(large.verdict, "supported", large.evidence.join("\n"))
 })
 
 test("claim 2 (small CBRs match large models)", () => {
