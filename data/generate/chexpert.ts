@@ -18,7 +18,9 @@ import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
 import { Raster, encodeRaster, mapLimit } from "../raster.ts"
-import { emptyTally, type GeneratedSummary, type LabelTally } from "./summary.ts"
+import { rocAuc } from "../../ml/metrics.ts"
+import { defaultPolicy } from "../formats/chexpert.ts"
+import { emptyTally, type Ceiling, type GeneratedSummary, type LabelTally } from "./summary.ts"
 
 /** The 14 observations, in the real CSV's column order. */
 export const chexpertObservations = [
@@ -279,6 +281,31 @@ export const generateChexpert = async (root: string, options: ChexpertOptions): 
   await writeFile(join(base, "valid.csv"), csv("valid.csv"))
   return {
     format: "chexpert", root, images: rows.length, patients: o.patients + validPatients,
-    frontalBySource, labelCountsBySource, options: { ...o, height, validPatients },
+    frontalBySource, labelCountsBySource, options: { ...o, height, validPatients }, ceiling: chexpertCeiling(rows),
+  }
+}
+
+/**
+ * The ceiling of the mean competition AUC: every finding is drawn exactly as true, so the best
+ * score is the truth itself, and only the labeler's uncertain and blank mentions (read with the
+ * default policy: U-Ones for Atelectasis and Edema, U-Zeros otherwise, blank negative) keep a
+ * model below 1. Computed over the frontal images of train.csv and valid.csv, pooled as ingest does.
+ */
+export const chexpertCeiling = (rows: readonly { truth: Truth; frontal: boolean; cells: readonly string[] }[]): Ceiling => {
+  const frontal = rows.filter((r) => r.frontal)
+  const aucs = chexpertCompetition.map((finding) => {
+    const column = chexpertColumns.indexOf(finding)
+    const policy = defaultPolicy(finding)
+    const labels = frontal.map((r) => {
+      const v = r.cells[column]
+      return v === "1.0" ? 1 : v === "-1.0" ? (policy === "U-Ones" ? 1 : policy === "U-Zeros" ? 0 : NaN) : 0
+    })
+    return rocAuc(frontal.map((r) => (r.truth[finding] ? 1 : 0)), labels)
+  })
+  return {
+    metric: "mean-auc",
+    value: aucs.reduce((a, b) => a + b, 0) / aucs.length,
+    over: `${frontal.length} frontal images of train.csv and valid.csv`,
+    how: `AUC of the true finding against its stated label under the default uncertainty policy, mean of ${chexpertCompetition.map((f, i) => `${f} ${aucs[i]!.toFixed(3)}`).join(", ")}`,
   }
 }

@@ -141,5 +141,8 @@ export const generateImagenet = async (root: string, options: ImagenetOptions): 
   const bySource: Record<string, Record<string, number>> = { train: {}, val: {} }
   for (const c of classes) { bySource.train![c.synset] = o.trainPerClass; bySource.val![c.synset] = o.valPerClass }
   const classCounts = Object.fromEntries(classes.map((c) => [c.synset, o.trainPerClass + o.valPerClass]))
-  return { format: "imagenet", root, images: items.length, patients: items.length, classCounts, classCountsBySource: bySource, options: o }
+  // Labels are the class each object was drawn from (no label noise) and classes differ in
+  // shape, texture or colour, so the ceiling is 1 (top-1), recorded so every stand-in states one.
+  const ceiling = { metric: "top1", value: 1, over: `all ${items.length} generated images`, how: "labels are noiseless (each is the class its object was drawn from, classes differ in shape, texture or colour)" }
+  return { format: "imagenet", root, images: items.length, patients: items.length, classCounts, classCountsBySource: bySource, options: o, ceiling }
 }

@@ -66,4 +66,19 @@ test("the generator writes the noisy grades, records the ceiling and its label n
   }
 })
 
+test("CheXpert's ceiling: exactly 1 where every label states the truth, below 1 when the labeler hedges", async () => {
+  const { chexpertCeiling, chexpertColumns, chexpertObservations } = await import("../../data/generate/chexpert.ts")
+  const truthOf = (on: boolean) => Object.fromEntries(chexpertObservations.map((o) => [o, on])) as never
+  const row = (on: boolean, stated: string) => ({ truth: truthOf(on), frontal: true, cells: chexpertColumns.map((c, i) => (i < 5 ? c : stated)) })
+  const exact = [row(true, "1.0"), row(false, "0.0"), row(true, "1.0"), row(false, "")]
+  assert.is(chexpertCeiling(exact).value, 1)
+  // One true positive stated uncertain: U-Zeros findings (3 of 5) read it as negative, U-Ones (2 of 5) as positive.
+  const hedged = [row(true, "-1.0"), row(false, "0.0"), row(true, "1.0"), row(false, "")]
+  // Labels [0,0,1,0] scored by truth [1,0,1,0]: the one positive (truth 1) beats 2 negatives and ties 1 -> (2 + 0.5) / 3.
+  const zeros = (2 + 0.5) / 3
+  close(chexpertCeiling(hedged).value, (3 * zeros + 2 * 1) / 5)
+})
+
+const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`)
+
 test.run()
