@@ -99,6 +99,16 @@ export const validateReportData = (data: ReportData): void => {
   if (problems.length > 0) throw new ReportDataError(problems)
 }
 
+/** Which weights the runs report (a training setting recorded in each run's params). */
+const checkpointChoices = (data: ReportData): string => {
+  const choices = [...new Set(data.runs.map((r) => (r.provenance.params.checkpoint as { choice?: string } | undefined)?.choice ?? "not recorded"))]
+  const meaning: Record<string, string> = {
+    "best-validation": "best-validation (each run's weights at its best validation AUC; the step is in its Provenance params)",
+    last: "last (each run's weights after its last step)",
+  }
+  return choices.length === 0 ? "no runs" : choices.map((c) => meaning[c] ?? c).join("; ")
+}
+
 /** What our PWCCA is, so a reader comparing with google/svcca's numbers knows why they differ. */
 const PWCCA_NOTE =
   "Our PWCCA centres the activations and weights each canonical correlation using the whitened canonical directions (analysis/cca.ts); google/svcca's compute_pwcca neither whitens the directions nor keeps the variates centred (it adds the neuron means back), so its values differ from ours."
@@ -695,6 +705,7 @@ export const renderReport = async (data: ReportData, options: RenderOptions = {}
       html: `Convergence thresholds: RETINA ${retinaThreshold.html} on ${esc(data.convergence.retina.metric)}; CheXpert ${chexpertThreshold.html} on ${esc(data.convergence.chexpert.metric)}`,
       md: `Convergence thresholds: RETINA ${retinaThreshold.md} on ${data.convergence.retina.metric}; CheXpert ${chexpertThreshold.md} on ${data.convergence.chexpert.metric}`,
     },
+    text(`Checkpoint evaluated: ${checkpointChoices(data)}`),
     text(`Similarity measure: ${data.similarity ? `${data.similarity.measure}${data.similarity.reduction ? ` (${data.similarity.reduction})` : ""}${data.similarity.companion ? `; ${data.similarity.companion.measure} beside it in Figures 2-3` : ""}` : "none"}. ${PWCCA_NOTE}`),
   ]
   const toc = sections.map((s) => `<li><a href="#${s.id}">${esc(s.title)}</a></li>`).join("")

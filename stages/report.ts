@@ -124,7 +124,7 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
           curves,
           trainedSteps: r.steps,
           ...(testScores ? { testScores } : {}),
-          provenance: provenance(up, { spec: r.spec, init: r.init.scheme }, role.dataset),
+          provenance: provenance(up, { spec: r.spec, init: r.init.scheme, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}) }, role.dataset),
         }
       }))
       const pretrained = p.pretrained.map(({ input: name, model }) => {

@@ -18,6 +18,7 @@ export const TrainingSchema = Schema.Struct({
   evalEvery: Schema.Int,
   flip: Schema.Boolean,
   batchNormMomentum: Schema.Number,
+  checkpoint: Schema.Literal("last", "best-validation"),
 })
 
 export const InitSchema = Schema.Union(
@@ -50,6 +51,8 @@ export interface TrainedResult {
   readonly steps: number
   readonly seconds: number
   readonly backend: { name: string; versions: Record<string, string> }
+  /** Which weights were evaluated and saved as final: the last step's or the best validation point's. */
+  readonly checkpoint: { readonly choice: "last" | "best-validation"; readonly step: number; readonly metric?: string; readonly validation?: number }
   /** TEST_SCORES in the artifact, when the task has per-image scores (RETINA, CheXpert). */
   readonly testScores?: string
 }
@@ -132,6 +135,17 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
   const test = await openShards(a.data, a.testSplit)
   ctx.log(`train ${trainSet.count} images (${a.trainSplit}), validation ${validation.count}, test ${test.count}, ${trainSet.height}x${trainSet.width}`)
   const started = Date.now()
+  // Best validation point so far, persisted beside the checkpoints so a resumed run keeps it.
+  const { readTensorFile, loadCheckpoint } = await import("../ml/checkpoint.ts")
+  const { mkdir } = await import("node:fs/promises")
+  const selectBy = a.task.kind === "classification" ? "accuracy" : "auc"
+  const bestPath = join(ctx.scratchDir, "checkpoints", "best-validation.tfck")
+  let best: { step: number; value: number } | undefined
+  if (a.training.checkpoint === "best-validation") {
+    const saved = await readTensorFile(bestPath).catch(() => undefined)
+    best = (saved?.meta as { meta?: { step: number; value: number } } | undefined)?.meta
+    await mkdir(join(ctx.scratchDir, "checkpoints"), { recursive: true })
+  }
   try {
     const result = await train({
       model: built.model,
@@ -146,14 +160,26 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       evalEvery: a.training.evalEvery,
       checkpointDir: join(ctx.scratchDir, "checkpoints"),
       signal: ctx.signal,
-      onProgress: (p) => {
+      onProgress: async (p) => {
         ctx.progress(p.step, p.totalSteps, "steps")
         if (p.validation) ctx.log(`step ${p.step}: loss ${p.loss.toFixed(4)} validation ${JSON.stringify(p.validation)}`)
+        const value = p.validation?.[selectBy]
+        if (a.training.checkpoint === "best-validation" && value !== undefined && Number.isFinite(value) && (!best || value > best.value)) {
+          best = { step: p.step, value }
+          await saveModelWeights(bestPath, built.model, best, p.step)
+        }
       },
     })
     if (result.resumedFrom !== undefined) ctx.log(`resumed from the checkpoint at step ${result.resumedFrom}`)
     if (!result.completed) throw new Error("training was interrupted")
-    await saveModelWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model, {}, result.steps)
+    if (best) {
+      await loadCheckpoint(bestPath, built.model)
+      ctx.log(`evaluating the best validation point: step ${best.step}, validation ${selectBy} ${best.value.toFixed(4)}`)
+    }
+    const checkpoint = best
+      ? { choice: "best-validation" as const, step: best.step, metric: selectBy, validation: best.value }
+      : { choice: a.training.checkpoint, step: result.steps }
+    await saveModelWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model, {}, checkpoint.step)
     const evaluation = await evaluate(built.model, test, a.task)
     ctx.log(`test ${JSON.stringify(evaluation.metrics)}`)
     const testScores = evaluation.scores ? await writeTestScores(join(ctx.outDir, TEST_SCORES), test, evaluation.scores) : undefined
@@ -166,6 +192,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       steps: result.steps,
       seconds: (Date.now() - started) / 1000,
       backend: { name: info.name, versions: info.versions },
+      checkpoint,
       ...(testScores ? { testScores } : {}),
     }
   } finally {

@@ -155,6 +155,7 @@ test("claims section has all eleven verdicts, with the synthetic note; provenanc
   assert.match(out.html, /finetune\.lr/)
   assert.match(out.markdown, /SYNTHETIC DATA/)
   assert.match(out.markdown, /### Claim 11/)
+  assert.match(out.markdown, /Checkpoint evaluated: best-validation \(each run's weights at its best validation AUC/)
   assert.equal(out.claims.map((x) => x.id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
   assert.match(out.markdown, /\| ResNet-50 \| 96\.\d\d ± /)
 })
