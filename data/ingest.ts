@@ -152,7 +152,9 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
   if (records.length === 0)
     throw new IngestError("empty-dataset", o.root, `no usable ${o.format} images listed (${log.skips.length} entries skipped${log.skips[0] ? `, e.g. ${log.skips[0].file}${log.skips[0].line ? `:${log.skips[0].line}` : ""}: ${log.skips[0].reason}` : ""})`)
 
-  const assignment = splitByPatient(records.filter((r) => !r.fixedSplit).map((r) => r.patient), fractions, o.seed)
+  // A dataset that names its own test set (CheXpert's valid.csv) keeps the pooled patients out of test.
+  const pooledFractions = records.some((r) => r.fixedSplit === "test") ? { validation: fractions.validation, test: 0 } : fractions
+  const assignment = splitByPatient(records.filter((r) => !r.fixedSplit).map((r) => r.patient), pooledFractions, o.seed)
   const bySplit: Record<SplitName, SourceRecord[]> = { train: [], validation: [], test: [] }
   for (const r of records) bySplit[r.fixedSplit ?? assignment.get(r.patient)!].push(r)
 
@@ -230,7 +232,7 @@ export const ingest = async (options: IngestOptions, onProgress?: (done: number,
   for (const s of log.skips) skippedByKind[s.kind] = (skippedByKind[s.kind] ?? 0) + 1
   const manifest: DatasetManifest = {
     version: 1, format: o.format, root: o.root, labels: spec, height, width, fit, batchRows, seed: o.seed,
-    splitBy: assignment.size > 0 ? "patient" : "dataset", splitFractions: fractions, trainSubset: o.trainSubset, policy: parsed.policy, splits,
+    splitBy: assignment.size > 0 ? "patient" : "dataset", splitFractions: pooledFractions, trainSubset: o.trainSubset, policy: parsed.policy, splits,
     sources: parsed.sources, skipped: log.skips, skippedByKind, warnings,
   }
   await writeFile(join(o.outDir, "dataset.json"), JSON.stringify(manifest, null, 1))

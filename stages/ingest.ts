@@ -52,7 +52,9 @@ export const ingestDataset = defineStage<
           seed: p.seed,
           strict: p.strict,
           ...(p.trainSubset ? { trainSubset: p.trainSubset } : {}),
-          ...(p.policy ? { chexpert: { policy: p.policy } } : {}),
+          // A real CheXpert's valid.csv (radiologist consensus, no uncertain labels) is the test
+          // split, as the CheXpert authors use it; the stand-in's valid.csv (1 patient in 50) is pooled.
+          ...(p.format === "chexpert" ? { chexpert: { ...(p.policy ? { policy: p.policy } : {}), validCsv: ctx.inputs.source ? ("pool" as const) : ("test" as const) } } : {}),
         },
         throttled((done, total) => ctx.progress(done, total, "images")),
       )

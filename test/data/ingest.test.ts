@@ -71,6 +71,13 @@ test("EyePACS: shard pixels equal sharp's own decode+resize of the source file",
   await set.close()
 })
 
+test("CheXpert with valid.csv held out: the test split is exactly valid.csv's frontal images", async () => {
+  const m = await ingest({ format: "chexpert", root: cx.root, outDir: join(tmp, "cx-heldout"), size: 32, seed: 2, chexpert: { validCsv: "test" } })
+  assert.is(m.splits.test!.count, cx.frontalBySource!["valid.csv"]!)
+  assert.is(m.splits.train!.count + m.splits.validation!.count, cx.frontalBySource!["train.csv"]!)
+  assert.equal(m.splitFractions, { validation: 0.1, test: 0 })
+})
+
 test("CheXpert: frontal images and stated values per finding match the generator; the policy is applied", async () => {
   const out = join(tmp, "cx-out")
   const m = await ingest({ format: "chexpert", root: cx.root, outDir: out, size: 32, seed: 2 })
