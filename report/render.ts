@@ -10,7 +10,7 @@ import { curvesSpec, figure2Spec, figure3Spec, figure4Spec, renderSvg, stepsSpec
 import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts"
 import { PAPER_FIGURE4_R2, PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row, type PaperValue } from "./paper.ts"
 import { isSynthetic, metricBySeed, runsWhere, stepsToThreshold, thresholdFor, type RunFilter } from "./select.ts"
-import { linearFit, mean, meanCI, sampleStd } from "./stats.ts"
+import { correlationCI, linearFit, mean, meanCI, sampleStd } from "./stats.ts"
 import type { CurveMetric, DatasetId, Figure5Panel, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
 import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES } from "./types.ts"
 
@@ -408,7 +408,12 @@ const figure4 = async (data: ReportData, p: Printer): Promise<Section> => {
     const x = e.points.map((q) => q.atInit), y = e.points.map((q) => q.afterTraining)
     const fit = linearFit(x, y)
     const k = `figure4/${e.model}/${e.dataset}/${e.layer}/${e.comparison}`
-    rows.push([text(MODEL_NAMES[e.model]), text(e.dataset), text(e.layer), text(e.comparison), p.num(`${k}/r2`, fit.r2, fixed(3)), p.num(`${k}/slope`, fit.slope, fixed(3)), p.num(`${k}/n`, fit.n, String)])
+    // R^2 of a line through 3 points is ~0.5 by chance: the correlation's interval says how little a few pairs show.
+    const r = correlationCI(x, y)
+    const rCell = Number.isFinite(r.lo)
+      ? (() => { const c = [p.num(`${k}/r`, r.r, fixed(2)), p.num(`${k}/r-ci-lo`, r.lo, fixed(2)), p.num(`${k}/r-ci-hi`, r.hi, fixed(2))]; return { html: `${c[0]!.html} [${c[1]!.html}, ${c[2]!.html}]`, md: `${c[0]!.md} [${c[1]!.md}, ${c[2]!.md}]` } })()
+      : { html: `${p.num(`${k}/r`, r.r, fixed(2)).html} <small>(no interval under 4 pairs)</small>`, md: `${Number.isFinite(r.r) ? r.r.toFixed(2) : "n/a"} (no interval under 4 pairs)` }
+    rows.push([text(MODEL_NAMES[e.model]), text(e.dataset), text(e.layer), text(e.comparison), p.num(`${k}/r2`, fit.r2, fixed(3)), rCell, p.num(`${k}/slope`, fit.slope, fixed(3)), p.num(`${k}/n`, fit.n, String)])
     const lo = Math.min(...x), hi = Math.max(...x)
     return {
       title: `${MODEL_NAMES[e.model]} ${e.layer}, ${e.comparison}: R² = ${Number.isFinite(fit.r2) ? fit.r2.toFixed(2) : "n/a"}`,
@@ -416,7 +421,7 @@ const figure4 = async (data: ReportData, p: Printer): Promise<Section> => {
       line: Number.isFinite(fit.slope) ? [lo, hi].map((v) => ({ atInit: v, afterTraining: fit.intercept + fit.slope * v })) : [],
     }
   })
-  const table: Table = { headers: ["Model", "Dataset", "Layer", "Comparison", "R^2", "Slope", "Pairs"], rows }
+  const table: Table = { headers: ["Model", "Dataset", "Layer", "Comparison", "R^2", "Pearson r [95% Fisher CI]", "Slope", "Pairs"], rows }
   const body = (await svgBlock(figure4Spec(panels))) + tableHtml(table, "figure4-data")
   return figureSection("figure4", "Figure 4: similarity at init vs after training", caption, body, tableMd(table))
 }

@@ -124,6 +124,9 @@ test("figure numbers read back equal the inputs", () => {
   const r2 = v["figure4/resnet50/retina/conv1/random-vs-random/r2"]!
   assert.ok(r2 > 0.8 && r2 <= 1, String(r2))
   assert.equal([v["paper/figure4/r2/0"], v["paper/figure4/r2/1"]], [0.75, 0.84])
+  // Eight pairs: the correlation gets its Fisher interval, around r = sqrt(R^2) for a rising line.
+  const f4 = "figure4/resnet50/retina/conv1/random-vs-random"
+  assert.ok(Math.abs(v[`${f4}/r`]! - Math.sqrt(v[`${f4}/r2`]!)) < 1e-9 && v[`${f4}/r-ci-lo`]! < v[`${f4}/r`]! && v[`${f4}/r-ci-hi`]! <= 1)
   // Steps come from the curves: the fixture's random runs cross 0.91 at 2000..2200.
   const steps = v["figure7/retina/resnet50/random/steps/mean"]!
   assert.ok(steps >= 2000 && steps <= 2200, String(steps))
