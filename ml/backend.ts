@@ -1,7 +1,9 @@
 // Chooses the tfjs backend that every training and activation stage runs on.
 //
-// Order for "auto": native TensorFlow with CUDA, native TensorFlow on CPU, then the
-// XNNPACK wasm backend with this project's extra kernels. The pure-JS "cpu" backend
+// Order for "auto": native TensorFlow with CUDA, WebGPU (Dawn over Vulkan) on a hardware
+// adapter, native TensorFlow on CPU, then the XNNPACK wasm backend with this project's
+// extra kernels. A software WebGPU adapter (lavapipe, SwiftShader) is slower than wasm, so
+// it is used only when "webgpu" is asked for by name. The pure-JS "cpu" backend
 // is about 100x slower than wasm on conv nets, so it is used only when asked for by
 // name: a silent fall back would turn an hour's run into days without a word.
 //
@@ -9,23 +11,28 @@
 // change of our kernels may change results in the last bits.
 import { availableParallelism } from "node:os"
 import * as tf from "@tensorflow/tfjs-core"
-import { registerWasmKernels } from "./kernels/register.ts"
+import { registerWasmKernels, registerWebgpuKernels } from "./kernels/register.ts"
+import { BACKEND_REQUESTS, describeAdapter, gpuDeviceIndex, packageVersion, type AdapterIdentity, type BackendRequest } from "./backend-names.ts"
+import { adapterIdentity } from "./webgpu-probe.ts"
 
-export type BackendRequest = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu"
+export { BACKEND_REQUESTS, type BackendRequest }
 
 export interface BackendInfo {
-  /** tfjs backend name as tf.getBackend() reports it: "tensorflow", "wasm" or "cpu". */
+  /** tfjs backend name as tf.getBackend() reports it: "tensorflow", "webgpu", "wasm" or "cpu". */
   name: string
   /** Versions that can change numerical results; part of artifact fingerprints. */
   versions: Record<string, string>
   /** Compute threads the backend uses inside this process. */
   threads: number
+  /** The GPU a webgpu backend runs on (its numerics differ between adapters and drivers). */
+  adapter?: AdapterIdentity
+  /** The backends "auto" tried before this one, each with why it was not used (one line each). */
+  skipped?: string[]
 }
 
 /** Bump when a kernel in ml/kernels/ changes what it computes (even in rounding). */
 export const TRANSFUSION_KERNELS_VERSION = "1"
 
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]
 
 // A module name held in a variable keeps tsc and bundlers from resolving an optional package.
 const importOptional = async (name: string): Promise<Record<string, unknown>> => (await import(name)) as Record<string, unknown>
@@ -63,6 +70,46 @@ const tryWasm: Attempt = async () => {
   return { name: "wasm", versions, threads: wasm.getThreadsCount() }
 }
 
+// Dawn's Node bindings provide navigator.gpu and the WebGPU globals tfjs-backend-webgpu
+// expects in a browser; the backend is registered here with the adapter chosen here.
+const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
+  const device = gpuDeviceIndex()
+  if (device !== 0) {
+    throw new Error(`TRANSFUSION_GPU_DEVICE=${device}: Dawn for Node opens only its default adapter (device 0); run with --gpus 1 or one machine per GPU`)
+  }
+  const { create, globals } = (await importOptional("webgpu")) as unknown as typeof import("webgpu")
+  Object.assign(globalThis, globals)
+  const gpu = create([])
+  Object.defineProperty(globalThis, "navigator", { value: { ...((globalThis as { navigator?: object }).navigator ?? {}), gpu }, configurable: true, writable: true })
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" })
+  if (adapter === null) throw new Error("Dawn found no Vulkan adapter (is a Vulkan driver installed? see README, GPU)")
+  const identity = adapterIdentity(adapter.info)
+  if (hardwareOnly && identity.software) throw new Error(`only a software adapter (${describeAdapter(identity)}); ask for backend "webgpu" by name to use it`)
+  const webgpu = await import("@tensorflow/tfjs-backend-webgpu")
+  const limits = adapter.limits
+  const gpuDevice = await adapter.requestDevice({
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+    },
+  })
+  tf.removeBackend("webgpu")
+  tf.registerBackend("webgpu", () => new webgpu.WebGPUBackend(gpuDevice, adapter.info))
+  if (!(await tf.setBackend("webgpu"))) throw new Error("the webgpu backend failed to initialise")
+  await tf.ready()
+  const kernels = registerWebgpuKernels()
+  const versions = await baseVersions()
+  versions["@tensorflow/tfjs-backend-webgpu"] = packageVersion("@tensorflow/tfjs-backend-webgpu") ?? "unknown"
+  versions["webgpu"] = packageVersion("webgpu") ?? "unknown"
+  versions["adapter"] = describeAdapter(identity)
+  if (kernels.length > 0) versions["transfusion-kernels"] = `${TRANSFUSION_KERNELS_VERSION}:${kernels.join(",")}`
+  return { name: "webgpu", versions, threads: 1, adapter: identity }
+}
+
 const tryCpu: Attempt = async () => {
   const cpu = await import("@tensorflow/tfjs-backend-cpu")
   if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend failed to initialise")
@@ -75,9 +122,16 @@ const tryCpu: Attempt = async () => {
 const attemptsFor = (requested: BackendRequest): Array<[string, Attempt]> => {
   switch (requested) {
     case "auto":
-      return [["tensorflow-gpu", tryNative("@tensorflow/tfjs-node-gpu")], ["tensorflow", tryNative("@tensorflow/tfjs-node")], ["wasm", tryWasm]]
+      return [
+        ["tensorflow-gpu", tryNative("@tensorflow/tfjs-node-gpu")],
+        ["webgpu", tryWebgpu(true)],
+        ["tensorflow", tryNative("@tensorflow/tfjs-node")],
+        ["wasm", tryWasm],
+      ]
     case "tensorflow-gpu":
       return [["tensorflow-gpu", tryNative("@tensorflow/tfjs-node-gpu")]]
+    case "webgpu":
+      return [["webgpu", tryWebgpu(false)]]
     case "tensorflow":
       return [["tensorflow", tryNative("@tensorflow/tfjs-node")]]
     case "wasm":
@@ -108,7 +162,8 @@ export const selectBackend = (requested: BackendRequest = "auto"): Promise<Backe
     const failures: string[] = []
     for (const [label, attempt] of attemptsFor(requested)) {
       try {
-        return await attempt()
+        const info = await attempt()
+        return failures.length > 0 ? { ...info, skipped: failures } : info
       } catch (e) {
         failures.push(`${label}: ${reason(e)}`)
       }

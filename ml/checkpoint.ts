@@ -110,21 +110,21 @@ export const readTensorFile = async (path: string): Promise<{ tensors: TensorRec
   return { tensors, meta: header.meta }
 }
 
-/** Plain copies of tensors, as records. */
-export const toRecords = (named: readonly { name: string; tensor: tf.Tensor }[]): TensorRecord[] =>
-  named.map(({ name, tensor }) => {
+/** Plain copies of tensors, as records (read asynchronously: webgpu cannot read synchronously in Node). */
+export const toRecords = (named: readonly { name: string; tensor: tf.Tensor }[]): Promise<TensorRecord[]> =>
+  Promise.all(named.map(async ({ name, tensor }) => {
     if (tensor.dtype !== "float32" && tensor.dtype !== "int32") throw new Error(`checkpoint: tensor "${name}" has dtype ${tensor.dtype}; only float32 and int32 are stored`)
-    const d = tensor.dataSync()
+    const d = await tensor.data()
     // Typed-array constructors copy with memcpy; Float32Array.from would iterate.
     return { name, shape: tensor.shape, dtype: tensor.dtype, data: tensor.dtype === "int32" ? new Int32Array(d) : new Float32Array(d) }
-  })
+  }))
 
 /**
  * Every weight of the model (trainable and not, e.g. batch-norm moving statistics), named
  * by layer/weight ("conv1_conv/kernel"), which stays the same across processes and
  * across several models built in one process (tfjs's unique-name suffixes are dropped).
  */
-export const modelWeightRecords = (model: LayersModel): TensorRecord[] =>
+export const modelWeightRecords = (model: LayersModel): Promise<TensorRecord[]> =>
   toRecords(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })))
 
 /** Sets every model weight from records by name; throws naming the missing/mismatched weight. */
@@ -171,7 +171,7 @@ export const saveCheckpoint = async <Meta>(
   args: { step: number; model: LayersModel; optimizer?: OptimizerState; meta: Meta; keep?: number },
 ): Promise<string> => {
   const records = [
-    ...modelWeightRecords(args.model).map((r) => ({ ...r, name: MODEL_PREFIX + r.name })),
+    ...(await modelWeightRecords(args.model)).map((r) => ({ ...r, name: MODEL_PREFIX + r.name })),
     ...(args.optimizer?.slots ?? []).map((r) => ({ ...r, name: SLOT_PREFIX + r.name })),
   ]
   const optimizer = args.optimizer ? { kind: args.optimizer.kind, iterations: args.optimizer.iterations, config: args.optimizer.config } : undefined
@@ -188,7 +188,7 @@ export const saveCheckpoint = async <Meta>(
  * run's initial or final weights; readable by loadCheckpoint and pretrainedFromCheckpoint.
  */
 export const saveModelWeights = async <Meta>(path: string, model: LayersModel, meta?: Meta, step = 0): Promise<void> => {
-  const records = modelWeightRecords(model).map((r) => ({ ...r, name: MODEL_PREFIX + r.name }))
+  const records = (await modelWeightRecords(model)).map((r) => ({ ...r, name: MODEL_PREFIX + r.name }))
   await writeTensorFile(path, records, { step, meta: meta ?? {} })
 }
 

@@ -157,10 +157,12 @@ const batchNormIdentity = (weightName: string): number => {
  * Batch norm is reset to identity by default. Seeded per layer, so the draws of one
  * layer do not depend on the others.
  */
-export const meanVarInit = (target: InitTarget, pretrained: PretrainedWeights, options: MeanVarOptions): InitReport => {
+export const meanVarInit = async (target: InitTarget, pretrained: PretrainedWeights, options: MeanVarOptions): Promise<InitReport> => {
   const head = headLayers(target)
   const layers = layersWithWeights(target).filter((n) => !head.has(n))
   const sources = layers.map((name) => checkedPretrained(target, pretrained, name, "meanVarInit"))
+  // Read before drawing: webgpu reads only asynchronously in Node.
+  const read = await Promise.all(sources.map((ts) => Promise.all(ts.map((t) => t.data()))))
   const meanVar: string[] = [], batchNormReset: string[] = [], copied: string[] = []
   layers.forEach((name, li) => {
     const layer = target.model.getLayer(name)
@@ -177,8 +179,8 @@ export const meanVarInit = (target: InitTarget, pretrained: PretrainedWeights, o
       return
     }
     const rng = options.rng.fork(`meanvar/${name}`)
-    const values = sources[li].map((src) => {
-      const data = src.dataSync()
+    const values = sources[li].map((src, si) => {
+      const data = read[li]![si]!
       let s = 0
       for (let i = 0; i < data.length; i++) s += data[i]
       const mean = s / data.length
@@ -210,7 +212,7 @@ export interface GaborOptions {
  * (ml/gabor.ts; zero-mean per filter, same kernel on each input channel, layer scaled to
  * the random initialiser's std), its bias (if any) left as built, everything else random.
  */
-export const gaborInit = (target: InitTarget, options: GaborOptions): InitReport => {
+export const gaborInit = async (target: InitTarget, options: GaborOptions): Promise<InitReport> => {
   const first = target.blocks[0]
   const candidates = options.layer ? [options.layer] : (first?.layers ?? [])
   const name = candidates.find((n) => {
@@ -229,7 +231,7 @@ export const gaborInit = (target: InitTarget, options: GaborOptions): InitReport
   const current = layer.getWeights().map((t) => t.clone())
   let targetStd = options.targetStd
   if (targetStd === undefined) {
-    const data = current[0].dataSync()
+    const data = await current[0].data()
     let s = 0, s2 = 0
     for (let i = 0; i < data.length; i++) { s += data[i]; s2 += data[i] * data[i] }
     const mean = s / data.length
@@ -252,7 +254,7 @@ export type InitScheme =
   | { readonly kind: "gabor"; readonly targetStd?: number }
 
 /** Applies `scheme`; `pretrained` is required by every scheme except random and gabor. */
-export const applyInit = (target: InitTarget, scheme: InitScheme, args: { pretrained?: PretrainedWeights; seed: number | string }): InitReport => {
+export const applyInit = async (target: InitTarget, scheme: InitScheme, args: { pretrained?: PretrainedWeights; seed: number | string }): Promise<InitReport> => {
   const need = (): PretrainedWeights => {
     if (!args.pretrained) throw new Error(`init "${scheme.kind}" needs pretrained weights, but none were given`)
     return args.pretrained

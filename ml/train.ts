@@ -189,13 +189,13 @@ export class Optimizer {
     })
   }
 
-  state(): OptimizerState {
+  async state(): Promise<OptimizerState> {
     const names = this.slotNames()
     return {
       kind: this.config.kind,
       iterations: this.iterations,
       config: { ...this.config },
-      slots: toRecords(this.slots.flat().map((tensor, i) => ({ name: names[i], tensor }))),
+      slots: await toRecords(this.slots.flat().map((tensor, i) => ({ name: names[i], tensor }))),
     }
   }
 
@@ -496,7 +496,7 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
     const save = async (): Promise<string | undefined> => {
       if (!options.checkpointDir) return undefined
       lastCheckpoint = await saveCheckpoint<TrainMeta>(options.checkpointDir, {
-        step, model, optimizer: optimizer.state(), meta: { identity, rng: { seed: identity.seed, nextStep: step, streams: "order/<epoch>, flip/<step>" }, losses, curve }, keep: options.keepCheckpoints,
+        step, model, optimizer: await optimizer.state(), meta: { identity, rng: { seed: identity.seed, nextStep: step, streams: "order/<epoch>, flip/<step>" }, losses, curve }, keep: options.keepCheckpoints,
       })
       return lastCheckpoint
     }

@@ -5,11 +5,11 @@ import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
-import { attempt, plannedBackend, useBackend } from "./common.ts"
+import { attempt, BackendSchema, plannedBackend, useBackend } from "./common.ts"
 import { loadTrained, type TrainedResult } from "./training.ts"
 
 const Params = Schema.Struct({
-  backend: Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"),
+  backend: BackendSchema,
   probeImages: Schema.Int,
   datapointsPerNeuron: Schema.Int,
   /** Seeds the probe images and the subsampled positions (the same for every run compared). */

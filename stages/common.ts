@@ -2,9 +2,9 @@
 // backend a plan will use (known before any tensor library loads), and weights files.
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import { StageFailure, type StageContext } from "../pipeline/stage.ts"
+import { BACKEND_REQUESTS, describeAdapter, packageVersion, type BackendRequest } from "../ml/backend-names.ts"
+import { probeWebgpuAdapter } from "../ml/webgpu-probe.ts"
 
 /** Runs a stage body written as async code; errors become StageFailures with their message. */
 export const attempt = <A>(body: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, StageFailure> =>
@@ -16,29 +16,17 @@ export const attempt = <A>(body: (signal: AbortSignal) => Promise<A>): Effect.Ef
 /** A result whose shape is the library type it comes from (validated there, stored as JSON). */
 export const opaque = <A>() => Schema.Unknown as unknown as Schema.Schema<A, A>
 
-const require = createRequire(import.meta.url)
-const versionOf = (pkg: string): string | undefined => {
-  try {
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string }).version
-  } catch {
-    return undefined
-  }
-}
-const installed = (pkg: string): boolean => {
-  try {
-    require.resolve(pkg)
-    return true
-  } catch {
-    return false
-  }
-}
+/** The backend names a config and a stage's parameters accept (ml/backend-names.ts is the list). */
+export const BackendSchema = Schema.Literal(...BACKEND_REQUESTS)
+export type { BackendRequest }
 
-export type BackendRequest = "auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu"
+const installed = (pkg: string): boolean => packageVersion(pkg) !== undefined
 
 /**
  * The backend a training stage will get, decided from what is installed (the same order
- * ml/backend.ts tries), plus the versions that change numbers. This goes into fingerprints
- * at plan time, so it must not load tfjs (planning 500 stages stays fast).
+ * ml/backend.ts tries), plus what changes numbers: package versions and, for webgpu, the
+ * adapter's identity (from a probe in a child process: no GPU device is created here). This
+ * goes into fingerprints at plan time, so it must not load tfjs (planning 500 stages stays fast).
  */
 export const plannedBackend = (request: BackendRequest): Record<string, string> => {
   // One resolution per request and process: a plan asks once per training stage.
@@ -48,25 +36,60 @@ export const plannedBackend = (request: BackendRequest): Record<string, string> 
 }
 const plannedByRequest = new Map<BackendRequest, Record<string, string>>()
 
+const PACKAGES: Record<Exclude<BackendRequest, "auto">, readonly string[]> = {
+  "tensorflow-gpu": ["@tensorflow/tfjs-node-gpu"],
+  webgpu: ["@tensorflow/tfjs-backend-webgpu", "webgpu"],
+  tensorflow: ["@tensorflow/tfjs-node"],
+  wasm: ["@tensorflow/tfjs-backend-wasm"],
+  cpu: ["@tensorflow/tfjs-backend-cpu"],
+}
+
+/** The webgpu adapter a stage would open, or why there is none (one line). */
+export const plannedAdapter = () => {
+  const probe = probeWebgpuAdapter()
+  return "adapter" in probe ? { adapter: probe.adapter } : { unavailable: probe.unavailable }
+}
+
+const hardwareWebgpu = (): boolean => {
+  if (!installed("webgpu")) return false
+  const planned = plannedAdapter()
+  return planned.adapter !== undefined && !planned.adapter.software
+}
+
 const resolvePlannedBackend = (request: BackendRequest): Record<string, string> => {
-  const name =
+  const name: Exclude<BackendRequest, "auto"> =
     request === "auto"
       ? installed("@tensorflow/tfjs-node-gpu")
         ? "tensorflow-gpu"
-        : installed("@tensorflow/tfjs-node")
-          ? "tensorflow"
-          : "wasm"
+        : hardwareWebgpu()
+          ? "webgpu"
+          : installed("@tensorflow/tfjs-node")
+            ? "tensorflow"
+            : "wasm"
       : request
-  const pkgs = ["@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", name === "wasm" ? "@tensorflow/tfjs-backend-wasm" : name === "cpu" ? "@tensorflow/tfjs-backend-cpu" : name === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node"]
-  return { backend: name, ...Object.fromEntries(pkgs.map((p) => [p, versionOf(p) ?? "missing"])) }
+  const pkgs = ["@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", ...PACKAGES[name]]
+  const record: Record<string, string> = { backend: name, ...Object.fromEntries(pkgs.map((p) => [p, packageVersion(p) ?? "missing"])) }
+  if (name === "webgpu") {
+    const planned = plannedAdapter()
+    record.adapter = planned.adapter ? describeAdapter(planned.adapter) : `unavailable: ${planned.unavailable}`
+  }
+  return record
 }
 
-/** Selects the planned backend in a stage, failing if another one came up (the fingerprint would lie). */
+/**
+ * Selects the planned backend in a stage, failing if another one came up, or (webgpu) another
+ * adapter than the plan probed: the fingerprint would lie, and GPU results would stand in for
+ * another GPU's or wasm's.
+ */
 export const useBackend = async (request: BackendRequest, ctx: StageContext<unknown, unknown>) => {
-  const { selectBackend } = await import("../ml/backend.ts")
-  const planned = plannedBackend(request).backend!
-  const info = await selectBackend(planned as BackendRequest)
-  ctx.log(`backend ${info.name} (${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(", ")}), ${info.threads} thread(s)`)
+  const { selectBackend, formatBackend } = await import("../ml/backend.ts")
+  const planned = plannedBackend(request)
+  const info = await selectBackend(planned.backend as BackendRequest)
+  if (planned.adapter !== undefined && info.adapter !== undefined && describeAdapter(info.adapter) !== planned.adapter) {
+    throw new Error(`the plan was fingerprinted for adapter ${planned.adapter} but this process opened ${describeAdapter(info.adapter)}`)
+  }
+  ctx.log(`backend ${formatBackend(info)}`)
+  for (const skipped of info.skipped ?? []) ctx.log(`  not used: ${skipped}`)
   return info
 }
 

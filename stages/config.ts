@@ -6,11 +6,11 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
+import { BackendSchema } from "./common.ts"
 
 const Arch = Schema.Literal("resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
 export type Arch = typeof Arch.Type
 const Policy = Schema.Literal("U-Ignore", "U-Zeros", "U-Ones")
-const Backend = Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu")
 const Fit = Schema.Literal("cover", "contain", "fill")
 
 /** A dataset either generated here (synthetic stand-in in the real layout) or a user's copy. */
@@ -69,7 +69,7 @@ const Executor = Schema.Union(
 
 export const ConfigSchema = Schema.Struct({
   executor: Executor,
-  backend: Backend,
+  backend: BackendSchema,
   /** Scales every model's channels (1 = the paper's width). */
   widthMultiplier: Schema.Number.pipe(Schema.positive()),
   /** Repetitions per model and initialisation for Tables 1-3 and the figures. */
@@ -209,7 +209,9 @@ const micro: Config = {
 /** The paper's grid at paper resolution on the user's copies of the data, on a GPU. */
 const paper: Config = {
   executor: { type: "local" },
-  backend: "tensorflow-gpu",
+  // WebGPU (Dawn over Vulkan) runs on current NVIDIA/AMD/Intel drivers; tfjs-node-gpu needs
+  // CUDA 11.2 / cuDNN 8.1. Set "backend": "tensorflow-gpu" (or "auto") in the config to change it.
+  backend: "webgpu",
   widthMultiplier: 1,
   seeds: 3,
   figureSeeds: 3,

@@ -14,6 +14,8 @@ import { similarityStage } from "./similarity.ts"
 import { conv1Filters } from "./filters.ts"
 import { buildReport } from "./report.ts"
 import type { Init, TrainedResult, TrainingSchema } from "./training.ts"
+import { plannedBackend } from "./common.ts"
+import { GPU_BACKENDS } from "../ml/backend-names.ts"
 
 type TrainingParams = typeof TrainingSchema.Type
 
@@ -75,7 +77,8 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
     }, id)
   }
 
-  const gpu = config.backend.startsWith("tensorflow-gpu") ? 1 : 0
+  // Training and activation stages hold a GPU slot when their backend computes on one.
+  const gpu = GPU_BACKENDS.includes(plannedBackend(config.backend).backend!) ? 1 : 0
   const model = (arch: string, size: number, seed: number) => ({ arch: arch as "cbr-tiny", widthMultiplier: width, inputSize: sizeFor(arch, size), seed, backend: config.backend })
 
   // Slim ResNet-50 is ResNet-50 pruned after initialisation: its weights and step count are ResNet-50's.

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import type { StageContext } from "../pipeline/stage.ts"
 import type { CurvePoint } from "../ml/metrics.ts"
 import type { Task } from "../ml/train.ts"
-import { useBackend, type BackendRequest } from "./common.ts"
+import { BackendSchema, useBackend, type BackendRequest } from "./common.ts"
 
 export const ArchSchema = Schema.Literal("resnet50", "resnet50-slim", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
 
@@ -36,7 +36,7 @@ export const ModelParams = {
   widthMultiplier: Schema.Number,
   inputSize: Schema.Int,
   seed: Schema.Int,
-  backend: Schema.Literal("auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"),
+  backend: BackendSchema,
   training: TrainingSchema,
 }
 
@@ -125,7 +125,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
   const built = buildModel(spec)
   setBatchNormMomentum(built.model, a.training.batchNormMomentum)
   const pretrained = a.pretrainedWeights ? await pretrainedFromCheckpoint(a.pretrainedWeights) : undefined
-  const report = applyInit(built, a.init, { ...(pretrained ? { pretrained } : {}), seed: a.seed })
+  const report = await applyInit(built, a.init, { ...(pretrained ? { pretrained } : {}), seed: a.seed })
   if (pretrained) for (const ts of pretrained.values()) tf.dispose(ts)
   ctx.log(`init ${report.scheme}: ${report.pretrained.length} layers pretrained, ${report.meanVar.length} mean-var, ${report.random.length} random, ${report.gabor.length} gabor`)
   await saveModelWeights(join(ctx.outDir, INIT_WEIGHTS), built.model)

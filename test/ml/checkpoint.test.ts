@@ -83,7 +83,7 @@ test("model + Adam state save/load: resuming gives the same weights as an uninte
 
     const b = make(1)
     for (let s = 0; s < 2; s++) step(b.m, b.opt, b.vars, s)
-    const path = await saveCheckpoint(dir, { step: 2, model: b.m, optimizer: b.opt.state(), meta: { hello: 1 } })
+    const path = await saveCheckpoint(dir, { step: 2, model: b.m, optimizer: await b.opt.state(), meta: { hello: 1 } })
     const c = make(9) // a different init: all state must come from the file
     const loaded = await loadCheckpoint<{ hello: number }>(path, c.m)
     assert.is(loaded.step, 2)

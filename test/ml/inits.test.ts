@@ -88,7 +88,7 @@ test("slimInit: pretrained up to block2 on resnet50-slim only, block3 and head r
   for (const ts of pretrained.values()) tf.dispose(ts)
 })
 
-test("meanVarInit draws each tensor from its pretrained mean and variance and resets batch norm", () => {
+test("meanVarInit draws each tensor from its pretrained mean and variance and resets batch norm", async () => {
   const target = tinyConvNet({ seed: 2, width: 16 })
   // Pretrained weights with distinct, known moments per tensor.
   const r = new Rng("pretrained")
@@ -104,7 +104,7 @@ test("meanVarInit draws each tensor from its pretrained mean and variance and re
     }))
   }
   const headBefore = layerData(target, "head")
-  const report = meanVarInit(target, pretrained, { rng: new Rng(9) })
+  const report = await meanVarInit(target, pretrained, { rng: new Rng(9) })
   assert.equal(report.meanVar, ["conv1_conv", "block1_conv", "block2_conv", "block3_conv"])
   assert.equal(report.batchNormReset, ["conv1_bn", "block1_bn", "block2_bn", "block3_bn"])
   for (const name of report.meanVar) {
@@ -127,13 +127,13 @@ test("meanVarInit draws each tensor from its pretrained mean and variance and re
   assert.equal(layerData(target, "head"), headBefore)
   // seeded: same seed same draws, other seed other draws
   const again = tinyConvNet({ seed: 2, width: 16 }), other = tinyConvNet({ seed: 2, width: 16 })
-  meanVarInit(again, pretrained, { rng: new Rng(9) })
-  meanVarInit(other, pretrained, { rng: new Rng(10) })
+  await meanVarInit(again, pretrained, { rng: new Rng(9) })
+  await meanVarInit(other, pretrained, { rng: new Rng(10) })
   assert.equal(snapshot(again), snapshot(target))
   assert.not.equal(layerData(other, "block1_conv"), layerData(target, "block1_conv"))
   // batchNorm: "pretrained" keeps the batch-norm weights
   const keep = tinyConvNet({ seed: 2, width: 16 })
-  meanVarInit(keep, pretrained, { rng: new Rng(9), batchNorm: "pretrained" })
+  await meanVarInit(keep, pretrained, { rng: new Rng(9), batchNorm: "pretrained" })
   assert.equal(layerData(keep, "block1_bn"), pretrained.get("block1_bn")!.map((t) => Float32Array.from(t.dataSync())))
   for (const ts of pretrained.values()) tf.dispose(ts)
 })
@@ -148,7 +148,7 @@ test("gaborKernel follows the parameterisation at hand-computed points", () => {
   assert.ok(Math.abs(rotated[(2 + 3) * 7 + 3] - at(2, 0)) < 1e-12) // theta = 90 degrees swaps the axes
 })
 
-test("gaborInit fills conv1 with zero-mean Gabor filters at the random initialiser's std, rest unchanged", () => {
+test("gaborInit fills conv1 with zero-mean Gabor filters at the random initialiser's std, rest unchanged", async () => {
   const target = tinyConvNet({ seed: 4, kernel: 7, width: 16 })
   const before = snapshot(target)
   const [orig] = before.get("conv1_conv")!
@@ -156,7 +156,7 @@ test("gaborInit fills conv1 with zero-mean Gabor filters at the random initialis
     const m = a.reduce((s, x) => s + x, 0) / a.length
     return Math.sqrt(a.reduce((s, x) => s + (x - m) ** 2, 0) / a.length)
   }
-  const report = gaborInit(target, { rng: new Rng(3) })
+  const report = await gaborInit(target, { rng: new Rng(3) })
   const [kernel] = layerData(target, "conv1_conv")
   const [kh, kw, cin, filters] = [7, 7, 3, 16]
   assert.ok(Math.abs(std(kernel) / std(orig) - 1) < 1e-5, `std ${std(kernel)} vs ${std(orig)}`)
@@ -182,25 +182,26 @@ test("gaborInit fills conv1 with zero-mean Gabor filters at the random initialis
   for (const [name, values] of before) if (name !== "conv1_conv") assert.equal(layerData(target, name), values, name)
   // seeded
   const again = tinyConvNet({ seed: 4, kernel: 7, width: 16 })
-  gaborInit(again, { rng: new Rng(3) })
+  await gaborInit(again, { rng: new Rng(3) })
   assert.equal(layerData(again, "conv1_conv"), layerData(target, "conv1_conv"))
   const bank = gaborFilterBank(new Rng(1), { size: 5, inChannels: 1, filters: 4, targetStd: 0.5 })
   assert.ok(Math.abs(std(bank.kernel) - 0.5) < 1e-6)
 })
 
-test("applyInit dispatches by scheme and asks for missing pretrained weights", () => {
+test("applyInit dispatches by scheme and asks for missing pretrained weights", async () => {
   const source = tinyConvNet({ seed: 1 })
   const pretrained = layerWeightsOf(source.model)
   const a = tinyConvNet({ seed: 2 }), b = tinyConvNet({ seed: 2 })
-  applyInit(a, { kind: "transfusion", upTo: "block2" }, { pretrained, seed: 1 })
+  await applyInit(a, { kind: "transfusion", upTo: "block2" }, { pretrained, seed: 1 })
   transfusionInit(b, pretrained, "block2")
   assert.equal(snapshot(a), snapshot(b))
-  assert.throws(() => applyInit(tinyConvNet({ seed: 2 }), { kind: "transfer" }, { seed: 1 }), /needs pretrained weights/)
-  assert.is(applyInit(tinyConvNet({ seed: 2 }), { kind: "gabor" }, { seed: 1 }).gabor[0].layer, "conv1_conv")
+  const missing = await applyInit(tinyConvNet({ seed: 2 }), { kind: "transfer" }, { seed: 1 }).then(() => "no error", (e: Error) => e.message)
+  assert.match(missing, /needs pretrained weights/)
+  assert.is((await applyInit(tinyConvNet({ seed: 2 }), { kind: "gabor" }, { seed: 1 })).gabor[0].layer, "conv1_conv")
   for (const ts of pretrained.values()) tf.dispose(ts)
 })
 
-test("schemes on the project's architectures (narrow, small inputs): slim from ResNet-50, Gabor and Mean Var everywhere", () => {
+test("schemes on the project's architectures (narrow, small inputs): slim from ResNet-50, Gabor and Mean Var everywhere", async () => {
   const spec = (arch: ArchName, seed: number) => ({ arch, inputSize: arch === "inception-v3" ? 75 : 32, widthMultiplier: 0.125, outputs: 5, outputActivation: "softmax" as const, seed })
   const resnet = buildModel(spec("resnet50", 1))
   const pretrained = layerWeightsOf(resnet.model)
@@ -214,11 +215,11 @@ test("schemes on the project's architectures (narrow, small inputs): slim from R
   assert.throws(() => transferInit(slim, pretrained), /layer "conv4_block1_1_conv" of resnet50-slim has weight shapes \[1x1x64x16, 16\] but the pretrained weights have \[1x1x64x32, 32\]/)
   for (const arch of ["cbr-tiny", "cbr-larget", "inception-v3"] as const) {
     const built = buildModel(spec(arch, 3))
-    const g = gaborInit(built, { rng: new Rng(1) })
+    const g = await gaborInit(built, { rng: new Rng(1) })
     assert.is(g.gabor[0].layer, built.blocks[0].layers[0], arch)
     const source = buildModel(spec(arch, 4))
     const weights = layerWeightsOf(source.model)
-    const mv = meanVarInit(buildModel(spec(arch, 5)), weights, { rng: new Rng(2) })
+    const mv = await meanVarInit(buildModel(spec(arch, 5)), weights, { rng: new Rng(2) })
     assert.ok(mv.meanVar.length > 0 && mv.batchNormReset.length > 0, arch)
     assert.throws(() => slimInit(built, weights), /only to arch "resnet50-slim"/)
     for (const ts of weights.values()) tf.dispose(ts)
