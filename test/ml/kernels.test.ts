@@ -7,19 +7,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-backend-cpu"
 import { selectBackend } from "../../ml/backend.ts"
 import { Rng } from "../../lib/random.ts"
-
-type Shape4 = [number, number, number, number]
-type Pad = "same" | "valid"
-
-const randomArray = (n: number, rng: Rng): Float32Array => Float32Array.from({ length: n }, () => rng.uniform(-1, 1))
-
-/** TF's padding rule (also tfjs's): output size and the top/left padding. */
-const geometry = (size: number, k: number, s: number, pad: Pad): { out: number; before: number } => {
-  if (pad === "valid") return { out: Math.floor((size - k) / s) + 1, before: 0 }
-  const out = Math.ceil(size / s)
-  const total = Math.max((out - 1) * s + k - size, 0)
-  return { out, before: Math.floor(total / 2) }
-}
+import { convCases as cases, geometry, maxAbsDiff, randomArray, type Case, type Pad, type Shape4 } from "./fixtures/conv-cases.ts"
 
 /** Float64 NHWC convolution straight from the definition. */
 const conv2dReference = (x: Float64Array, xs: Shape4, w: Float64Array, ws: Shape4, s: number, pad: Pad): { y: Float64Array; ys: Shape4 } => {
@@ -49,8 +37,6 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return s
 }
 
-interface Case { k: number; s: number; pad: Pad; h: number; w: number }
-
 const runGradKernels = (c: Case, x: Float32Array, xs: Shape4, w: Float32Array, ws: Shape4, dy: Float32Array, ys: Shape4): { dW: Float32Array; dX: Float32Array } =>
   tf.tidy(() => {
     const xt = tf.tensor4d(x, xs), wt = tf.tensor4d(w, ws), dyt = tf.tensor4d(dy, ys)
@@ -58,19 +44,6 @@ const runGradKernels = (c: Case, x: Float32Array, xs: Shape4, w: Float32Array, w
     const dX = tf.engine().runKernel("Conv2DBackpropInput", { dy: dyt, filter: wt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", inputShape: xs }) as tf.Tensor
     return { dW: dW.dataSync() as Float32Array, dX: dX.dataSync() as Float32Array }
   })
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  assert.is(a.length, b.length, "lengths differ")
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
-  return m
-}
-
-const cases: Case[] = []
-for (const k of [1, 3, 5, 7]) for (const s of [1, 2]) for (const pad of ["same", "valid"] as const) {
-  // odd and even spatial sizes, non-square, and (for valid) sizes that leave rows unused
-  for (const [h, w] of [[9, 8], [k + 2, k + 3]] as const) cases.push({ k, s, pad, h, w })
-}
 
 test("setup: wasm backend with the transfusion kernels", async () => {
   const info = await selectBackend("wasm")
