@@ -13,7 +13,7 @@ import { availableParallelism } from "node:os"
 import * as tf from "@tensorflow/tfjs-core"
 import { registerWasmKernels, registerWebgpuKernels } from "./kernels/register.ts"
 import { BACKEND_REQUESTS, describeAdapter, gpuDeviceIndex, packageVersion, type AdapterIdentity, type BackendRequest } from "./backend-names.ts"
-import { adapterIdentity } from "./webgpu-probe.ts"
+import { adapterIdentity, missingVulkanDriver, probeWebgpuAdapter } from "./webgpu-probe.ts"
 
 export { BACKEND_REQUESTS, type BackendRequest }
 
@@ -76,6 +76,16 @@ const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
   const device = gpuDeviceIndex()
   if (device !== 0) {
     throw new Error(`TRANSFUSION_GPU_DEVICE=${device}: Dawn for Node opens only its default adapter (device 0); run with --gpus 1 or one machine per GPU`)
+  }
+  // Without a driver manifest Dawn would only print loader warnings before finding nothing;
+  // for "auto" the adapter is first probed in a child process, so Dawn's warnings about a
+  // software adapter stay out of this process's output when it is not used.
+  const missing = missingVulkanDriver()
+  if (missing) throw new Error(missing)
+  if (hardwareOnly) {
+    const probe = probeWebgpuAdapter()
+    if (!("adapter" in probe)) throw new Error(probe.unavailable)
+    if (probe.adapter.software) throw new Error(`only a software adapter (${describeAdapter(probe.adapter)}); ask for backend "webgpu" by name to use it`)
   }
   const { create, globals } = (await importOptional("webgpu")) as unknown as typeof import("webgpu")
   Object.assign(globalThis, globals)

@@ -19,6 +19,13 @@ const vulkanDrivers = (env: NodeJS.ProcessEnv): string[] => {
   return ICD_DIRS.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith(".json")).map((f) => `${d}/${f}`) : []))
 }
 
+/** Why Dawn cannot find a Vulkan device here, when that is clear without loading it (no driver manifest on Linux). */
+export const missingVulkanDriver = (env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  if (process.platform !== "linux" || vulkanDrivers(env).length > 0) return undefined
+  const listed = env.VK_DRIVER_FILES !== undefined ? "VK_DRIVER_FILES" : env.VK_ICD_FILENAMES !== undefined ? "VK_ICD_FILENAMES" : undefined
+  return `no Vulkan driver (${listed ? `${listed} names no existing manifest` : `no ICD manifest in ${ICD_DIRS.join(", ")}`}); see README, GPU`
+}
+
 /** Dawn's CPU implementations: lavapipe (llvmpipe) and SwiftShader. */
 export const isSoftwareAdapter = (info: { architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }): boolean =>
   info.isFallbackAdapter === true || info.architecture === "software" || /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`)
@@ -46,9 +53,8 @@ const runProbe = (env: NodeJS.ProcessEnv): AdapterProbe => {
   } catch {
     return { unavailable: "the webgpu package (Dawn for Node) is not installed" }
   }
-  if (process.platform === "linux" && vulkanDrivers(env).length === 0) {
-    return { unavailable: `no Vulkan driver (no ICD manifest in ${ICD_DIRS.join(", ")}); see README, GPU` }
-  }
+  const missing = missingVulkanDriver(env)
+  if (missing) return { unavailable: missing }
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", childScript(entry)], { encoding: "utf8", timeout: 60_000, env })
   if (child.error) return { unavailable: `the adapter probe failed to run: ${child.error.message}` }
   if (child.status !== 0) return { unavailable: `the adapter probe exited ${child.status ?? child.signal}: ${(child.stderr.trim().split("\n").pop() ?? "").slice(0, 200)}` }
