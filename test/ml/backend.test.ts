@@ -3,6 +3,9 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { createRequire } from "node:module"
 import * as tf from "@tensorflow/tfjs-core"
+import { describeAdapter } from "../../ml/backend-names.ts"
+import { probeWebgpuAdapter } from "../../ml/webgpu-probe.ts"
+import { plannedBackend } from "../../stages/common.ts"
 import { describeBackend, formatBackend, selectBackend } from "../../ml/backend.ts"
 
 const installed = (pkg: string): boolean => {
@@ -14,9 +17,11 @@ const installed = (pkg: string): boolean => {
   }
 }
 
-test("auto picks native TensorFlow when installed, else wasm, and records versions", async () => {
+test("auto picks tfjs-node-gpu, webgpu on a hardware adapter, tfjs-node, else wasm, and records versions", async () => {
   const info = await selectBackend("auto")
-  const expected = installed("@tensorflow/tfjs-node-gpu") || installed("@tensorflow/tfjs-node") ? "tensorflow" : "wasm"
+  const probe = probeWebgpuAdapter()
+  const hardwareGpu = "adapter" in probe && !probe.adapter.software
+  const expected = installed("@tensorflow/tfjs-node-gpu") ? "tensorflow" : hardwareGpu ? "webgpu" : installed("@tensorflow/tfjs-node") ? "tensorflow" : "wasm"
   assert.is(info.name, expected)
   assert.is(tf.getBackend(), expected)
   assert.is(info.versions["@tensorflow/tfjs-core"], "4.22.0")
@@ -27,6 +32,22 @@ test("auto picks native TensorFlow when installed, else wasm, and records versio
     assert.ok(info.threads >= 1)
   }
   assert.match(formatBackend(info), new RegExp(`^${expected} \\(`))
+  // a software adapter or no Vulkan at all is passed over with the reason, in one line
+  if (expected !== "webgpu" && !installed("@tensorflow/tfjs-node-gpu")) {
+    const webgpu = info.skipped?.find((l) => l.startsWith("webgpu: "))
+    assert.ok(webgpu !== undefined && !webgpu.includes("\n"), JSON.stringify(info.skipped))
+    assert.match(webgpu!, "adapter" in probe ? /only a software adapter/ : new RegExp(probe.unavailable.slice(0, 20).replace(/[()]/g, ".")))
+  }
+})
+
+test("the planned backend names webgpu's adapter and versions, probed without creating a device here", () => {
+  const planned = plannedBackend("webgpu")
+  assert.is(planned.backend, "webgpu")
+  for (const pkg of ["@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-webgpu", "webgpu"]) assert.ok(planned[pkg] && planned[pkg] !== "missing", pkg)
+  const probe = probeWebgpuAdapter()
+  assert.is(planned.adapter, "adapter" in probe ? describeAdapter(probe.adapter) : `unavailable: ${probe.unavailable}`)
+  // wasm's record is what it was before webgpu existed (its fingerprints did not change)
+  assert.equal(Object.keys(plannedBackend("wasm")), ["backend", "@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-wasm"])
 })
 
 test("selectBackend is idempotent and describeBackend reports the selection", async () => {

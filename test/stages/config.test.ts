@@ -133,4 +133,21 @@ test("the paper profile with real roots lists the whole graph at paper resolutio
   })
 })
 
+test("backend webgpu in the config file: training and activation stages hold a GPU slot, the data stages do not", () => {
+  withDir((dir) => {
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ micro: { backend: "webgpu" } }))
+    const { config, overrides } = resolveConfig("micro", undefined, dir)
+    assert.is(config.backend, "webgpu")
+    const nodes = buildGraph(expandGraph(config, "micro", overrides, dir)).nodes
+    const gpu = (kind: string) => nodes.filter((n) => n.kind.kind === kind).map((n) => n.resources.gpu)
+    for (const kind of ["pretrain", "finetune", "activations"]) assert.ok(gpu(kind).length > 0 && gpu(kind).every((g) => g === 1), kind)
+    for (const kind of ["generate", "ingest", "similarity"]) assert.ok(gpu(kind).every((g) => g === 0), kind)
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ micro: { backend: "wasm" } }))
+    const wasm = resolveConfig("micro", undefined, dir)
+    assert.ok(buildGraph(expandGraph(wasm.config, "micro", wasm.overrides, dir)).nodes.every((n) => n.resources.gpu === 0))
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ micro: { backend: "metal" } }))
+    assert.throws(() => resolveConfig("micro", undefined, dir), /backend/)
+  })
+})
+
 test.run()
