@@ -7,7 +7,8 @@
 # 200 steps; it prints img/s and GFLOP/s.
 #   bash gpu-check.sh [--quick]     --quick: toy sizes, for testing the script on a CPU Vulkan (lavapipe)
 # Environment: GPU_CHECK_DIR (where to unpack, default /tmp/transfusion-gpu-check),
-# GPU_CHECK_SOFTWARE=1 to accept a software adapter (lavapipe) without --quick.
+# GPU_CHECK_SOFTWARE=1 to accept a software adapter (lavapipe) without --quick,
+# GPU_CHECK_CARRIED_LOADER=1 to use the payload's libvulkan.so.1 even where the machine has one.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 quick=0; [ "${1:-}" = --quick ] && quick=1
@@ -25,9 +26,9 @@ cd "$work/project" || exit 1
 echo "node $(node --version) on $(uname -srm); $(nproc) CPUs"
 
 # The Vulkan loader: the machine's own if it has one, else the one carried in the payload.
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
-  echo "no libvulkan.so.1 on this machine: using the payload's"
-  export LD_LIBRARY_PATH="$work/project/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ "${GPU_CHECK_CARRIED_LOADER:-0}" = 1 ] || ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
+  echo "using the payload's Vulkan loader (libvulkan.so.1)"
+  export LD_LIBRARY_PATH="$work/project/.vulkan${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 # NVIDIA containers often ship the driver's libGLX_nvidia without its Vulkan ICD manifest.
 icds=$(ls /etc/vulkan/icd.d/*.json /usr/share/vulkan/icd.d/*.json 2>/dev/null)

@@ -56,6 +56,6 @@ const seconds = (performance.now() - warm) / 1000
 const imagesPerSec = ((result.steps - warmStep) * batch) / seconds
 const evaluation = await evaluate(built.model, testSet, retinaTask())
 console.log(`fine-tune ${arch} x${width} ${size}px batch ${batch}: ${result.steps} steps in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
-  `${imagesPerSec.toFixed(1)} img/s after warm-up, ${((3 * flopsPerImage(built) * imagesPerSec) / 1e9).toFixed(1)} GFLOP/s eff.; ` +
+  `${imagesPerSec.toFixed(1)} img/s after warm-up, ${((3 * flopsPerImage(built) * imagesPerSec) / 1e9).toFixed(2)} GFLOP/s eff.; ` +
   `loss ${result.losses[0]?.toFixed(4)} -> ${result.losses.at(-1)?.toFixed(4)}; test ${JSON.stringify(evaluation.metrics)}`)
 built.model.dispose()

@@ -15,8 +15,8 @@ stage=$(mktemp -d) && trap 'rm -rf "$stage"' EXIT
 xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > "$out/node.xz"
 
 loader=$(ldconfig -p | sed -n 's/.*libvulkan\.so\.1 (libc6,x86-64) => //p' | head -1)
-mkdir -p "$stage/lib"
-if [ -n "$loader" ]; then cp -L "$loader" "$stage/lib/libvulkan.so.1"; else echo "gpu-payload.sh: no libvulkan.so.1 here; the GPU box must have its own Vulkan loader" >&2; fi
+mkdir -p "$stage/.vulkan"
+if [ -n "$loader" ]; then cp -L "$loader" "$stage/.vulkan/libvulkan.so.1"; else echo "gpu-payload.sh: no libvulkan.so.1 here; the GPU box must have its own Vulkan loader" >&2; fi
 
 # The project's own files (tracked and untracked but not ignored) and node_modules without what the check never loads.
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$stage" -xf -
@@ -24,6 +24,7 @@ tar -cf - \
   --exclude='node_modules/.cache' --exclude='node_modules/@duckdb' --exclude='node_modules/typescript' \
   --exclude='node_modules/sharp' --exclude='node_modules/@img' --exclude='node_modules/vega' --exclude='node_modules/vega-*' \
   --exclude='node_modules/@tensorflow/tfjs-node-gpu' --exclude='node_modules/@tensorflow/tfjs-node' --exclude='node_modules/fast-check' --exclude='node_modules/@types' \
+  --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' \
   --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' --exclude='node_modules/webgpu/dist/linux-arm64' \
   node_modules | tar -C "$stage" -xf -
 tar -C "$stage" -cf - . | xz -T2 -6 > "$out/project.tar.xz"
