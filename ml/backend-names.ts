@@ -24,14 +24,15 @@ export const describeAdapter = (a: AdapterIdentity): string =>
   `${a.vendor || "?"}/${a.architecture || "?"}/${a.device || "?"} (${a.description || "no description"})${a.software ? ", software" : ""}`
 
 /**
- * The GPU a worker is given (the scheduler sets TRANSFUSION_GPU_DEVICE=i per GPU slot), default 0.
+ * The GPU a worker is given (the engine sets TRANSFUSION_GPU_DEVICE=i per GPU slot), default 0.
  * Dawn's Node bindings expose only their default adapter per process, so only device 0 can be
  * opened; another index fails with that reason instead of silently sharing GPU 0.
  */
 export const gpuDeviceIndex = (env: NodeJS.ProcessEnv = process.env): number => {
   const raw = env.TRANSFUSION_GPU_DEVICE
-  if (raw === undefined || raw === "") return 0
-  const i = Number(raw)
+  if (raw === undefined || raw.trim() === "") return 0
+  // A worker holding several slots gets "i,j,..."; a stage computes on the first.
+  const i = Number(raw.split(",")[0]!.trim())
   if (!Number.isInteger(i) || i < 0) throw new Error(`TRANSFUSION_GPU_DEVICE='${raw}' is not a GPU index (0, 1, ...)`)
   return i
 }
