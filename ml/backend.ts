@@ -11,7 +11,7 @@
 // change of our kernels may change results in the last bits.
 import { availableParallelism } from "node:os"
 import * as tf from "@tensorflow/tfjs-core"
-import { registerWasmKernels, registerWebgpuKernels } from "./kernels/register.ts"
+import { registerWasmKernels } from "./kernels/register.ts"
 import { BACKEND_REQUESTS, describeAdapter, gpuDeviceIndex, packageVersion, type AdapterIdentity, type BackendRequest } from "./backend-names.ts"
 import { adapterIdentity, missingVulkanDriver, probeWebgpuAdapter } from "./webgpu-probe.ts"
 
@@ -70,6 +70,10 @@ const tryWasm: Attempt = async () => {
   return { name: "wasm", versions, threads: wasm.getThreadsCount() }
 }
 
+const refuseSoftware = (adapter: AdapterIdentity): void => {
+  if (adapter.software) throw new Error(`only a software adapter (${describeAdapter(adapter)}); ask for backend "webgpu" by name to use it`)
+}
+
 // Dawn's Node bindings provide navigator.gpu and the WebGPU globals tfjs-backend-webgpu
 // expects in a browser; the backend is registered here with the adapter chosen here.
 const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
@@ -85,7 +89,7 @@ const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
   if (hardwareOnly) {
     const probe = probeWebgpuAdapter()
     if (!("adapter" in probe)) throw new Error(probe.unavailable)
-    if (probe.adapter.software) throw new Error(`only a software adapter (${describeAdapter(probe.adapter)}); ask for backend "webgpu" by name to use it`)
+    refuseSoftware(probe.adapter)
   }
   const { create, globals } = (await importOptional("webgpu")) as unknown as typeof import("webgpu")
   Object.assign(globalThis, globals)
@@ -94,7 +98,7 @@ const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" })
   if (adapter === null) throw new Error("Dawn found no Vulkan adapter (is a Vulkan driver installed? see README, GPU)")
   const identity = adapterIdentity(adapter.info)
-  if (hardwareOnly && identity.software) throw new Error(`only a software adapter (${describeAdapter(identity)}); ask for backend "webgpu" by name to use it`)
+  if (hardwareOnly) refuseSoftware(identity)
   const webgpu = await import("@tensorflow/tfjs-backend-webgpu")
   const limits = adapter.limits
   const gpuDevice = await adapter.requestDevice({
@@ -111,12 +115,10 @@ const tryWebgpu = (hardwareOnly: boolean): Attempt => async () => {
   tf.registerBackend("webgpu", () => new webgpu.WebGPUBackend(gpuDevice, adapter.info))
   if (!(await tf.setBackend("webgpu"))) throw new Error("the webgpu backend failed to initialise")
   await tf.ready()
-  const kernels = registerWebgpuKernels()
   const versions = await baseVersions()
   versions["@tensorflow/tfjs-backend-webgpu"] = packageVersion("@tensorflow/tfjs-backend-webgpu") ?? "unknown"
   versions["webgpu"] = packageVersion("webgpu") ?? "unknown"
   versions["adapter"] = describeAdapter(identity)
-  if (kernels.length > 0) versions["transfusion-kernels"] = `${TRANSFUSION_KERNELS_VERSION}:${kernels.join(",")}`
   return { name: "webgpu", versions, threads: 1, adapter: identity }
 }
 

@@ -1,4 +1,4 @@
-// Installs the transfusion kernels into the tfjs kernel registry for the wasm and webgpu backends.
+// Installs the transfusion kernels into the tfjs kernel registry for the wasm backend.
 // Idempotent: the registry is process-global, so a second call is a no-op.
 import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core"
 import type { KernelConfig } from "@tensorflow/tfjs-core"
@@ -16,25 +16,15 @@ export const wasmKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: 
   { config: maxPoolGradWasm, reason: "wasm's own took ~10% of a CBR training step; one channel-contiguous JS pass is ~3x faster" },
 ]
 
-/** Kernels this project adds to or replaces in tfjs-backend-webgpu 4.22.0, with why. */
-export const webgpuKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: string }> = []
-
-const install = (overrides: ReadonlyArray<{ config: KernelConfig }>, backend: string): string[] => {
-  for (const { config } of overrides) {
-    const current = getKernel(config.kernelName, backend)
-    if (current === config) continue
-    if (current !== undefined) unregisterKernel(config.kernelName, backend)
-    registerKernel(config)
-  }
-  return overrides.map(({ config }) => config.kernelName)
-}
-
-/** Registers every wasm override; returns the kernel names now served by transfusion code. */
+/** Registers every override; returns the kernel names now served by transfusion code. */
 export const registerWasmKernels = (): string[] => {
   captureStockBatchMatMul()
   captureStockTranspose()
-  return install(wasmKernelOverrides, "wasm")
+  for (const { config } of wasmKernelOverrides) {
+    const current = getKernel(config.kernelName, "wasm")
+    if (current === config) continue
+    if (current !== undefined) unregisterKernel(config.kernelName, "wasm")
+    registerKernel(config)
+  }
+  return wasmKernelOverrides.map(({ config }) => config.kernelName)
 }
-
-/** Registers every webgpu override; returns the kernel names now served by transfusion code. */
-export const registerWebgpuKernels = (): string[] => install(webgpuKernelOverrides, "webgpu")
