@@ -5,6 +5,7 @@ import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync, wri
 import { dirname, join, relative, resolve, sep } from "node:path"
 import { createHash } from "node:crypto"
 import { canonicalJson, sha256 } from "./canonical.ts"
+import { ImportScanner } from "./imports.ts"
 import { encodedParams, type AnyNode } from "./stage.ts"
 
 /** Bumped when the store's layout or the meaning of a part changes. */
@@ -20,8 +21,9 @@ export interface FingerprintParts {
   readonly params: unknown
   /**
    * The code: project-relative path -> sha256 of the source, for the kind's module and every
-   * project-local module it imports, transitively (static and dynamic imports). The engine's
-   * own folder is left out: its format is versioned by `engine` instead.
+   * project-local module it reaches, transitively (static imports, dynamic import(), require()
+   * and `new URL(..., import.meta.url)` workers, as esbuild parses them: pipeline/imports.ts).
+   * The engine's own folder is left out: its format is versioned by `engine` instead.
    */
   readonly code: Readonly<Record<string, string>>
   /** Upstream fingerprints by input name: an upstream change reruns every dependant. */
@@ -41,19 +43,6 @@ export interface Fingerprinted {
 }
 
 export const fingerprintOf = (parts: FingerprintParts): string => sha256(canonicalJson(parts)).slice(0, 20)
-
-const importPattern =
-  /(?:^|[^.\w$])(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm
-
-/** Relative import specifiers of a TypeScript/JavaScript source. */
-export const localImports = (source: string): string[] => {
-  const out: string[] = []
-  for (const m of source.matchAll(importPattern)) {
-    const spec = m[1] ?? m[2]
-    if (spec && (spec.startsWith("./") || spec.startsWith("../"))) out.push(spec)
-  }
-  return out
-}
 
 const resolveImport = (fromFile: string, spec: string): string | undefined => {
   const base = resolve(dirname(fromFile), spec)
@@ -76,6 +65,8 @@ export class CodeHasher {
     readonly root: string,
     /** Project-relative folder prefixes whose files are not part of any stage's code (e.g. "pipeline/"). */
     readonly ignore: readonly string[] = [],
+    /** Parses imports; pass one with a cache file so that unchanged sources are not parsed again. */
+    readonly scanner: ImportScanner = new ImportScanner(),
   ) {}
 
   private ignored(file: string): boolean {
@@ -88,7 +79,8 @@ export class CodeHasher {
     const hash = sha256(source)
     this.fileHash.set(file, hash)
     const imports: string[] = []
-    for (const spec of localImports(source)) {
+    for (const { specifier: spec } of this.scanner.importsOf(source, hash, file)) {
+      if (!spec.startsWith("./") && !spec.startsWith("../")) continue
       const target = resolveImport(file, spec)
       if (!target) throw new Error(`${relative(this.root, file)}: cannot resolve import "${spec}"`)
       imports.push(target)
@@ -195,11 +187,40 @@ export class FileHasher {
   }
 }
 
+/** Where fingerprintAll gets a declared file's content hash. */
+export interface FileHashes {
+  hashOf(node: AnyNode, name: string, path: string): string
+  save(): void
+}
+
+/** Hashes declared files by reading them (cached by size, mtime and inode). */
+export const readFileHashes = (hasher: FileHasher): FileHashes => ({ hashOf: (_node, _name, path) => hasher.hash(path), save: () => hasher.save() })
+
+/** Stands for a declared file whose hash was neither read nor recorded. */
+export const FILE_NOT_HASHED = "not hashed"
+
+/**
+ * Declared files' hashes as recorded in each stage's last artifact, reading no file: for
+ * verbs that report rather than run. A stage never run gets FILE_NOT_HASHED (it is missing
+ * either way).
+ */
+export const recordedFileHashes = (store: {
+  latest(id: string): string | undefined
+  readManifest(id: string, fingerprint: string): { readonly parts: FingerprintParts } | undefined
+}): FileHashes => ({
+  hashOf: (node, name) => {
+    const latest = store.latest(node.id)
+    const manifest = latest ? store.readManifest(node.id, latest) : undefined
+    return manifest?.parts.files[name] ?? FILE_NOT_HASHED
+  },
+  save: () => {},
+})
+
 /** Fingerprints every node of `nodes` (a topologically ordered, upstream-closed list). */
 export const fingerprintAll = (
   nodes: readonly AnyNode[],
   code: CodeHasher,
-  files: FileHasher,
+  files: FileHashes,
 ): Map<string, Fingerprinted> => {
   const out = new Map<string, Fingerprinted>()
   for (const node of nodes) {
@@ -212,7 +233,7 @@ export const fingerprintAll = (
     const fileHashes: Record<string, string> = {}
     for (const [name, path] of Object.entries(node.files)) {
       try {
-        fileHashes[name] = files.hash(path)
+        fileHashes[name] = files.hashOf(node, name, path)
       } catch (e) {
         throw new Error(`stage ${node.id}: file "${name}": ${(e as Error).message}`)
       }
@@ -230,6 +251,7 @@ export const fingerprintAll = (
     out.set(node.id, { node, fingerprint: fingerprintOf(parts), parts })
   }
   files.save()
+  code.scanner.save()
   return out
 }
 

@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import type { Graph } from "../graph.ts"
 import type { Project } from "../project.ts"
-import { globalOptions, openSession } from "./session.ts"
+import { globalOptions, planGraph } from "./session.ts"
 
 const quote = (s: string) => JSON.stringify(s)
 
@@ -39,7 +39,8 @@ export const dagCommand = (project: Project) =>
     { ...globalOptions, format: Options.choice("format", ["text", "mermaid", "dot"]).pipe(Options.withDefault("text" as const)) },
     (args) =>
       Effect.gen(function* () {
-        const session = yield* openSession(project, args, (l) => console.error(l))
-        console.log(renderDag(session.graph, args.format))
+        // Structure only: no code or file is hashed (on real data that would read every image).
+        const { graph } = yield* planGraph(project, args)
+        console.log(renderDag(graph, args.format))
       }),
   ).pipe(Command.withDescription("print the graph (text, mermaid or dot)"))

@@ -72,7 +72,7 @@ export const execCommand = (project: Project) =>
           : eventsFile
             ? { event: (event) => (plain.event(event), appendFileSync(eventsFile, `${JSON.stringify(event)}\n`)) }
             : plain
-        const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), args.id)
+        const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), { only: args.id })
         const answer = yield* runTask(project, session, reporter, { type: "task", id: args.id, expect: Option.getOrUndefined(args.expect), force: args.force })
         send(answer)
         if (answer.type === "outcome") {

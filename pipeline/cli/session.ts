@@ -4,7 +4,8 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { resolve, join } from "node:path"
-import { CodeHasher, FileHasher, fingerprintAll, type Fingerprinted } from "../fingerprint.ts"
+import { CodeHasher, FileHasher, fingerprintAll, recordedFileHashes, readFileHashes, type Fingerprinted } from "../fingerprint.ts"
+import { ImportScanner } from "../imports.ts"
 import { buildGraph, GraphError, selectNodes, type Graph } from "../graph.ts"
 import { Locks } from "../lock.ts"
 import { ConfigError, type ExecutorConfig, type Project } from "../project.ts"
@@ -51,12 +52,42 @@ export interface Session {
 export const storeFor = (project: Project, store: Option.Option<string>): Store =>
   new Store(resolve(Option.getOrElse(store, () => project.storeRoot)))
 
-/**
- * Plans the profile and fingerprints its nodes. `only` restricts fingerprinting to one
- * stage and its upstreams (a worker needs no more, and starts faster).
- */
-export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void, only?: string): Effect.Effect<Session, ConfigError> =>
+/** How a session learns the hashes of declared external files (datasets). */
+export type FileHashing =
+  /** Read them (a stat per file when cached): what `run` and the workers need. */
+  | "read"
+  /**
+   * Take them from each stage's last artifact, reading nothing: a report verb (`status`)
+   * must not walk a dataset. A dataset edited since that artifact goes unnoticed there.
+   */
+  | "recorded"
+
+export interface SessionOptions {
+  /** Fingerprint only this stage and its upstreams (a worker needs no more, and starts faster). */
+  readonly only?: string
+  readonly files?: FileHashing
+}
+
+/** Plans the profile into its graph, hashing nothing: enough for a structural verb (`dag`). */
+export const planGraph = (project: Project, args: GlobalArgs): Effect.Effect<{ readonly profile: string; readonly graph: Graph }, ConfigError> =>
   Effect.gen(function* () {
+    const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
+    if (!project.profiles.includes(profile)) {
+      return yield* new ConfigError({ message: `unknown profile "${profile}"; known profiles: ${project.profiles.join(", ")}` })
+    }
+    const configFile = Option.getOrUndefined(Option.map(args.config, (p) => resolve(p)))
+    const planned = yield* project.plan({ profile, configFile })
+    const graph = yield* Effect.try({
+      try: () => buildGraph(planned.nodes),
+      catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
+    })
+    return { profile, graph }
+  })
+
+/** Plans the profile and fingerprints its nodes. */
+export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void, options: SessionOptions = {}): Effect.Effect<Session, ConfigError> =>
+  Effect.gen(function* () {
+    const { only, files = "read" } = options
     const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
     if (!project.profiles.includes(profile)) {
       return yield* new ConfigError({ message: `unknown profile "${profile}"; known profiles: ${project.profiles.join(", ")}` })
@@ -69,8 +100,8 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
         const graph = buildGraph(planned.nodes)
         const fps = fingerprintAll(
           only ? selectNodes(graph, [only]) : graph.nodes,
-          new CodeHasher(project.root, project.codeHashIgnore),
-          new FileHasher(join(store.root, ".cache", "file-hashes.json")),
+          new CodeHasher(project.root, project.codeHashIgnore, new ImportScanner(join(store.root, ".cache", "code-imports.json"))),
+          files === "read" ? readFileHashes(new FileHasher(join(store.root, ".cache", "file-hashes.json"))) : recordedFileHashes(store),
         )
         return { graph, fps }
       },

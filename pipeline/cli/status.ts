@@ -15,7 +15,9 @@ export const statusCommand = (project: Project) =>
     { ...globalOptions, json: jsonOption, ids: Args.text({ name: "ids or globs" }).pipe(Args.repeated) },
     (args) =>
       Effect.gen(function* () {
-        const session = yield* openSession(project, args, (l) => console.error(l))
+        // Declared datasets are not read: their hashes are the ones each stage's last artifact
+        // recorded (`run` hashes them). Code, parameters and inputs are compared as always.
+        const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })
         const nodes = yield* tryPlan(() => selectNodes(session.graph, args.ids))
         // `gpu`: the GPU slots a stage needs (it runs on a GPU worker; 0 for a CPU stage).
         const rows = nodes.map((n) => ({ ...statusOf(session.store, session.fps.get(n.id)!), gpu: n.resources.gpu }))
@@ -31,5 +33,7 @@ export const statusCommand = (project: Project) =>
         }
         const count = (s: PlannedState) => rows.filter((r) => r.state === s).length
         console.log(`\n${rows.length} stages: ${count("fresh")} fresh, ${count("stale")} stale, ${count("missing")} missing`)
+        const fileBacked = nodes.filter((n) => Object.keys(n.files).length > 0).length
+        if (fileBacked > 0) console.log(`(${fileBacked} stages read declared files; status compares their last recorded hashes and reads no dataset: \`run\` hashes them)`)
       }),
   ).pipe(Command.withDescription("show each stage as fresh, stale (and why) or missing; [gpu] marks a stage that runs on a GPU slot"))
