@@ -7,7 +7,7 @@
 // Arrays are google/svcca's neurons x datapoints unless `datapointsFirst` says otherwise.
 import { readFile } from "node:fs/promises"
 import { inflateRawSync } from "node:zlib"
-import type { Activations } from "./covariance.ts"
+import type { Activations } from "./matrix.ts"
 
 export interface ActivationMatrix extends Activations {
   /** (image, y, x) of each datapoint, when the file names them. */

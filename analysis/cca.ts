@@ -6,7 +6,8 @@
 // comments) and agrees with its output on /work/shared/fixtures/cca to ~1e-15 with the
 // Float64 covariance and ~1e-8 with the float32 (wasm) one; SVCCA, PWCCA and CKA agree
 // with an independent numpy computation (test/analysis/numpy_reference.py) to ~1e-15.
-import { type Activations, type CovarianceEngine, type JointCovariance, jointCovariance } from "./covariance.ts"
+import { type CovarianceEngine, type JointCovariance, jointCovariance } from "./covariance.ts"
+import type { Activations } from "./matrix.ts"
 import { productF64 } from "./kernels.ts"
 import { symmetricEigen, transpose } from "./linalg.ts"
 import { poolSize, runOnWorker } from "./pool.ts"

@@ -2,14 +2,8 @@
 // of two activation matrices. Everything downstream works on d x d matrices, so the
 // m-long data is touched once here (never an SVD of an m-long matrix).
 import { mirrorUpper, type RowSource, type ShiftedGram, shiftedGram } from "./kernels.ts"
+import { type Activations, jointRows } from "./matrix.ts"
 import { poolSize, runOnWorker } from "./pool.ts"
-
-/** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
-export interface Activations {
-  readonly data: Float32Array | Float64Array
-  readonly neurons: number
-  readonly datapoints: number
-}
 
 /** Covariance blocks with numpy's 1/(m-1) normalisation, all Float64 row-major. */
 export interface JointCovariance {
@@ -82,16 +76,6 @@ export const toSharedFloat32 = (data: Float32Array | Float64Array): Float32Array
   const out = new Float32Array(new SharedArrayBuffer(data.length * 4))
   out.set(data)
   return out
-}
-
-/** The joint rows [x; y] without copying either. */
-export const jointRows = (x: Activations, y: Activations): RowSource => {
-  const m = x.datapoints
-  return {
-    rows: x.neurons + y.neurons,
-    length: m,
-    row: (r) => (r < x.neurons ? x.data.subarray(r * m, (r + 1) * m) : y.data.subarray((r - x.neurons) * m, (r - x.neurons + 1) * m)),
-  }
 }
 
 /** Mean of row[0], row[step], ... (its own function so V8 optimises it after a few rows). */

@@ -2,7 +2,7 @@
 // kept for reuse; they do not keep the process alive while idle.
 import { Worker } from "node:worker_threads"
 import { availableParallelism } from "node:os"
-import type { WorkerRequest, WorkerResponse } from "./worker.ts"
+import type { WorkerRequest, WorkerResponse } from "./worker-protocol.ts"
 
 type Pending = { resolve: (r: Extract<WorkerResponse, { ok: true }>) => void; reject: (e: Error) => void }
 interface Slot { worker: Worker; busy: number }

@@ -4,7 +4,7 @@
 // most half as many directions as datapoints. CCA is invariant to invertible linear maps
 // within the kept subspace, so only the (recorded) truncation changes the answer.
 import { symmetricEigen } from "./linalg.ts"
-import type { Activations } from "./covariance.ts"
+import type { Activations } from "./matrix.ts"
 
 export interface Reduced extends Activations {
   /** Principal directions kept. */

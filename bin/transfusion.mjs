@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Entry point: main.ts runs from a bundle cached under node_modules/.cache/transfusion and
-// rebuilt whenever a source file in it changes (pipeline/launch.mjs); without esbuild, or
+// rebuilt whenever a source file in it changes (bin/launch.mjs); without esbuild, or
 // with TRANSFUSION_LAUNCH=tsx, it runs through tsx's loader instead.
-import { launch } from "../pipeline/launch.mjs"
+import { launch } from "./launch.mjs"
 
 await launch({
   entry: new URL("../main.ts", import.meta.url),

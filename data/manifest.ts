@@ -2,10 +2,16 @@
 // show the policy, the split, and every image that was left out and why.
 import type { LabelSpec } from "./imageset.ts"
 import type { Skip, SkipKind } from "./errors.ts"
-import type { ShardFile } from "./shards.ts"
 import type { Ceiling } from "./generate/summary.ts"
 
 export type Fit = "cover" | "contain" | "fill"
+
+/** One Arrow shard of a split (data/shards.ts writes and reads them). */
+export interface ShardFile {
+  /** File name inside the dataset directory. */
+  readonly file: string
+  readonly count: number
+}
 
 /** Per finding, over a split's images. positive/negative/ignored are AFTER the policy. */
 export interface LabelCount {

@@ -11,15 +11,9 @@ import { open, readFile, type FileHandle } from "node:fs/promises"
 import { join } from "node:path"
 import type { Batch, ImageSet, LabelSpec } from "./imageset.ts"
 import { labelWidth } from "./imageset.ts"
-import type { DatasetManifest } from "./manifest.ts"
+import type { DatasetManifest, ShardFile } from "./manifest.ts"
 
 type Arrow = typeof import("apache-arrow")
-
-export interface ShardFile {
-  /** File name inside the dataset directory. */
-  readonly file: string
-  readonly count: number
-}
 
 export const labelColumns = (spec: LabelSpec): string[] =>
   spec.kind === "class" ? ["label:class"] : spec.names.map((n) => `label:${n}`)

@@ -1,4 +1,4 @@
-// What a module imports, as the bundler sees it: esbuild (the parser pipeline/launch.mjs
+// What a module imports, as the bundler sees it: esbuild (the parser bin/launch.mjs
 // bundles the CLI with) parses the source, so an import inside a comment or a string is no
 // import, a type-only import (erased at run time) is none either, and static, dynamic
 // import() and require() calls all count. esbuild does not follow

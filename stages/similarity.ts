@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import { attempt } from "./common.ts"
 import type { ActivationsResult } from "./activations.ts"
-import type { Activations } from "../analysis/covariance.ts"
+import type { Activations } from "../analysis/matrix.ts"
 
 export type Scores = Readonly<Record<string, { cca: number; svcca: number; pwcca: number; cka: number }>>
 

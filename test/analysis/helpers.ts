@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import type { Activations } from "../../analysis/covariance.ts"
+import type { Activations } from "../../analysis/matrix.ts"
 
 /** The shared fixtures live beside the repository root (../shared/fixtures), as on CI. */
 export const fixtureDir = (name: string): string => {

@@ -34,7 +34,7 @@ export class Workspace {
   constructor(config: Partial<ToyConfig> = {}) {
     mkdirSync(join(this.root, "toy"))
     for (const name of readdirSync(fixture)) {
-      const text = readFileSync(join(fixture, name), "utf8").replaceAll("../../../pipeline/", `${repo}/pipeline/`)
+      const text = readFileSync(join(fixture, name), "utf8").replaceAll("../../../", `${repo}/`)
       writeFileSync(join(this.root, "toy", name), text)
     }
     symlinkSync(join(repo, "node_modules"), join(this.root, "node_modules"))

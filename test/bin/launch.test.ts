@@ -1,4 +1,4 @@
-// The launcher (pipeline/launch.mjs): CLI processes run a cached bundle of the entry. An
+// The launcher (bin/launch.mjs): CLI processes run a cached bundle of the entry. An
 // edited source must always run as edited (inline and in worker processes), whatever the
 // edit does to timestamps; an unchanged tree must not rebuild; concurrent starts, a
 // missing cache folder and old builds are handled. The toy CLI starts exactly as
@@ -8,7 +8,7 @@ import * as assert from "uvu/assert"
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
-import { Workspace } from "./workspace.ts"
+import { Workspace } from "../pipeline/workspace.ts"
 
 const cacheRoot = (w: Workspace) => join(w.root, ".launch-cache")
 const readCurrent = (dir: string) => {

@@ -1,4 +1,4 @@
-// Types for pipeline/launch.mjs (plain JavaScript: it runs before any TypeScript loader).
+// Types for bin/launch.mjs (plain JavaScript: it runs before any TypeScript loader).
 
 export interface LaunchOptions {
   /** The TypeScript entry (path or file URL). */

@@ -1,0 +1,22 @@
+// A layer's activations as a matrix, and the joint row view of two layers: what the
+// covariance (analysis/covariance.ts), its worker threads (analysis/worker.ts) and the
+// activation file readers share. Its own module so that the worker imports no module that
+// starts workers.
+import type { RowSource } from "./kernels.ts"
+
+/** A layer's activations: `neurons` rows by `datapoints` columns, row-major. */
+export interface Activations {
+  readonly data: Float32Array | Float64Array
+  readonly neurons: number
+  readonly datapoints: number
+}
+
+/** The joint rows [x; y] without copying either. */
+export const jointRows = (x: Activations, y: Activations): RowSource => {
+  const m = x.datapoints
+  return {
+    rows: x.neurons + y.neurons,
+    length: m,
+    row: (r) => (r < x.neurons ? x.data.subarray(r * m, (r + 1) * m) : y.data.subarray((r - x.neurons) * m, (r - x.neurons + 1) * m)),
+  }
+}
