@@ -16,7 +16,8 @@
 // parquetjs-lite (row-at-a-time, ~0.1-0.2 M floats/s here) is only measured in
 // bench/parquet.bench.ts. Reading is parquet-wasm's.
 import { endianness } from "node:os"
-import { open, readFile, rename, rm, writeFile } from "node:fs/promises"
+import { open, readFile, writeFile } from "node:fs/promises"
+import { replaceFileAtomic } from "../pipeline/atomic.ts"
 
 export interface ActivationTable {
   readonly neurons: number
@@ -77,15 +78,10 @@ export const writeActivationTable = async (
   const kv = new Map<string, string>()
   for (const [k, v] of Object.entries(table.metadata ?? {})) kv.set(k, String(v))
   const compression = options.compression ?? "uncompressed"
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`
-  try {
-    const bytes = compression === "uncompressed" ? await writePlain(tmp, table, kv, rowGroupRows) : await writeWithParquetWasm(tmp, table, kv, compression, rowGroupRows)
-    await rename(tmp, path)
-    return { bytes }
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
+  const bytes = await replaceFileAtomic(path, (tmp) =>
+    compression === "uncompressed" ? writePlain(tmp, table, kv, rowGroupRows) : writeWithParquetWasm(tmp, table, kv, compression, rowGroupRows),
+  )
+  return { bytes }
 }
 
 type Columns = Omit<ActivationTable, "metadata">

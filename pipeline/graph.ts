@@ -70,7 +70,7 @@ export const matchIds = (graph: Graph, patterns: readonly string[]): Set<string>
     const re = globToRegExp(pattern)
     const prefix = pattern.replace(/\/+$/, "") + "/"
     const hits = graph.nodes.filter((n) => re.test(n.id) || n.id.startsWith(prefix))
-    if (hits.length === 0) throw new GraphError(`no stage matches "${pattern}" (try \`transfusion dag\` for the ids)`)
+    if (hits.length === 0) throw new GraphError(`no stage matches "${pattern}" (the \`dag\` verb lists the ids)`)
     for (const n of hits) wanted.add(n.id)
   }
   return wanted

@@ -10,8 +10,8 @@
 // source's content hash (in memory and in a small JSON file): a no-op plan reads and hashes
 // each file, as it must anyway, and never loads esbuild.
 import { createRequire } from "node:module"
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
-import { dirname } from "node:path"
+import { readFileSync } from "node:fs"
+import { writeFileAtomic } from "./atomic.ts"
 
 /** One import of a module: the specifier as written, and how it is reached. */
 export interface ModuleImport {
@@ -101,10 +101,7 @@ export class ImportScanner {
     const keys = Object.keys(this.cache)
     const drop = keys.filter((k) => !this.used.has(k)).slice(0, Math.max(0, keys.length - 4 * this.used.size))
     for (const k of drop) delete this.cache[k]
-    mkdirSync(dirname(this.cachePath), { recursive: true })
-    const tmp = `${this.cachePath}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(this.cache))
-    renameSync(tmp, this.cachePath)
+    writeFileAtomic(this.cachePath, JSON.stringify(this.cache))
     this.dirty = false
   }
 }

@@ -8,7 +8,8 @@ import { globalOptions, planGraph } from "./session.ts"
 
 const quote = (s: string) => JSON.stringify(s)
 
-export const renderDag = (graph: Graph, format: "text" | "mermaid" | "dot"): string => {
+/** The graph as text; `name` (the project's) names a DOT digraph. */
+export const renderDag = (graph: Graph, format: "text" | "mermaid" | "dot", name = "dag"): string => {
   const lines: string[] = []
   if (format === "mermaid") {
     lines.push("graph LR")
@@ -16,7 +17,7 @@ export const renderDag = (graph: Graph, format: "text" | "mermaid" | "dot"): str
     for (const n of graph.nodes) lines.push(`  ${key.get(n.id)}[${quote(n.id)}]`)
     for (const n of graph.nodes) for (const up of Object.values(n.inputs)) lines.push(`  ${key.get(up.id)} --> ${key.get(n.id)}`)
   } else if (format === "dot") {
-    lines.push("digraph transfusion {", "  rankdir=LR;")
+    lines.push(`digraph ${quote(name)} {`, "  rankdir=LR;")
     for (const n of graph.nodes) lines.push(`  ${quote(n.id)} [label=${quote(`${n.id}\n(${n.kind.kind})`)}];`)
     for (const n of graph.nodes) for (const up of Object.values(n.inputs)) lines.push(`  ${quote(up.id)} -> ${quote(n.id)};`)
     lines.push("}")
@@ -41,6 +42,6 @@ export const dagCommand = (project: Project) =>
       Effect.gen(function* () {
         // Structure only: no code or file is hashed (on real data that would read every image).
         const { graph } = yield* planGraph(project, args)
-        console.log(renderDag(graph, args.format))
+        console.log(renderDag(graph, args.format, project.name))
       }),
   ).pipe(Command.withDescription("print the graph (text, mermaid or dot)"))

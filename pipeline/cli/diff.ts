@@ -27,7 +27,7 @@ export const diffCommand = (project: Project) =>
         const versions = storedVersions(store, args.id)
         const planned = session.fps.get(args.id)?.fingerprint
         const current = versions.find((m) => m.fingerprint === planned) ?? versions.find((m) => m.fingerprint === store.latest(args.id)) ?? versions[0]
-        if (!current) return yield* new CliFailure({ message: `no artifact for ${args.id} in ${store.root} (see transfusion ls)` })
+        if (!current) return yield* new CliFailure({ message: `no artifact for ${args.id} in ${store.root} (see ${project.name} ls)` })
         const against = Option.getOrUndefined(args.against)
         const others = versions.filter((m) => m.fingerprint !== current.fingerprint)
         const before = against

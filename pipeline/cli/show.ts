@@ -17,7 +17,7 @@ export const showCommand = (project: Project) =>
       const fp = planned && store.isComplete(args.id, planned) ? planned : store.latest(args.id)
       const manifest = fp ? store.readManifest(args.id, fp) : undefined
       if (!fp || !manifest) {
-        const hint = planned ? `run it with: transfusion run ${args.id}` : `no stage "${args.id}" in profile ${session.profile} (see transfusion dag)`
+        const hint = planned ? `run it with: ${project.name} run ${args.id}` : `no stage "${args.id}" in profile ${session.profile} (see ${project.name} dag)`
         return yield* new CliFailure({ message: `no artifact for ${args.id}; ${hint}` })
       }
       if (args.json) return console.log(JSON.stringify(manifest.result, null, 2))

@@ -1,8 +1,9 @@
 // What the store keeps about submitted jobs (under <store>/.slurm/), so a driver that was
 // killed and started again adopts the jobs still queued or running instead of submitting
 // them twice; and where the jobs' logs and event files go.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
-import { dirname, join } from "node:path"
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { writeFileAtomic } from "../atomic.ts"
 
 /** What the store keeps about a submitted job, so a restarted driver can adopt it. */
 export interface JobRecord {
@@ -40,11 +41,7 @@ export const listJobRecords = (storeRoot: string): JobRecord[] => {
 }
 
 export const writeJobRecord = (storeRoot: string, record: JobRecord): void => {
-  const path = jobRecordPath(storeRoot, record.fingerprint)
-  mkdirSync(dirname(path), { recursive: true })
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(record, null, 2))
-  renameSync(tmp, path)
+  writeFileAtomic(jobRecordPath(storeRoot, record.fingerprint), JSON.stringify(record, null, 2))
 }
 
 export const removeJobRecord = (storeRoot: string, fingerprint: string): void => rmSync(jobRecordPath(storeRoot, fingerprint), { force: true })

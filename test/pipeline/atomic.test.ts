@@ -1,0 +1,56 @@
+// pipeline/atomic.ts: a replaced file is the old or the new content, and a failed write
+// leaves the old one and no temp file.
+import { test } from "uvu"
+import * as assert from "uvu/assert"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { replaceFileAtomic, writeFileAtomic } from "../../pipeline/atomic.ts"
+
+const inTemp = async (f: (dir: string) => Promise<void> | void) => {
+  const dir = mkdtempSync(join(tmpdir(), "transfusion-atomic-"))
+  try {
+    await f(dir)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test("writeFileAtomic creates the folder and replaces the file whole", () =>
+  inTemp((dir) => {
+    const path = join(dir, "a", "b.json")
+    writeFileAtomic(path, "old")
+    writeFileAtomic(path, "new")
+    assert.is(readFileSync(path, "utf8"), "new")
+    assert.equal(readdirSync(join(dir, "a")), ["b.json"])
+  }))
+
+test("a failed rename leaves no temp file", () =>
+  inTemp((dir) => {
+    // A folder cannot be replaced by a file: the rename fails.
+    mkdirSync(join(dir, "folder"))
+    assert.throws(() => writeFileAtomic(join(dir, "folder"), "data"))
+    assert.equal(readdirSync(dir), ["folder"])
+  }))
+
+test("replaceFileAtomic: a writer that fails half-way leaves the old content and no temp file", () =>
+  inTemp(async (dir) => {
+    const path = join(dir, "table.parquet")
+    writeFileSync(path, "old")
+    try {
+      await replaceFileAtomic(path, async (tmp) => {
+        await writeFile(tmp, "half")
+        throw new Error("killed")
+      })
+      assert.unreachable()
+    } catch (e) {
+      assert.is((e as Error).message, "killed")
+    }
+    assert.is(readFileSync(path, "utf8"), "old")
+    assert.equal(readdirSync(dir), ["table.parquet"])
+    assert.is(await replaceFileAtomic(path, async (tmp) => (await writeFile(tmp, "new"), 3)), 3)
+    assert.is(readFileSync(path, "utf8"), "new")
+  }))
+
+test.run()
