@@ -7,8 +7,6 @@ export interface Graph {
   /** Topological order: every node after all of its inputs; ties keep profile order. */
   readonly nodes: readonly AnyNode[]
   readonly byId: ReadonlyMap<string, AnyNode>
-  /** Direct dependants of each id. */
-  readonly dependants: ReadonlyMap<string, readonly string[]>
 }
 
 export class GraphError extends Error {
@@ -36,15 +34,7 @@ export const buildGraph = (roots: readonly AnyNode[]): Graph => {
     order.push(node)
   }
   for (const root of roots) visit(root, [])
-  const dependants = new Map<string, string[]>()
-  for (const node of order) {
-    for (const input of Object.values(node.inputs)) {
-      const list = dependants.get(input.id) ?? []
-      if (!list.includes(node.id)) list.push(node.id)
-      dependants.set(input.id, list)
-    }
-  }
-  return { nodes: order, byId, dependants }
+  return { nodes: order, byId }
 }
 
 /** Glob over ids: `*` matches within one path segment, `**` across segments. */
@@ -92,17 +82,4 @@ export const selectNodes = (graph: Graph, patterns: readonly string[]): readonly
   }
   for (const id of wanted) add(graph.byId.get(id)!)
   return graph.nodes.filter((n) => closure.has(n.id))
-}
-
-/** All transitive dependants of the given ids (for "not run because an upstream failed"). */
-export const downstreamOf = (graph: Graph, id: string): Set<string> => {
-  const out = new Set<string>()
-  const stack = [...(graph.dependants.get(id) ?? [])]
-  while (stack.length) {
-    const next = stack.pop()!
-    if (out.has(next)) continue
-    out.add(next)
-    stack.push(...(graph.dependants.get(next) ?? []))
-  }
-  return out
 }

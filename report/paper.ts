@@ -82,9 +82,6 @@ export const PAPER_TABLE3: readonly PaperTable3Row[] = [
  */
 export const PAPER_FIGURE4_R2: readonly number[] = [0.75, 0.84]
 
-/** Figure 7 caption: steps are counted until 91% validation AUC on RETINA. */
-export const PAPER_RETINA_CONVERGENCE_THRESHOLD = 0.91
-
 export const paperTable1Row = (model: ModelId): PaperTable1Row | undefined => PAPER_TABLE1.find((r) => r.model === model)
 export const paperTable2Row = (model: ModelId, init: "random" | "transfer"): PaperTable2Row | undefined =>
   PAPER_TABLE2.find((r) => r.model === model && r.init === init)

@@ -98,6 +98,3 @@ export const isSynthetic = (data: ReportData): boolean =>
   data.pretrained.some((p) => p.dataSource === "synthetic") ||
   data.similarity?.provenance?.dataSource === "synthetic"
 
-/** Models in canonical order that have at least one run matching `f`. */
-export const modelsWith = (data: ReportData, f: Omit<RunFilter, "model">, order: readonly ModelId[]): ModelId[] =>
-  order.filter((m) => runsWhere(data, { ...f, model: m }).length > 0)
