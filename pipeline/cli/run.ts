@@ -113,7 +113,7 @@ export const runCommand = (project: Project) =>
         const scheduler: Scheduler = yield* Effect.gen(function* () {
           if (slurm) {
             const argsFor = (target: Fingerprinted, forced: boolean) => ["exec", target.node.id, "--expect", target.fingerprint, ...argv, ...(forced ? ["--force"] : [])]
-            return slurmScheduler(env, { settings: slurm, entry: project.entry, argsFor })
+            return slurmScheduler(env, { settings: slurm, entry: project.entry, project: project.name, argsFor })
           }
           const inline = inlineExecutor(env)
           const workers = workerPool(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })

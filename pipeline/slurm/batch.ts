@@ -13,11 +13,13 @@ export const sbatchFlags = (
   cwd: string,
   afterOk: readonly string[],
   fingerprint: string,
+  /** The project's name: with the fingerprint, the job's comment (what `squeue -o %k` shows). */
+  project: string,
 ): string[] => {
   const r = node.resources
   const flags = [
     `--job-name=${node.id}`,
-    `--comment=transfusion ${fingerprint}`,
+    `--comment=${project} ${fingerprint}`,
     `--output=${logPattern}`,
     `--chdir=${cwd}`,
     "--nodes=1",

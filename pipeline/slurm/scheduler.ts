@@ -54,6 +54,8 @@ const COMMIT_VISIBLE_MS = 15_000
 export interface SlurmSchedulerOptions {
   readonly settings: SlurmSettings
   readonly entry: { readonly script: string; readonly execArgv: readonly string[] }
+  /** The project's name, written into each job's comment beside the fingerprint. */
+  readonly project: string
   /** `exec <id> --expect <fingerprint> ...` plus the driver's global options. */
   readonly argsFor: (target: Fingerprinted, force: boolean) => string[]
   /** The jobs' working directory (default: the driver's). */
@@ -144,7 +146,7 @@ export const slurmScheduler =
         }
         const logPattern = jobLogPattern(store.root, node.id)
         mkdirSync(dirname(logPattern), { recursive: true })
-        const flags = sbatchFlags(node, settings, logPattern, options.cwd ?? process.cwd(), afterOk, target.fingerprint)
+        const flags = sbatchFlags(node, settings, logPattern, options.cwd ?? process.cwd(), afterOk, target.fingerprint, options.project)
         const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force), eventsDir, node.resources.gpu)
         let jobId: string
         try {

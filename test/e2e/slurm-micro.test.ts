@@ -43,7 +43,7 @@ if (!available.ok) {
     }))
     const graph = expandGraph(profiles.micro!, "micro", [], work)
     for (const node of graph) {
-      const flags = sbatchFlags(node, { pollSeconds: 1 }, "log-%j", work, [], "fp")
+      const flags = sbatchFlags(node, { pollSeconds: 1 }, "log-%j", work, [], "fp", "transfusion")
       const value = (name: string) => flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3)
       const cpus = Number(value("cpus-per-task") ?? 1)
       const gpus = Number(/(\d+)$/.exec(value("gres") ?? "gpu:0")?.[1])

@@ -42,11 +42,11 @@ test("sbatch flags map a stage's resources and the settings; the script execs th
     const s = await w.session()
     const f = s.fps.get("square/0")! as Fingerprinted
     const node = { ...f.node, resources: { cpu: 3, gpu: 2, memoryMiB: 1500.5 } }
-    const flags = sbatchFlags(node, { pollSeconds: 1, partition: "gpu", account: "lab", timeLimit: "1:00:00", extraFlags: ["--qos=high"] }, "/s/.slurm/logs/square/0-%j.out", "/work", ["11", "12"], f.fingerprint)
-    for (const flag of ["--cpus-per-task=3", "--gres=gpu:2", "--mem=1501M", "--partition=gpu", "--account=lab", "--time=1:00:00", "--dependency=afterok:11:12", "--output=/s/.slurm/logs/square/0-%j.out", "--chdir=/work", "--qos=high"]) {
+    const flags = sbatchFlags(node, { pollSeconds: 1, partition: "gpu", account: "lab", timeLimit: "1:00:00", extraFlags: ["--qos=high"] }, "/s/.slurm/logs/square/0-%j.out", "/work", ["11", "12"], f.fingerprint, "toy")
+    for (const flag of ["--cpus-per-task=3", "--gres=gpu:2", "--mem=1501M", "--partition=gpu", "--account=lab", "--time=1:00:00", "--dependency=afterok:11:12", "--output=/s/.slurm/logs/square/0-%j.out", "--chdir=/work", "--qos=high", `--comment=toy ${f.fingerprint}`]) {
       assert.ok(flags.includes(flag), `${flag} in ${flags.join(" ")}`)
     }
-    const cpuOnly = sbatchFlags({ ...f.node, resources: { cpu: 1, gpu: 0 } }, { pollSeconds: 1 }, "x", "/", [], f.fingerprint)
+    const cpuOnly = sbatchFlags({ ...f.node, resources: { cpu: 1, gpu: 0 } }, { pollSeconds: 1 }, "x", "/", [], f.fingerprint, "toy")
     assert.not.ok(cpuOnly.some((x) => x.startsWith("--gres") || x.startsWith("--mem") || x.startsWith("--dependency")), cpuOnly.join(" "))
     assert.is(batchScript("/usr/bin/node", ["--import", "tsx"], "/p/main.ts", ["exec", "it's"]), `#!/bin/sh\nexec '/usr/bin/node' '--import' 'tsx' '/p/main.ts' 'exec' 'it'\\''s'\n`)
   } finally {
@@ -134,6 +134,7 @@ const simulatedRun = async (w: Workspace, cluster: SimulatedCluster) => {
     slurmScheduler(env, {
       settings: { pollSeconds: 0.01 },
       entry: project.entry,
+      project: project.name,
       argsFor: (t, force) => ["exec", t.node.id, "--expect", t.fingerprint, ...s.argv, ...(force ? ["--force"] : [])],
       cwd: w.root,
       slurm: cluster,
@@ -184,7 +185,7 @@ test("simulated cluster: a restarted driver adopts a recorded live job, resubmit
       writeJobRecord(store, { jobId, stage, fingerprint: s.fps.get(stage)!.fingerprint, log: join(store, ".slurm", "logs", `${stage}-${jobId}.out`), submittedAt: new Date().toISOString(), driver: { host: "elsewhere", pid: 1 } })
     // square/0's job is still queued (submitted by the killed driver); sum's job vanished without a trace.
     const queuedEarlier = cluster.submit(
-      sbatchFlags(s.fps.get("square/0")!.node, { pollSeconds: 1 }, join(store, ".slurm", "logs", "square", "0-%j.out"), w.root, [], s.fps.get("square/0")!.fingerprint),
+      sbatchFlags(s.fps.get("square/0")!.node, { pollSeconds: 1 }, join(store, ".slurm", "logs", "square", "0-%j.out"), w.root, [], s.fps.get("square/0")!.fingerprint, "toy"),
       batchScript(process.execPath, (await w.load()).entry.execArgv, (await w.load()).entry.script, ["exec", "square/0", ...s.argv]),
     )
     record("square/0", queuedEarlier)
@@ -214,7 +215,7 @@ test("simulated cluster: when squeue cannot say whether a recorded job is still 
     const project = await w.load()
     const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
     const summary = await Effect.runPromise(
-      slurmScheduler(env, { settings: { pollSeconds: 0.01 }, entry: project.entry, argsFor: () => [], slurm: down })({ nodes: s.graph.nodes, fps: s.fps }, { force: new Set() }),
+      slurmScheduler(env, { settings: { pollSeconds: 0.01 }, entry: project.entry, project: project.name, argsFor: () => [], slurm: down })({ nodes: s.graph.nodes, fps: s.fps }, { force: new Set() }),
     )
     assert.equal(summary.fresh, ["source", "square/0"])
     assert.equal(summary.failed.map((f) => f.id), ["sum"])
