@@ -22,7 +22,7 @@ export const diffCommand = (project: Project) =>
     },
     (args) =>
       Effect.gen(function* () {
-        const session = yield* openSession(project, args, (l) => console.error(l))
+        const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })
         const { store } = session
         const versions = storedVersions(store, args.id)
         const planned = session.fps.get(args.id)?.fingerprint

@@ -7,7 +7,7 @@ import { globalOptions, jsonOption, openSession } from "./session.ts"
 export const lsCommand = (project: Project) =>
   Command.make("ls", { ...globalOptions, json: jsonOption }, (args) =>
     Effect.gen(function* () {
-      const session = yield* openSession(project, args, (l) => console.error(l))
+      const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })
       const rows = session.store.artifacts().map((ref) => {
         const m = session.store.readManifest(ref.id, ref.fingerprint)
         const bytes = m ? Object.values(m.outputs).reduce((s, o) => s + o.size, 0) : 0

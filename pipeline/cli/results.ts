@@ -23,7 +23,7 @@ export const resultsCommand = (project: Project) =>
     },
     (args) =>
       Effect.gen(function* () {
-        const session = yield* openSession(project, args, (l) => console.error(l))
+        const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })
         const wanted = args.ids.length ? yield* tryPlan(() => matchIds(session.graph, args.ids)) : undefined
         const stages = session.graph.nodes.filter((n) => !wanted || wanted.has(n.id)).map((n) => session.fps.get(n.id)!)
         const spec = project.results?.({ profile: session.profile, configFile: session.configFile }) ?? {}

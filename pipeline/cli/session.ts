@@ -57,8 +57,9 @@ export type FileHashing =
   /** Read them (a stat per file when cached): what `run` and the workers need. */
   | "read"
   /**
-   * Take them from each stage's last artifact, reading nothing: a report verb (`status`)
-   * must not walk a dataset. A dataset edited since that artifact goes unnoticed there.
+   * Take them from each stage's last artifact, reading nothing: the verbs that report
+   * (`status`, `ls`, `show`, `diff`, `results`) must not walk a dataset. A dataset edited
+   * since that artifact goes unnoticed there until `run`.
    */
   | "recorded"
 

@@ -11,7 +11,7 @@ import { globalOptions, jsonOption, openSession } from "./session.ts"
 export const showCommand = (project: Project) =>
   Command.make("show", { ...globalOptions, json: jsonOption, id: Args.text({ name: "stage id" }) }, (args) =>
     Effect.gen(function* () {
-      const session = yield* openSession(project, args, (l) => console.error(l))
+      const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })
       const { store } = session
       const planned = session.fps.get(args.id)?.fingerprint
       const fp = planned && store.isComplete(args.id, planned) ? planned : store.latest(args.id)
