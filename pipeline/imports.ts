@@ -6,9 +6,10 @@
 // are read from esbuild's printed output, where comments are gone and the call has one
 // spelling.
 //
-// Parsing costs ~1 ms a file plus loading esbuild once, so results are cached by the
-// source's content hash (in memory and in a small JSON file): a no-op plan reads and hashes
-// each file, as it must anyway, and never loads esbuild.
+// Parsing costs ~3 ms a file (under load) and ~0.2 s to start esbuild, so results are cached by
+// the source's content hash and loader (in memory and in a small JSON file, for one esbuild
+// version): a no-op plan reads and hashes each file, as it must anyway, and never starts
+// esbuild.
 import { createRequire } from "node:module"
 import { readFileSync } from "node:fs"
 import { writeFileAtomic } from "./atomic.ts"
@@ -66,9 +67,18 @@ export const scanImports = (source: string, file: string): ModuleImport[] => {
   return out
 }
 
+/** The cache file: entries by loader and content hash, valid for one esbuild version. */
+interface CacheFile {
+  readonly esbuild: string
+  readonly imports: Record<string, ModuleImport[]>
+}
+
+const esbuildVersion = (): string => (createRequire(import.meta.url)("esbuild/package.json") as { version: string }).version
+
 /** scanImports, cached by content hash in memory and in `cachePath` (if given). */
 export class ImportScanner {
   private cache: Record<string, ModuleImport[]> = {}
+  private readonly version = esbuildVersion()
   private readonly used = new Set<string>()
   private dirty = false
   /** How many sources were parsed (not served from the cache): for tests and benchmarks. */
@@ -77,7 +87,9 @@ export class ImportScanner {
   constructor(private readonly cachePath?: string) {
     if (!cachePath) return
     try {
-      this.cache = JSON.parse(readFileSync(cachePath, "utf8")) as Record<string, ModuleImport[]>
+      const file = JSON.parse(readFileSync(cachePath, "utf8")) as CacheFile
+      // Another esbuild may parse differently: its entries are not trusted.
+      if (file.esbuild === this.version && file.imports && typeof file.imports === "object") this.cache = file.imports
     } catch {
       this.cache = {}
     }
@@ -85,12 +97,13 @@ export class ImportScanner {
 
   /** The imports of `source` (content hash `hash`) in `file`. */
   importsOf(source: string, hash: string, file: string): readonly ModuleImport[] {
-    this.used.add(hash)
-    const hit = this.cache[hash]
+    const key = `${loaderFor(file)}:${hash}`
+    this.used.add(key)
+    const hit = this.cache[key]
     if (hit) return hit
     const found = scanImports(source, file)
     this.parsed++
-    this.cache[hash] = found
+    this.cache[key] = found
     this.dirty = true
     return found
   }
@@ -101,7 +114,7 @@ export class ImportScanner {
     const keys = Object.keys(this.cache)
     const drop = keys.filter((k) => !this.used.has(k)).slice(0, Math.max(0, keys.length - 4 * this.used.size))
     for (const k of drop) delete this.cache[k]
-    writeFileAtomic(this.cachePath, JSON.stringify(this.cache))
+    writeFileAtomic(this.cachePath, JSON.stringify({ esbuild: this.version, imports: this.cache } satisfies CacheFile))
     this.dirty = false
   }
 }
