@@ -69,8 +69,17 @@ export interface SessionOptions {
   readonly files?: FileHashing
 }
 
+/** A profile planned into its graph, before anything is hashed. */
+export interface PlannedGraph {
+  readonly profile: string
+  readonly configFile: string | undefined
+  readonly graph: Graph
+  readonly overrides: readonly string[]
+  readonly executor: ExecutorConfig | undefined
+}
+
 /** Plans the profile into its graph, hashing nothing: enough for a structural verb (`dag`). */
-export const planGraph = (project: Project, args: GlobalArgs): Effect.Effect<{ readonly profile: string; readonly graph: Graph }, ConfigError> =>
+export const planGraph = (project: Project, args: GlobalArgs): Effect.Effect<PlannedGraph, ConfigError> =>
   Effect.gen(function* () {
     const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
     if (!project.profiles.includes(profile)) {
@@ -82,30 +91,22 @@ export const planGraph = (project: Project, args: GlobalArgs): Effect.Effect<{ r
       try: () => buildGraph(planned.nodes),
       catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
     })
-    return { profile, graph }
+    return { profile, configFile, graph, overrides: planned.overrides, executor: planned.executor }
   })
 
 /** Plans the profile and fingerprints its nodes. */
 export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void, options: SessionOptions = {}): Effect.Effect<Session, ConfigError> =>
   Effect.gen(function* () {
     const { only, files = "read" } = options
-    const profile = Option.getOrElse(args.profile, () => project.defaultProfile)
-    if (!project.profiles.includes(profile)) {
-      return yield* new ConfigError({ message: `unknown profile "${profile}"; known profiles: ${project.profiles.join(", ")}` })
-    }
-    const configFile = Option.getOrUndefined(Option.map(args.config, (p) => resolve(p)))
-    const planned = yield* project.plan({ profile, configFile })
+    const { profile, configFile, graph, overrides, executor } = yield* planGraph(project, args)
     const store = storeFor(project, args.store)
-    const { graph, fps } = yield* Effect.try({
-      try: () => {
-        const graph = buildGraph(planned.nodes)
-        const fps = fingerprintAll(
+    const fps = yield* Effect.try({
+      try: () =>
+        fingerprintAll(
           only ? selectNodes(graph, [only]) : graph.nodes,
           new CodeHasher(project.root, project.codeHashIgnore, new ImportScanner(join(store.root, ".cache", "code-imports.json"))),
           files === "read" ? readFileHashes(new FileHasher(join(store.root, ".cache", "file-hashes.json"))) : recordedFileHashes(store),
-        )
-        return { graph, fps }
-      },
+        ),
       catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
     })
     const argv = [
@@ -115,5 +116,5 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
       "--store",
       store.root,
     ]
-    return { project, profile, configFile, graph, fps, overrides: planned.overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv, executor: planned.executor }
+    return { project, profile, configFile, graph, fps, overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv, executor }
   })
