@@ -4,8 +4,9 @@
 //
 // Every random choice is derived from (seed, epoch or step): the epoch's example order
 // from fork("order/<epoch>") and the flips of a step from fork("flip/<step>"). So the
-// random state at any step is just (seed, step), which the checkpoint records, and a
-// resumed run is bit-identical to an uninterrupted one on the same backend.
+// random state at any step is just (seed, step), which the checkpoint holds (its step and
+// the identity's seed; no generator state is stored), and a resumed run is bit-identical
+// to an uninterrupted one on the same backend.
 //
 // The optimisers are written here rather than taken from tf.train: tf.train.adam keeps
 // beta^t as a running product that its setWeights recomputes with pow(), so a restored
@@ -418,8 +419,6 @@ interface RunIdentity {
 
 interface TrainMeta {
   identity: RunIdentity
-  /** The random state: every draw after `nextStep` comes from Rng(seed).fork("order/<epoch>") and fork("flip/<step>"). */
-  rng: { seed: string; nextStep: number; streams: string }
   losses: number[]
   curve: CurvePoint[]
 }
@@ -496,7 +495,7 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
     const save = async (): Promise<string | undefined> => {
       if (!options.checkpointDir) return undefined
       lastCheckpoint = await saveCheckpoint<TrainMeta>(options.checkpointDir, {
-        step, model, optimizer: await optimizer.state(), meta: { identity, rng: { seed: identity.seed, nextStep: step, streams: "order/<epoch>, flip/<step>" }, losses, curve }, keep: options.keepCheckpoints,
+        step, model, optimizer: await optimizer.state(), meta: { identity, losses, curve }, keep: options.keepCheckpoints,
       })
       return lastCheckpoint
     }
