@@ -23,7 +23,7 @@ import type { ArchName } from "../models/index.ts"
 const DEFAULT_BATCH = 16
 const TARGET_GFLOPS_PER_CORE = 15
 
-interface Config { arch: ArchName; size: number; request: BackendRequest; batch: number; width: number }
+export interface Config { arch: ArchName; size: number; request: BackendRequest; batch: number; width: number }
 interface Result extends Config {
   /** Trainable parameters, head included (compared with the PyTorch reference's). */
   params: number
@@ -40,13 +40,14 @@ interface Result extends Config {
 const DEFAULT_MODELS = "cbr-tiny:32,cbr-small:32,cbr-tiny:64,cbr-small:64,resnet50:64,inception-v3:75"
 
 /** A trainer for one config; `step()` runs one optimisation step and waits for its result. */
-const makeTrainer = (config: Config) => {
+export const makeTrainer = (config: Config) => {
   const built = buildModel({ arch: config.arch, inputSize: config.size, widthMultiplier: config.width, outputs: 5, outputActivation: "softmax", seed: 1 })
   const optimizer = tf.train.adam(1e-3)
   const x = tf.randomNormal([config.batch, config.size, config.size, 3], 0, 1, "float32", 7)
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: config.batch }, (_, i) => i % 5), "int32"), 5)
+  const lossOf = () => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar
   const step = async () => {
-    const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true)!
+    const loss = optimizer.minimize(lossOf, true)!
     await loss.data() // wait for the step to finish (webgpu reads only asynchronously)
     loss.dispose()
   }
@@ -56,7 +57,7 @@ const makeTrainer = (config: Config) => {
     built.model.dispose()
   }
   const params = built.model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0)
-  return { flops: trainingFlopsPerImage(built), params, step, dispose }
+  return { flops: trainingFlopsPerImage(built), params, step, lossOf, optimizer, dispose }
 }
 
 /** Warm up, then time steps until both `minSeconds` and `minSteps` are reached. */
@@ -208,8 +209,12 @@ export default async function (options: Record<string, string> = {}): Promise<vo
       const oursFlops = ours.gflops * 1e9 / ours.imagesPerSec
       const t1 = torchRuns[0]!
       const check = (what: string, a: number, b: number) => `${what} ours ${a.toLocaleString("en-US")} / torch ${b.toLocaleString("en-US")}${Math.round(a) === b ? "" : " MISMATCH"}`
+      // Per CPU-second: images per CPU second each side actually got (under load a process gets
+      // a varying share of a core, so this is the 1-thread comparison that survives load).
+      const perCpu = (images: number, cpuSeconds: number) => images / cpuSeconds
+      const cpuRatio = perCpu(ours.imagesPerSec * ours.seconds, ours.cpuSeconds) / perCpu(t1.imagesPerSec * t1.seconds, t1.cpuSeconds)
       console.log(`  ${model.arch} ${model.size}px ${ours.backend}/torch img/s: ${torchRuns.map((t) => `x${(ours.imagesPerSec / t.imagesPerSec).toFixed(2)} vs ${t.threads} thread(s)`).join(", ")}` +
-        ` (ours: 1 process); ${check("params", ours.params, t1.params)}; ${check("training FLOPs/img", oursFlops, t1.trainingFlops)}`)
+        ` (ours: 1 process), x${cpuRatio.toFixed(2)} per CPU-second vs 1 thread; ${check("params", ours.params, t1.params)}; ${check("training FLOPs/img", oursFlops, t1.trainingFlops)}`)
     }
   } finally {
     torch?.close()
