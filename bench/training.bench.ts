@@ -1,24 +1,32 @@
 // Training throughput (default: the wasm backend with the transfusion kernels): images/s and
-// effective GFLOP/s (3 x forward FLOPs per image x images/s; the backward pass costs
-// about twice the forward) for the paper's CBRs and ResNet-50, batch 16, one Adam +
-// softmax cross-entropy step on random data. Target: >= 15 GFLOP/s per core for CBRs.
+// effective GFLOP/s (training FLOPs per image x images/s; models/count.ts
+// trainingFlopsPerImage: forward + weight gradient + input gradient of conv and dense layers)
+// for the paper's CBRs, ResNet-50 and Inception-v3, batch 16, one Adam + softmax
+// cross-entropy step on random data. Target: >= 15 GFLOP/s per core for CBRs.
+// When /usr/bin/python3 has torch, each row is followed by the same step in PyTorch
+// (bench/torch_reference.py: the same architectures layer for layer, FLOPs counted by the
+// same rule) at 1 thread and at one thread per core, and the img/s ratios ours / torch;
+// the parameter counts of both sides are printed so a mismatch shows.
 // Then two training processes at once, to show both cores busy (wasm only).
 // Options: --backend webgpu (or a list, "webgpu,wasm": each model on each, with the ratio),
-// --models cbr-small:224,resnet50:224 (arch:pixels), --batch 32, --seconds 5.
-import { fork } from "node:child_process"
+// --models cbr-small:224,resnet50:224 (arch:pixels), --batch 32, --seconds 5, --width 0.125.
+import { fork, spawn, spawnSync } from "node:child_process"
 import { availableParallelism } from "node:os"
+import { createInterface } from "node:readline"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as tf from "@tensorflow/tfjs-core"
 import { BACKEND_REQUESTS, selectBackend, type BackendRequest } from "../ml/backend.ts"
-import { flopsPerImage } from "../models/count.ts"
+import { trainingFlopsPerImage } from "../models/count.ts"
 import { ARCH_NAMES, buildModel } from "../models/index.ts"
 import type { ArchName } from "../models/index.ts"
 
 const DEFAULT_BATCH = 16
 const TARGET_GFLOPS_PER_CORE = 15
 
-interface Config { arch: ArchName; size: number; request: BackendRequest; batch: number }
+export interface Config { arch: ArchName; size: number; request: BackendRequest; batch: number; width: number }
 interface Result extends Config {
+  /** Trainable parameters, head included (compared with the PyTorch reference's). */
+  params: number
   backend: string
   threads: number
   steps: number
@@ -29,16 +37,17 @@ interface Result extends Config {
   gflops: number
 }
 
-const DEFAULT_MODELS = "cbr-tiny:32,cbr-small:32,cbr-tiny:64,cbr-small:64,resnet50:64"
+const DEFAULT_MODELS = "cbr-tiny:32,cbr-small:32,cbr-tiny:64,cbr-small:64,resnet50:64,inception-v3:75"
 
 /** A trainer for one config; `step()` runs one optimisation step and waits for its result. */
-const makeTrainer = (config: Config) => {
-  const built = buildModel({ arch: config.arch, inputSize: config.size, widthMultiplier: 1, outputs: 5, outputActivation: "softmax", seed: 1 })
+export const makeTrainer = (config: Config) => {
+  const built = buildModel({ arch: config.arch, inputSize: config.size, widthMultiplier: config.width, outputs: 5, outputActivation: "softmax", seed: 1 })
   const optimizer = tf.train.adam(1e-3)
   const x = tf.randomNormal([config.batch, config.size, config.size, 3], 0, 1, "float32", 7)
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: config.batch }, (_, i) => i % 5), "int32"), 5)
+  const lossOf = () => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar
   const step = async () => {
-    const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true)!
+    const loss = optimizer.minimize(lossOf, true)!
     await loss.data() // wait for the step to finish (webgpu reads only asynchronously)
     loss.dispose()
   }
@@ -47,7 +56,8 @@ const makeTrainer = (config: Config) => {
     optimizer.dispose()
     built.model.dispose()
   }
-  return { flops: flopsPerImage(built), step, dispose }
+  const params = built.model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0)
+  return { flops: trainingFlopsPerImage(built), params, step, lossOf, optimizer, dispose }
 }
 
 /** Warm up, then time steps until both `minSeconds` and `minSteps` are reached. */
@@ -69,8 +79,8 @@ const measure = async (config: Config, minSeconds: number, minSteps: number, bef
   trainer.dispose()
   const imagesPerSec = (steps * config.batch) / seconds
   return {
-    ...config, backend: info.name, threads: info.threads, steps, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    imagesPerSec, gflops: (3 * trainer.flops * imagesPerSec) / 1e9,
+    ...config, params: trainer.params, backend: info.name, threads: info.threads, steps, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    imagesPerSec, gflops: (trainer.flops * imagesPerSec) / 1e9,
   }
 }
 
@@ -93,7 +103,7 @@ const fmt = (r: Result): string => {
 /** Child-process mode: measure one config, starting the timed part only when the parent says "go". */
 const runChild = async (): Promise<void> => {
   const [arch, size, seconds] = process.argv.slice(2)
-  const result = await measure({ arch: arch as ArchName, size: Number(size), request: "wasm", batch: DEFAULT_BATCH }, Number(seconds), 3, () =>
+  const result = await measure({ arch: arch as ArchName, size: Number(size), request: "wasm", batch: DEFAULT_BATCH, width: 1 }, Number(seconds), 3, () =>
     new Promise<void>((resolve) => {
       process.once("message", () => resolve())
       process.send!({ ready: true })
@@ -117,6 +127,45 @@ const runConcurrent = (config: Config, count: number, seconds: number): Promise<
   })))
 }
 
+const PYTHON = "/usr/bin/python3"
+const TORCH_INSTALL = "apt-get install -y python3-torch (Debian, as root)"
+
+interface TorchResult {
+  imagesPerSec: number
+  steps: number
+  seconds: number
+  cpuSeconds: number
+  threads: number
+  params: number
+  trainingFlops: number
+  torch: string
+}
+
+/**
+ * bench/torch_reference.py as one long-lived process (torch is imported once), asked for one
+ * measurement at a time over stdin/stdout JSON lines; null when python3 or torch is missing.
+ */
+const startTorchReference = () => {
+  const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" })
+  if (probe.error !== undefined || probe.status !== 0) return null
+  const child = spawn(PYTHON, [fileURLToPath(new URL("torch_reference.py", import.meta.url))], { stdio: ["pipe", "pipe", "inherit"] })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const measureTorch = async (config: Config, threads: number, seconds: number): Promise<TorchResult> => {
+    child.stdin.write(JSON.stringify({ arch: config.arch, size: config.size, width: config.width, batch: config.batch, seconds, threads }) + "\n")
+    const next = await lines.next()
+    if (next.done === true) throw new Error(`bench training: ${PYTHON} bench/torch_reference.py exited (code ${child.exitCode})`)
+    const reply = JSON.parse(next.value) as TorchResult | { error: string }
+    if ("error" in reply) throw new Error(`bench training: torch reference failed on ${config.arch} ${config.size}px: ${reply.error}`)
+    return reply
+  }
+  return { measure: measureTorch, close: () => child.stdin.end() }
+}
+
+const fmtTorch = (r: TorchResult, config: Config): string =>
+  `${"".padEnd(9)} torch ${r.torch}, ${r.threads} thread(s)`.padEnd(15) +
+  `  ${r.imagesPerSec.toFixed(1).padStart(6)} img/s  ${((r.trainingFlops * r.imagesPerSec) / 1e9).toFixed(2).padStart(6)} GFLOP/s eff.  ` +
+  `[${r.steps} steps in ${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} CPU-s, batch ${config.batch}]`
+
 const parseModels = (list: string): { arch: ArchName; size: number }[] =>
   list.split(",").map((item) => {
     const [arch, size] = item.split(":")
@@ -131,22 +180,47 @@ export default async function (options: Record<string, string> = {}): Promise<vo
   for (const b of backends) if (!BACKEND_REQUESTS.includes(b)) throw new Error(`bench training: --backend '${b}' is none of ${BACKEND_REQUESTS.join(", ")}`)
   const batch = Number(options.batch ?? DEFAULT_BATCH)
   const seconds = options.seconds === undefined ? undefined : Number(options.seconds)
-  console.log(`batch ${batch}, Adam + softmax cross-entropy on random data; effective GFLOP/s = 3 x forward FLOPs x images/s`)
+  const width = Number(options.width ?? 1)
+  if (!(width > 0)) throw new Error(`bench training: --width '${options.width}' is not a positive number (1 = the paper's width)`)
+  const cores = availableParallelism()
+  console.log(`batch ${batch}, width x${width}, Adam + softmax cross-entropy on random data; effective GFLOP/s = training FLOPs (forward + weight grad + input grad, conv and dense) x images/s`)
   console.log(`target for CBRs: ${TARGET_GFLOPS_PER_CORE} GFLOP/s per core; "/CPU-s" divides by the CPU time the process actually got (shared machines)`)
-  for (const model of parseModels(options.models ?? DEFAULT_MODELS)) {
-    const results: Result[] = []
-    for (const backend of backends) {
-      const r = await measure({ ...model, request: backend, batch }, seconds ?? (model.arch === "resnet50" ? 8 : 5), 3)
-      results.push(r)
-      console.log(fmt(r))
+  const torch = startTorchReference()
+  if (torch === null) console.log(`PyTorch reference skipped: ${PYTHON} has no torch (install: ${TORCH_INSTALL}); ours alone`)
+  try {
+    for (const model of parseModels(options.models ?? DEFAULT_MODELS)) {
+      const results: Result[] = []
+      const rowSeconds = seconds ?? (model.arch === "resnet50" || model.arch === "inception-v3" ? 8 : 5)
+      for (const backend of backends) {
+        const r = await measure({ ...model, request: backend, batch, width }, rowSeconds, 3)
+        results.push(r)
+        console.log(fmt(r))
+      }
+      if (results.length > 1) {
+        console.log(`  ${model.arch} ${model.size}px img/s ratio: ${results.slice(1).map((r) => `${results[0]!.backend}/${r.backend} x${(results[0]!.imagesPerSec / r.imagesPerSec).toFixed(2)}`).join(", ")}`)
+      }
+      if (torch === null) continue
+      // Alternating: each row's torch runs right after ours, so both see the same load.
+      const config: Config = { ...model, request: backends[0]!, batch, width }
+      const torchRuns = [await torch.measure(config, 1, rowSeconds)]
+      if (cores > 1) torchRuns.push(await torch.measure(config, cores, rowSeconds))
+      for (const t of torchRuns) console.log(fmtTorch(t, config))
+      const ours = results[0]!
+      const oursFlops = ours.gflops * 1e9 / ours.imagesPerSec
+      const t1 = torchRuns[0]!
+      const check = (what: string, a: number, b: number) => `${what} ours ${a.toLocaleString("en-US")} / torch ${b.toLocaleString("en-US")}${Math.round(a) === b ? "" : " MISMATCH"}`
+      // Per CPU-second: images per CPU second each side actually got (under load a process gets
+      // a varying share of a core, so this is the 1-thread comparison that survives load).
+      const perCpu = (images: number, cpuSeconds: number) => images / cpuSeconds
+      const cpuRatio = perCpu(ours.imagesPerSec * ours.seconds, ours.cpuSeconds) / perCpu(t1.imagesPerSec * t1.seconds, t1.cpuSeconds)
+      console.log(`  ${model.arch} ${model.size}px ${ours.backend}/torch img/s: ${torchRuns.map((t) => `x${(ours.imagesPerSec / t.imagesPerSec).toFixed(2)} vs ${t.threads} thread(s)`).join(", ")}` +
+        ` (ours: 1 process), x${cpuRatio.toFixed(2)} per CPU-second vs 1 thread; ${check("params", ours.params, t1.params)}; ${check("training FLOPs/img", oursFlops, t1.trainingFlops)}`)
     }
-    if (results.length > 1) {
-      console.log(`  ${model.arch} ${model.size}px img/s ratio: ${results.slice(1).map((r) => `${results[0]!.backend}/${r.backend} x${(results[0]!.imagesPerSec / r.imagesPerSec).toFixed(2)}`).join(", ")}`)
-    }
+  } finally {
+    torch?.close()
   }
   if (!backends.includes("wasm") || options.models !== undefined) return
-  const cores = availableParallelism()
-  const concurrent: Config = { arch: "cbr-tiny", size: 32, request: "wasm", batch: DEFAULT_BATCH }
+  const concurrent: Config = { arch: "cbr-tiny", size: 32, request: "wasm", batch: DEFAULT_BATCH, width: 1 }
   const single = await runConcurrent(concurrent, 1, 6)
   const pair = await runConcurrent(concurrent, 2, 6)
   const aggregate = pair.reduce((s, r) => s + r.imagesPerSec, 0)

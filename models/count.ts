@@ -55,16 +55,41 @@ export const countWithoutHead = (model: tfl.LayersModel): { trainable: number; t
 }
 
 /** Multiply-adds x 2 of every conv and dense layer for one image at the model's input size. */
-export const flopsPerImage = (built: BuiltModel): number => {
+export const flopsPerImage = (built: BuiltModel): number =>
+  built.model.layers.reduce((sum, layer) => sum + layerFlops(layer), 0)
+
+/** Multiply-adds x 2 of one conv or dense layer's forward pass for one image; 0 for other layers. */
+const layerFlops = (layer: tfl.layers.Layer): number => {
+  const cls = layer.getClassName()
+  if (cls !== "Conv2D" && cls !== "Dense") return 0
+  const kernel = layer.weights.find((w) => w.originalName.endsWith("kernel"))
+  if (kernel === undefined) throw new Error(`layer ${layer.name} has no kernel weight`)
+  const out = layer.outputShape as (number | null)[]
+  const positions = cls === "Conv2D" ? (out[1] as number) * (out[2] as number) : 1
+  return 2 * positions * size(kernel.shape)
+}
+
+/**
+ * FLOPs of one training step per image: the forward multiply-adds x 2 of every conv and dense
+ * layer, the same again for its weight gradient, and again for its input gradient unless
+ * nothing before it is trainable (the first conv: backprop never asks for the image's
+ * gradient). bench/torch_reference.py counts the PyTorch side by the same rule.
+ */
+export const trainingFlopsPerImage = (built: BuiltModel): number => {
+  const trainableUpstream = new Map<tfl.layers.Layer, boolean>()
+  const hasTrainableUpstream = (layer: tfl.layers.Layer): boolean => {
+    const known = trainableUpstream.get(layer)
+    if (known !== undefined) return known
+    const inputs = layer.inboundNodes.flatMap((node) => node.inboundLayers)
+    const result = inputs.some((l) => l.trainableWeights.length > 0 || hasTrainableUpstream(l))
+    trainableUpstream.set(layer, result)
+    return result
+  }
   let flops = 0
   for (const layer of built.model.layers) {
-    const cls = layer.getClassName()
-    if (cls !== "Conv2D" && cls !== "Dense") continue
-    const kernel = layer.weights.find((w) => w.originalName.endsWith("kernel"))
-    if (kernel === undefined) throw new Error(`layer ${layer.name} has no kernel weight`)
-    const out = layer.outputShape as (number | null)[]
-    const positions = cls === "Conv2D" ? (out[1] as number) * (out[2] as number) : 1
-    flops += 2 * positions * size(kernel.shape)
+    const forward = layerFlops(layer)
+    if (forward === 0) continue
+    flops += 2 * forward + (hasTrainableUpstream(layer) ? forward : 0)
   }
   return flops
 }

@@ -8,12 +8,15 @@
 // (Ctrl-C, SIGTERM) interrupts the running stages, whose finalizers remove temp dirs and
 // release locks. A node that needs a GPU takes that many GPU slots (device indices
 // 0..gpus-1, handed to the executor as its placement) and, as it drives the device from one
-// JS thread, its CPU slots as well.
+// JS thread, its CPU slots as well. A free CPU slot goes to the waiting stage with the
+// longest remaining path (priority.ts): recorded durations of the previous run, else the
+// nodes' declared estimates.
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { makeRunBook } from "./book.ts"
+import { makePrioritySlots, remainingPathSeconds, stageSeconds } from "./priority.ts"
 import type { Execution, ExecEnv, StageError } from "./execute.ts"
 import type { Fingerprinted } from "./fingerprint.ts"
 import type { RunSummary } from "./outcome.ts"
@@ -62,7 +65,17 @@ export const localScheduler =
       const book = makeRunBook(env)
       const jobs = Math.max(1, slots.jobs)
       const gpus = Math.max(0, slots.gpus)
-      const cpu = yield* Effect.makeSemaphore(jobs)
+      const cpu = makePrioritySlots(jobs)
+      const recordedSeconds = (node: AnyNode): number | undefined => {
+        const fp = env.store.latest(node.id)
+        const manifest = fp === undefined ? undefined : env.store.readManifest(node.id, fp)
+        return manifest === undefined ? undefined : manifest.durationMs / 1000
+      }
+      const remaining = remainingPathSeconds(nodes, (node) => {
+        const target = fps.get(node.id)!
+        if (!options.force.has(node.id) && env.store.isComplete(node.id, target.fingerprint)) return 0
+        return stageSeconds(node, recordedSeconds(node))
+      })
       const gpu = yield* Effect.makeSemaphore(gpus)
       // Free device indices; the semaphore guarantees enough are free when a stage takes them.
       const freeDevices = Array.from({ length: gpus }, (_, i) => i)
@@ -88,7 +101,7 @@ export const localScheduler =
             Effect.suspend(() => {
               started = Date.now()
               return executor.execute(target, fps, force, placement)
-            }).pipe(cpu.withPermits(needCpu))
+            }).pipe(cpu.withSlots(needCpu, remaining.get(node.id)!))
           const work =
             needGpu > 0
               ? Effect.acquireUseRelease(

@@ -90,6 +90,11 @@ export interface NodeArgs<P, I> {
   readonly resources?: Partial<Resources>
   /** Overrides the kind's isolation for this node. */
   readonly isolation?: Isolation
+  /**
+   * Expected run time in seconds, for the local scheduler's order (longest remaining path
+   * first) when the store has no recorded duration for this id yet.
+   */
+  readonly estimatedSeconds?: number
   /** Links the engine keeps pointing at this node's current artifact: link path (relative to the project root) -> path inside the artifact. */
   readonly links?: Readonly<Record<string, string>>
   /** Free-form labels for selection and reports (e.g. { table: "1" }). */
@@ -105,6 +110,7 @@ export interface StageNode<R> {
   readonly files: Readonly<Record<string, string>>
   readonly resources: Resources
   readonly isolation: Isolation
+  readonly estimatedSeconds?: number
   readonly links: Readonly<Record<string, string>>
   readonly tags: Readonly<Record<string, string>>
   readonly _result?: R
@@ -149,6 +155,7 @@ export const defineStage = <P, PI, R, RI, I = {}>(def: {
         files: args.files ?? {},
         resources: { ...defaultResources, ...args.resources },
         isolation: args.isolation ?? def.isolation ?? "inline",
+        ...(args.estimatedSeconds === undefined ? {} : { estimatedSeconds: args.estimatedSeconds }),
         links: args.links ?? {},
         tags: args.tags ?? {},
       }

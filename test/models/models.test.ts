@@ -7,7 +7,7 @@ import "@tensorflow/tfjs-backend-cpu"
 import { selectBackend } from "../../ml/backend.ts"
 import { ARCH_NAMES, buildModel } from "../../models/index.ts"
 import type { ArchName, ModelSpec } from "../../models/index.ts"
-import { flopsPerImage, modelsTable, paramCounts, PAPER_TABLE1 } from "../../models/count.ts"
+import { flopsPerImage, modelsTable, trainingFlopsPerImage, paramCounts, PAPER_TABLE1 } from "../../models/count.ts"
 
 const spec = (arch: ArchName, over: Partial<ModelSpec> = {}): ModelSpec => ({
   arch, inputSize: arch === "inception-v3" ? 75 : 32, widthMultiplier: 0.125, outputs: 5, outputActivation: "softmax", seed: 1, ...over,
@@ -89,6 +89,26 @@ test("FLOPs: CBR-Tiny at 32 px equals the hand count; ResNet-50 at 224 px is the
   const macs = flopsPerImage(resnet) / 2
   resnet.model.dispose()
   assert.ok(macs > 3.8e9 && macs < 3.95e9, `ResNet-50 MACs ${macs}`)
+})
+
+test("training FLOPs: CBR-Tiny at 32 px is forward + weight gradient + input gradient, without conv1's input gradient", () => {
+  const built = buildModel(spec("cbr-tiny", { widthMultiplier: 1 }))
+  let expected = 0, size = 32, cin = 3
+  for (const c of [32, 64, 128, 256]) {
+    const forward = 2 * size * size * 25 * cin * c
+    expected += cin === 3 ? 2 * forward : 3 * forward
+    cin = c
+    size = Math.ceil(size / 2)
+  }
+  expected += 3 * 2 * 256 * 5
+  assert.is(trainingFlopsPerImage(built), expected)
+  built.model.dispose()
+  // ResNet-50's conv1 sits behind a zero padding, which has no weights: still no input gradient.
+  const resnet = buildModel(spec("resnet50"))
+  const conv1 = resnet.model.getLayer("conv1_conv")
+  const conv1Forward = 2 * (conv1.outputShape[1] as number) * (conv1.outputShape[2] as number) * 7 * 7 * 3 * (conv1.outputShape[3] as number)
+  assert.is(trainingFlopsPerImage(resnet), 3 * flopsPerImage(resnet) - conv1Forward)
+  resnet.model.dispose()
 })
 
 test("modelsTable lists every architecture with its counts", () => {

@@ -24,6 +24,7 @@ export interface ToyConfig {
   slowMs: number
   chains?: number
   gpu?: number[]
+  estimates?: Record<string, number>
 }
 
 export class Workspace {
@@ -77,12 +78,12 @@ export class Workspace {
   }
 
   /** Plans and runs in this process (inline executor); returns the scheduler's summary. */
-  async run(patterns: string[] = [], force: string[] = []): Promise<RunSummary> {
+  async run(patterns: string[] = [], force: string[] = [], jobs = 2): Promise<RunSummary> {
     const project = await this.load()
     const s = await this.session()
     process.env.TOY_RUNS = this.runsFile
     const env = { store: s.store, locks: s.locks, reporter: { event: () => {} }, root: project.root }
-    return Effect.runPromise(localScheduler(env, inlineExecutor(env), { jobs: 2, gpus: 0 })({ nodes: selectNodes(s.graph, patterns), fps: s.fps }, { force: new Set(force) }))
+    return Effect.runPromise(localScheduler(env, inlineExecutor(env), { jobs, gpus: 0 })({ nodes: selectNodes(s.graph, patterns), fps: s.fps }, { force: new Set(force) }))
   }
 
   /** Starts the real CLI (`run` etc.) on this workspace, through the launcher users get (a cached bundle). */
