@@ -1,5 +1,6 @@
 // The command line: the engine's verbs plus the project's own.
 import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
@@ -46,6 +47,9 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
       ConfigError: (e) => reportFailure(project, e.message),
       CliFailure: (e) => reportFailure(project, e.message),
     }),
+    // A mistyped verb, flag or value: @effect/cli has already printed its one-line message;
+    // exit 2 as shells do for usage errors, without the error's internal form.
+    Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => void (process.exitCode = 2))),
     Effect.provide(NodeContext.layer),
   )
   NodeRuntime.runMain(program as Effect.Effect<void, unknown>, {
