@@ -63,6 +63,8 @@ export interface EyepacsOptions {
 export const parseEyepacs = (root: string, options: EyepacsOptions, log: SkipLog): Promise<ParsedSource> => {
   const dir = (options.imageDir ?? "train").replace(/\/+$/, ""), ext = options.extension ?? ".jpeg"
   return parseGradeCsv(join(root, options.labelsCsv ?? "trainLabels.csv"), "image", "level", (id) => {
+    // A separator would let a row read (and the cache miss changes to) an image outside the folder.
+    if (/[\\/]/.test(id)) return { file: "", path: "", problem: `image "${id}" contains a path separator` }
     const m = /^(.+)_(left|right)$/.exec(id)
     if (!m) return { file: "", path: "", problem: `image "${id}" is not named <patient>_left or <patient>_right` }
     return { file: join(root, dir, `${id}${ext}`), path: `${dir}/${id}${ext}`, patient: m[1]! }
