@@ -48,6 +48,10 @@ const cases: { name: string; rows: string[]; files?: Record<string, Buffer>; kin
   { name: "grade out of range", rows: ["9_left,7"], kind: "unknown-label", line: 10, field: "level", fileEnds: "trainLabels.csv" },
   { name: "duplicate path", rows: ["2_left,2"], kind: "duplicate-path", line: 10, fileEnds: "trainLabels.csv" },
   { name: "name without eye", rows: ["9,1"], kind: "bad-path", line: 10, field: "image", fileEnds: "trainLabels.csv" },
+  // An id naming a file outside the image folder (issue 18, finding 7): the image exists, so only the id check refuses it.
+  { name: "id climbing out of the image folder", rows: ["../outside/9_left,1"], kind: "bad-path", line: 10, field: "image", fileEnds: "trainLabels.csv" },
+  { name: "id with a sub-folder", rows: ["sub/9_left,1"], kind: "bad-path", line: 10, field: "image", fileEnds: "trainLabels.csv" },
+  { name: "id with a backslash", rows: ["..\\9_left,1"], kind: "bad-path", line: 10, field: "image", fileEnds: "trainLabels.csv" },
 ]
 
 const opts = (root: string, outDir: string, strict = false): IngestOptions => ({ format: "eyepacs", root, outDir, size: 16, seed: 1, strict })
@@ -186,6 +190,32 @@ test("CheXpert: unknown value, bad view, bad path and uncertain-only rows", asyn
     assert.instance(e, IngestError)
     assert.match((e as Error).message, /train\.csv:3 \(column "Edema"\): "2\.0" is not one of 1\.0, 0\.0, -1\.0 or blank/)
   }
+})
+
+test("CheXpert full resolution: CheXpert-v1.0/ paths and root are read as the -small ones; .. and absolute paths stay refused", async () => {
+  const root = join(tmp, "cx-full")
+  const base = join(root, "CheXpert-v1.0")
+  const img = (p: number) => `CheXpert-v1.0/train/patient0000${p}/study1/view1_frontal.jpg`
+  for (const p of [1, 2]) {
+    await mkdir(join(root, `CheXpert-v1.0/train/patient0000${p}/study1`), { recursive: true })
+    await writeFile(join(root, img(p)), jpeg)
+  }
+  await mkdir(join(root, "CheXpert-v1.0/train/patient00001/study1/../../x"), { recursive: true })
+  const cells = (path: string) => [path, "Male", "40", "Frontal", "AP", "", "", "", "", "", "1.0", "", "", "", "", "", "", "", ""].join(",")
+  await writeFile(join(base, "train.csv"), [
+    chexpertColumns.join(","),
+    cells(img(1)),
+    cells(img(2)),
+    cells("CheXpert-v1.0/train/patient00001/study1/../../x/view1_frontal.jpg"), // line 4
+    cells(`${base}/train/patient00001/study1/view1_frontal.jpg`), // line 5: absolute
+    cells("/CheXpert-v1.0/train/patient00002/study1/view1_frontal.jpg"), // line 6: absolute
+  ].join("\n") + "\n")
+  const m = await ingest({ format: "chexpert", root, outDir: join(root, "out"), size: 16, seed: 1, split: { validation: 0, test: 0 } })
+  assert.equal(m.skipped.map((s) => [s.kind, s.line, s.field]), [["bad-path", 4, "Path"], ["bad-path", 5, "Path"], ["bad-path", 6, "Path"]])
+  assert.is(m.splits.train!.count, 2)
+  const set = await openShards(join(root, "out"), "train")
+  assert.equal((await set.read([0, 1])).paths.sort(), ["train/patient00001/study1/view1_frontal.jpg", "train/patient00002/study1/view1_frontal.jpg"])
+  await set.close()
 })
 
 test("EyePACS mirrors: another labels file, image folder and extension", async () => {
