@@ -214,7 +214,7 @@ test("CheXpert full resolution: CheXpert-v1.0/ paths and root are read as the -s
   assert.equal(m.skipped.map((s) => [s.kind, s.line, s.field]), [["bad-path", 4, "Path"], ["bad-path", 5, "Path"], ["bad-path", 6, "Path"]])
   assert.is(m.splits.train!.count, 2)
   const set = await openShards(join(root, "out"), "train")
-  assert.equal((await set.read([0, 1])).paths.sort(), ["train/patient00001/study1/view1_frontal.jpg", "train/patient00002/study1/view1_frontal.jpg"])
+  assert.equal([...(await set.read([0, 1])).paths].sort(), ["train/patient00001/study1/view1_frontal.jpg", "train/patient00002/study1/view1_frontal.jpg"])
   await set.close()
 })
 
