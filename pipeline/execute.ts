@@ -92,7 +92,7 @@ export const executeStage = (
           type: "message",
           text: `${node.id}: waiting for pid ${holder?.pid ?? "?"} on ${holder?.host ?? "?"}, which is running it`,
         }),
-      )
+      ).pipe(Effect.mapError((e) => stageError(node.id, { reason: "lock-timeout", message: e.message })))
       const after = fresh()
       if (after) return after
 

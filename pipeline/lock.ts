@@ -1,19 +1,39 @@
 // Per-fingerprint locks, so two `run` processes on one store never run a stage twice.
-// A lock is a file created with O_EXCL holding its holder's pid and host. A holder on
-// this host whose pid is dead (kill -9, crash) leaves a stale lock, which the next
-// process breaks with a message. Breaking is itself guarded by a short-lived
-// `.break` file so two processes cannot both break and then both take the lock.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
-import { hostname } from "node:os"
+// A lock is a file created with O_EXCL holding its holder (host, PID namespace, pid and
+// process start time, see owner.ts). While held, its mtime is refreshed every few seconds
+// (a heartbeat, from a worker thread so a busy event loop cannot starve it). A lock is
+// stale when its holder is known to be gone: on this machine, its pid is dead or now
+// names a later process; elsewhere (another host, a container, a Slurm job killed for
+// OOM), its heartbeat is older than `staleAfterMs`. The next process breaks a stale lock
+// with a message. Breaking is itself guarded by a short-lived `.break` file so two
+// processes cannot both break and then both take the lock.
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
 import { join } from "node:path"
+import { Worker } from "node:worker_threads"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { isAlive } from "./store.ts"
+import type * as Scope from "effect/Scope"
+import { currentProcess, describeOwner, ownerState, type ProcessOwner } from "./owner.ts"
 
-interface Holder {
-  readonly pid: number
-  readonly host: string
+export interface Holder extends ProcessOwner {
   readonly since: string
 }
+
+export class LockTimeout extends Data.TaggedError("LockTimeout")<{ readonly key: string; readonly message: string }> {}
+
+export interface LockTiming {
+  /** How often a holder refreshes its lock's mtime. */
+  readonly heartbeatMs: number
+  /** A lock held from another machine whose mtime is older than this is stale. */
+  readonly staleAfterMs: number
+  /** Give up waiting for a live holder after this long (undefined: wait as long as it runs). */
+  readonly waitTimeoutMs?: number
+}
+
+export const defaultLockTiming: LockTiming = { heartbeatMs: 10_000, staleAfterMs: 120_000 }
+
+/** A lock file being written (created, content not yet there) is given this long before it counts as garbage. */
+const unreadableGraceMs = 10_000
 
 const tryCreate = (path: string, content: string): boolean => {
   try {
@@ -32,34 +52,65 @@ const tryCreate = (path: string, content: string): boolean => {
 
 const readHolder = (path: string): Holder | undefined => {
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as Holder
+    const h = JSON.parse(readFileSync(path, "utf8")) as Holder
+    return typeof h?.pid === "number" && typeof h.host === "string" ? h : undefined
   } catch {
     return undefined
   }
 }
 
-const me = (): Holder => ({ pid: process.pid, host: hostname(), since: new Date().toISOString() })
-
-/** True when the lock's holder is known to be gone (same host, dead pid, or unreadable and old). */
-const isStale = (path: string, holder: Holder | undefined): boolean => {
-  if (!holder) {
-    try {
-      return Date.now() - statSync(path).mtimeMs > 10_000
-    } catch {
-      return false
-    }
+const ageMs = (path: string): number | undefined => {
+  try {
+    return Date.now() - statSync(path).mtimeMs
+  } catch {
+    return undefined
   }
-  return holder.host === hostname() && !isAlive(holder.pid)
+}
+
+const me = (): Holder => ({ ...currentProcess(), since: new Date().toISOString() })
+
+// One thread per process refreshes the mtime of every lock the process holds.
+const heartbeatSource = `
+const { parentPort, workerData } = require("node:worker_threads")
+const { utimesSync } = require("node:fs")
+const paths = new Set()
+parentPort.on("message", (m) => { if (m.add) paths.add(m.add); if (m.remove) paths.delete(m.remove) })
+setInterval(() => { const now = new Date(); for (const p of paths) { try { utimesSync(p, now, now) } catch {} } }, workerData.everyMs)
+`
+let heartbeat: Worker | undefined
+const beat = (message: { add: string } | { remove: string }, everyMs: number): void => {
+  if (!heartbeat) {
+    heartbeat = new Worker(heartbeatSource, { eval: true, workerData: { everyMs } })
+    heartbeat.unref()
+  }
+  heartbeat.postMessage(message)
 }
 
 export class Locks {
+  readonly timing: LockTiming
+
   constructor(
     readonly dir: string,
     private readonly say: (message: string) => void,
-  ) {}
+    timing: Partial<LockTiming> = {},
+  ) {
+    this.timing = { ...defaultLockTiming, ...timing }
+  }
 
   private path(key: string): string {
     return join(this.dir, `${key}.lock`)
+  }
+
+  /** Why the lock at `path` is stale, or undefined while its holder may still be running. */
+  private staleReason(path: string, holder: Holder | undefined): string | undefined {
+    const age = ageMs(path)
+    if (age === undefined) return undefined
+    if (!holder) return age > unreadableGraceMs ? "its content is unreadable" : undefined
+    const state = ownerState(holder)
+    if (state === "gone") return `its holder (${describeOwner(holder)}, since ${holder.since}) is no longer running`
+    if (state === "unknown" && age > this.timing.staleAfterMs)
+      return `its holder (${describeOwner(holder)}, since ${holder.since}) runs on another machine and its heartbeat stopped ${(age / 1000).toFixed(0)} s ago`
+    return undefined
   }
 
   /** One attempt: true if we now hold the lock. Breaks a stale lock on the way. */
@@ -67,22 +118,17 @@ export class Locks {
     mkdirSync(this.dir, { recursive: true })
     const path = this.path(key)
     if (tryCreate(path, JSON.stringify(me()))) return true
-    const holder = readHolder(path)
-    if (!isStale(path, holder)) return false
+    if (!this.staleReason(path, readHolder(path))) return false
     const guard = `${path}.break`
     if (!tryCreate(guard, JSON.stringify(me()))) {
-      if (isStale(guard, readHolder(guard))) rmSync(guard, { force: true })
+      if (this.staleReason(guard, readHolder(guard))) rmSync(guard, { force: true })
       return false
     }
     try {
-      const again = readHolder(path)
-      if (isStale(path, again)) {
+      const reason = this.staleReason(path, readHolder(path))
+      if (reason) {
         rmSync(path, { force: true })
-        this.say(
-          again
-            ? `broke a stale lock on ${key}: its holder (pid ${again.pid} on ${again.host}, since ${again.since}) is no longer running`
-            : `broke an unreadable stale lock on ${key}`,
-        )
+        this.say(`broke a stale lock on ${key}: ${reason}`)
       }
     } finally {
       rmSync(guard, { force: true })
@@ -92,29 +138,87 @@ export class Locks {
 
   release(key: string): void {
     const path = this.path(key)
+    beat({ remove: path }, this.timing.heartbeatMs)
     const holder = readHolder(path)
-    if (holder && holder.pid === process.pid && holder.host === hostname()) rmSync(path, { force: true })
+    const self = currentProcess()
+    if (holder && holder.pid === self.pid && holder.host === self.host) rmSync(path, { force: true })
   }
 
   holder(key: string): Holder | undefined {
     return readHolder(this.path(key))
   }
 
+  /** True while `key` is held by a process that may still be running (and, if given, has pid `pid`). */
+  isHeld(key: string, pid?: number): boolean {
+    const path = this.path(key)
+    const holder = readHolder(path)
+    if (ageMs(path) === undefined) return false
+    if (pid !== undefined && holder && holder.pid !== pid) return false
+    return this.staleReason(path, holder) === undefined
+  }
+
+  /** Every lock whose holder may still be running, with its holder. */
+  live(): { key: string; holder: Holder | undefined }[] {
+    let names: string[] = []
+    try {
+      names = readdirSync(this.dir)
+    } catch {
+      return []
+    }
+    return names
+      .filter((n) => n.endsWith(".lock"))
+      .map((n) => n.slice(0, -".lock".length))
+      .filter((key) => this.isHeld(key))
+      .sort()
+      .map((key) => ({ key, holder: this.holder(key) }))
+  }
+
   /**
-   * Holds the lock for the scope's lifetime, waiting while another live process holds it.
-   * `onWait` is called once when we start waiting.
+   * Removes the lock on `key` whoever holds it (`transfusion unlock`), unless its holder is
+   * running on this machine and `force` is false. Returns what was removed, or why not.
    */
-  hold(key: string, onWait: (holder: Holder | undefined) => void) {
+  unlock(key: string, force: boolean): { removed: boolean; message: string } {
+    const path = this.path(key)
+    if (ageMs(path) === undefined) return { removed: false, message: `no lock on ${key}` }
+    const holder = readHolder(path)
+    const held = holder ? `held by ${describeOwner(holder)} since ${holder.since}` : "with unreadable content"
+    if (holder && ownerState(holder) === "running" && !force)
+      return { removed: false, message: `the lock on ${key} is ${held}, which is still running here; stop it first, or pass --force` }
+    rmSync(path, { force: true })
+    return { removed: true, message: `removed the lock on ${key} (${held})` }
+  }
+
+  /**
+   * Holds the lock for the scope's lifetime (refreshing its heartbeat), waiting while
+   * another live process holds it. `onWait` is called once when we start waiting; after
+   * `timing.waitTimeoutMs` of waiting, fails with LockTimeout naming the holder.
+   */
+  hold(key: string, onWait: (holder: Holder | undefined) => void): Effect.Effect<void, LockTimeout, Scope.Scope> {
     return Effect.acquireRelease(
       Effect.gen(this, function* () {
+        const start = Date.now()
         let warned = false
         while (!this.tryAcquire(key)) {
           if (!warned) {
             onWait(this.holder(key))
             warned = true
           }
+          const { waitTimeoutMs } = this.timing
+          if (waitTimeoutMs !== undefined && Date.now() - start >= waitTimeoutMs) {
+            const h = this.holder(key)
+            const age = ageMs(this.path(key))
+            return yield* new LockTimeout({
+              key,
+              message:
+                `gave up after ${(waitTimeoutMs / 1000).toFixed(0)} s waiting for the lock on ${key}, ` +
+                `${h ? `held by ${describeOwner(h)} since ${h.since}` : "whose holder is unreadable"}` +
+                `${age === undefined ? "" : ` (heartbeat ${(age / 1000).toFixed(0)} s ago)`}; ` +
+                `if that process is gone, remove the lock with \`unlock ${key}\``,
+            })
+          }
           yield* Effect.sleep("200 millis")
         }
+        beat({ add: this.path(key) }, this.timing.heartbeatMs)
       }),
       () => Effect.sync(() => this.release(key)),
     )

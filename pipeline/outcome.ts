@@ -23,6 +23,8 @@ export type Failure =
   | { readonly reason: "inputs-unreadable"; readonly message: string }
   /** The store refused the artifact. */
   | { readonly reason: "commit-failed"; readonly message: string }
+  /** Another process held the stage's lock for longer than the wait allowed (TRANSFUSION_LOCK_TIMEOUT). */
+  | { readonly reason: "lock-timeout"; readonly message: string }
   /** A worker or job planned another fingerprint than the driver (code or inputs changed meanwhile). */
   | { readonly reason: "fingerprint-mismatch"; readonly id: string; readonly planned: string; readonly actual: string }
   /** A worker or job was asked for a stage its profile does not have. */
@@ -48,6 +50,7 @@ export const describeFailure = (f: Failure): string => {
   switch (f.reason) {
     case "stage-failed":
     case "inputs-unreadable":
+    case "lock-timeout":
       return f.message
     case "invalid-result":
       return `result does not match the stage's result schema: ${f.message}`

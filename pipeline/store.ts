@@ -11,6 +11,7 @@ import { createHash } from "node:crypto"
 import {
   closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -24,6 +25,11 @@ import {
 import { hostname } from "node:os"
 import { join, relative, sep } from "node:path"
 import { ENGINE_FORMAT, type FingerprintParts } from "./fingerprint.ts"
+import { Locks } from "./lock.ts"
+import { isAlive } from "./owner.ts"
+
+/** Re-exported for callers that judged pids through the store before owner.ts existed. */
+export { isAlive }
 
 export interface OutputFile {
   readonly size: number
@@ -53,15 +59,6 @@ export interface Manifest {
 export const MANIFEST = "manifest.json"
 export const LOG = "log.txt"
 const fingerprintDir = /^[0-9a-f]{20}$/
-
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 export const hashFile = (path: string): OutputFile => {
   const h = createHash("sha256")
@@ -94,6 +91,63 @@ const listFiles = (dir: string): string[] => {
   return out.sort()
 }
 
+/** Flushes a file or directory to disk (a directory's fsync makes the names in it durable). */
+const fsyncPath = (path: string): void => {
+  const fd = openSync(path, "r")
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** fsyncs every file and directory under `dir`, children before parents, `dir` last. */
+const fsyncTree = (dir: string): void => {
+  for (const ent of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, ent.name)
+    if (ent.isDirectory()) fsyncTree(p)
+    else if (ent.isFile()) fsyncPath(p)
+  }
+  fsyncPath(dir)
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/**
+ * What is wrong with a manifest's text for artifact (id, fingerprint), or undefined when it
+ * is one: empty, truncated, garbled or edited manifests must not make a stage count as done.
+ */
+export const manifestProblem = (text: string, id: string, fingerprint: string): string | undefined => {
+  let m: unknown
+  try {
+    m = JSON.parse(text)
+  } catch (e) {
+    return text.trim() === "" ? "manifest.json is empty" : `manifest.json is not valid JSON (${(e as Error).message})`
+  }
+  if (!isRecord(m)) return "manifest.json is not a JSON object"
+  if (m.stage !== id || m.fingerprint !== fingerprint) return `manifest.json names ${String(m.stage)}/${String(m.fingerprint)}`
+  for (const key of ["format", "kind", "startedAt", "finishedAt", "log"] as const)
+    if (typeof m[key] !== "string") return `manifest.json has no string "${key}"`
+  if (!isRecord(m.parts)) return `manifest.json has no "parts" object`
+  if (!("result" in m)) return `manifest.json has no "result"`
+  if (!isRecord(m.outputs)) return `manifest.json has no "outputs" object`
+  for (const [rel, o] of Object.entries(m.outputs))
+    if (!isRecord(o) || typeof o.size !== "number" || typeof o.sha256 !== "string") return `manifest.json's entry for ${rel} lacks a size and sha256`
+  return undefined
+}
+
+/** A temp dir's name: `<fingerprint>.<pid>.<n>`, or `<fingerprint>-old.<pid>.<n>` for an artifact moved aside by a replace. */
+const failedLogName = /^([0-9a-f]{20})\.failed\.log$/
+const latestTempName = /^\.latest\.\d+\.tmp$/
+const tempDirName = /^([0-9a-f]{20})(-old)?\.(\d+)\.\d+$/
+
+export interface TempDirSweep {
+  /** Temp dirs of processes that are gone, removed (or, in a dry run, to be removed). */
+  readonly orphans: string[]
+  /** Artifacts moved aside by a `--force` replace that was killed before the new one was in place, moved back. */
+  readonly restored: string[]
+}
+
 export interface ArtifactRef {
   readonly id: string
   readonly fingerprint: string
@@ -122,16 +176,20 @@ export class Store {
     return join(this.root, ".scratch", fingerprint)
   }
 
+  /** True when (id, fingerprint) has a committed artifact whose manifest parses and names it. */
   isComplete(id: string, fingerprint: string): boolean {
-    return existsSync(join(this.artifactDir(id, fingerprint), MANIFEST))
+    return this.readManifest(id, fingerprint) !== undefined
   }
 
+  /** The artifact's manifest, or undefined when absent or damaged (see manifestProblem). */
   readManifest(id: string, fingerprint: string): Manifest | undefined {
+    let text
     try {
-      return JSON.parse(readFileSync(join(this.artifactDir(id, fingerprint), MANIFEST), "utf8")) as Manifest
+      text = readFileSync(join(this.artifactDir(id, fingerprint), MANIFEST), "utf8")
     } catch {
       return undefined
     }
+    return manifestProblem(text, id, fingerprint) === undefined ? (JSON.parse(text) as Manifest) : undefined
   }
 
   latest(id: string): string | undefined {
@@ -184,26 +242,36 @@ export class Store {
     const tmpManifest = join(tmpDir, `${MANIFEST}.tmp`)
     writeFileSync(tmpManifest, JSON.stringify(manifest, null, 2))
     renameSync(tmpManifest, join(tmpDir, MANIFEST))
+    // Durable before the rename that commits: after a power loss the artifact is either
+    // absent or whole, never a zero-length manifest or empty shards under a valid one.
+    fsyncTree(tmpDir)
     const target = this.artifactDir(info.stage, info.fingerprint)
-    mkdirSync(join(this.root, info.stage), { recursive: true })
+    const stageDir = join(this.root, info.stage)
+    mkdirSync(stageDir, { recursive: true })
     if (existsSync(target)) {
       if (replace) {
-        // Move the old one aside first so the id never lacks a complete artifact for longer than two renames.
-        const aside = this.makeTempDir(`${info.fingerprint}-old`)
-        rmSync(aside, { recursive: true, force: true })
+        // The old artifact goes aside under a name the temp-dir sweep recognises: if we are
+        // killed between the two renames, the next sweep moves it back (the id is never
+        // left without an artifact).
+        const aside = join(this.root, ".tmp", `${info.fingerprint}-old.${process.pid}.${++this.tmpCounter}`)
+        mkdirSync(join(this.root, ".tmp"), { recursive: true })
         renameSync(target, aside)
         renameSync(tmpDir, target)
+        fsyncPath(stageDir)
         rmSync(aside, { recursive: true, force: true })
         this.setLatest(info.stage, info.fingerprint)
         return manifest
       }
-      if (existsSync(join(target, MANIFEST))) {
+      const existing = this.readManifest(info.stage, info.fingerprint)
+      if (existing) {
         rmSync(tmpDir, { recursive: true, force: true })
-        return JSON.parse(readFileSync(join(target, MANIFEST), "utf8")) as Manifest
+        return existing
       }
+      // A damaged artifact (no manifest, or one that does not parse): this run rebuilds it.
       rmSync(target, { recursive: true, force: true })
     }
     renameSync(tmpDir, target)
+    fsyncPath(stageDir)
     this.setLatest(info.stage, info.fingerprint)
     return manifest
   }
@@ -236,14 +304,18 @@ export class Store {
     for (const ref of this.artifacts()) {
       onArtifact?.(ref)
       const name = `${ref.id}/${ref.fingerprint}`
-      const manifest = this.readManifest(ref.id, ref.fingerprint)
-      if (!manifest) {
-        problems.push({ artifact: name, problem: "no readable manifest.json (incomplete or tampered artifact)" })
+      let text: string | undefined
+      try {
+        text = readFileSync(join(ref.dir, MANIFEST), "utf8")
+      } catch {
+        text = undefined
+      }
+      const damaged = text === undefined ? "no manifest.json (incomplete artifact)" : manifestProblem(text, ref.id, ref.fingerprint)
+      if (damaged) {
+        problems.push({ artifact: name, problem: `${damaged}; \`run\` rebuilds it, \`gc\` removes it` })
         continue
       }
-      if (manifest.fingerprint !== ref.fingerprint || manifest.stage !== ref.id) {
-        problems.push({ artifact: name, problem: `manifest names ${manifest.stage}/${manifest.fingerprint}` })
-      }
+      const manifest = JSON.parse(text!) as Manifest
       const present = new Set(listFiles(ref.dir).filter((f) => f !== MANIFEST))
       for (const [rel, expected] of Object.entries(manifest.outputs)) {
         if (!present.has(rel)) {
@@ -261,52 +333,134 @@ export class Store {
     return problems
   }
 
-  /** Removes temp dirs left by processes that died (kill -9, power loss). Returns what was removed. */
-  cleanOrphanTempDirs(): string[] {
-    const removed: string[] = []
+  /**
+   * Finds the temp dirs of processes that are gone (kill -9, power loss, a dead Slurm job)
+   * and, unless `dryRun`, removes them, moving back an artifact a killed `--force` replace
+   * had set aside. A temp dir is made only under its fingerprint's lock (execute.ts), so it
+   * is live exactly while that lock is held by the pid in its name: the lock knows its
+   * holder's host, PID namespace and start time and has a heartbeat (lock.ts), which a bare
+   * pid does not.
+   */
+  sweepTempDirs(options: { readonly dryRun?: boolean; readonly locks?: Locks } = {}): TempDirSweep {
+    const locks = options.locks ?? new Locks(join(this.root, ".locks"), () => {})
+    const orphans: string[] = []
+    const restored: string[] = []
     const tmpRoot = join(this.root, ".tmp")
     let entries: string[] = []
     try {
       entries = readdirSync(tmpRoot)
     } catch {
-      return removed
+      return { orphans, restored }
     }
-    for (const name of entries) {
-      const pid = Number(name.split(".")[1])
-      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
-        rmSync(join(tmpRoot, name), { recursive: true, force: true })
-        removed.push(name)
+    for (const name of entries.sort()) {
+      const m = tempDirName.exec(name)
+      if (!m) continue
+      const [, fingerprint, aside, pid] = m
+      if (locks.isHeld(fingerprint!, Number(pid))) continue
+      const dir = join(tmpRoot, name)
+      if (aside) {
+        const stage = this.asideStage(dir, fingerprint!)
+        if (stage && !existsSync(this.artifactDir(stage, fingerprint!))) {
+          restored.push(`${stage}/${fingerprint}`)
+          if (!options.dryRun) {
+            mkdirSync(join(this.root, stage), { recursive: true })
+            renameSync(dir, this.artifactDir(stage, fingerprint!))
+          }
+          continue
+        }
       }
+      orphans.push(name)
+      if (!options.dryRun) rmSync(dir, { recursive: true, force: true })
     }
-    return removed
+    return { orphans, restored }
   }
 
-  /** Deletes every artifact not in `keep` ("id/fingerprint"), with the failed logs of unknown stages. */
-  gc(keep: ReadonlySet<string>, dryRun: boolean): { removed: ArtifactRef[]; bytes: number } {
+  /** The stage id of an artifact moved aside, when its manifest is whole. */
+  private asideStage(dir: string, fingerprint: string): string | undefined {
+    try {
+      const text = readFileSync(join(dir, MANIFEST), "utf8")
+      const stage = (JSON.parse(text) as { stage?: unknown }).stage
+      return typeof stage === "string" && manifestProblem(text, stage, fingerprint) === undefined ? stage : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Removes the temp dirs of processes that are gone. Returns their names. */
+  cleanOrphanTempDirs(): string[] {
+    return this.sweepTempDirs().orphans
+  }
+
+  /**
+   * Deletes every artifact not in `keep` ("id/fingerprint") and the leftovers of killed runs:
+   * temp dirs of processes that are gone, failed logs of stages not kept or since committed,
+   * scratch state of fingerprints not kept or already committed, and `.latest.<pid>.tmp`
+   * files. Nothing a live lock holder is using is touched. `dryRun` only reports.
+   */
+  gc(keep: ReadonlySet<string>, dryRun: boolean, locks: Locks = new Locks(join(this.root, ".locks"), () => {})): GcResult {
+    const tempDirs = this.sweepTempDirs({ dryRun, locks })
     const removed: ArtifactRef[] = []
+    const leaks: string[] = []
     let bytes = 0
+    const committed = new Set<string>()
     for (const ref of this.artifacts()) {
-      if (keep.has(`${ref.id}/${ref.fingerprint}`)) continue
+      if (keep.has(`${ref.id}/${ref.fingerprint}`) || locks.isHeld(ref.fingerprint)) {
+        committed.add(ref.fingerprint)
+        continue
+      }
       removed.push(ref)
       for (const rel of listFiles(ref.dir)) bytes += statSync(join(ref.dir, rel)).size
       if (!dryRun) {
         rmSync(ref.dir, { recursive: true, force: true })
-        rmSync(this.failedLogPath(ref.id, ref.fingerprint), { force: true })
         if (this.latest(ref.id) === ref.fingerprint) rmSync(join(this.root, ref.id, "latest"), { force: true })
       }
     }
-    if (!dryRun) {
-      this.cleanOrphanTempDirs()
-      // Scratch state of fingerprints no profile references any more.
-      const keptFps = new Set([...keep].map((k) => k.slice(k.lastIndexOf("/") + 1)))
-      let scratch: string[] = []
-      try {
-        scratch = readdirSync(join(this.root, ".scratch"))
-      } catch {
-        scratch = []
-      }
-      for (const fp of scratch) if (!keptFps.has(fp)) rmSync(join(this.root, ".scratch", fp), { recursive: true, force: true })
+    const keptFps = new Set([...keep].map((k) => k.slice(k.lastIndexOf("/") + 1)))
+    const drop = (path: string): void => {
+      leaks.push(relative(this.root, path).split(sep).join("/"))
+      if (!dryRun) rmSync(path, { recursive: true, force: true })
     }
-    return { removed, bytes }
+    // Failed logs and half-written `latest` files, anywhere under the id directories.
+    const walk = (dir: string, id: string): void => {
+      let entries
+      try {
+        entries = readdirSync(dir, { withFileTypes: true })
+      } catch {
+        return
+      }
+      for (const ent of entries) {
+        const p = join(dir, ent.name)
+        if (ent.isDirectory()) {
+          if (!ent.name.startsWith(".") && !fingerprintDir.test(ent.name)) walk(p, id ? `${id}/${ent.name}` : ent.name)
+          continue
+        }
+        const failed = failedLogName.exec(ent.name)
+        if (failed && id) {
+          const fp = failed[1]!
+          if (locks.isHeld(fp)) continue
+          if (!keep.has(`${id}/${fp}`) || this.isComplete(id, fp)) drop(p)
+        } else if (latestTempName.test(ent.name) && Date.now() - statSync(p).mtimeMs > locks.timing.staleAfterMs) drop(p)
+      }
+    }
+    walk(this.root, "")
+    let scratch: string[] = []
+    try {
+      scratch = readdirSync(join(this.root, ".scratch")).sort()
+    } catch {
+      scratch = []
+    }
+    for (const fp of scratch) {
+      if (locks.isHeld(fp)) continue
+      if (!keptFps.has(fp) || committed.has(fp)) drop(join(this.root, ".scratch", fp))
+    }
+    return { removed, bytes, tempDirs, leaks }
   }
+}
+
+export interface GcResult {
+  readonly removed: ArtifactRef[]
+  readonly bytes: number
+  readonly tempDirs: TempDirSweep
+  /** Leftovers removed (or to be removed), relative to the store root. */
+  readonly leaks: string[]
 }

@@ -1,30 +1,61 @@
-// `gc`: delete artifacts that no profile's current graph references.
+// `gc`: delete artifacts that no profile's current graph references, and the leftovers
+// of killed runs (temp dirs, failed logs, scratch state). It refuses, unless --force, when
+// a profile cannot be planned (its artifacts would look unreferenced) or while a stage is
+// running (a live run may use artifacts no profile gc planned references, e.g. under
+// another --config).
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { describeOwner } from "../owner.ts"
 import type { Project } from "../project.ts"
-import { globalOptions, openSession } from "./session.ts"
+import { CliFailure } from "./errors.ts"
+import { globalOptions, openSession, storeFor } from "./session.ts"
 
 export const gcCommand = (project: Project) =>
-  Command.make("gc", { ...globalOptions, dryRun: Options.boolean("dry-run") }, (args) =>
-    Effect.gen(function* () {
-      // Keep what any profile (or just the named one) references now.
-      const profiles = Option.isSome(args.profile) ? [args.profile.value] : project.profiles
-      const keep = new Set<string>()
-      let store
-      for (const profile of profiles) {
-        const session = yield* Effect.either(openSession(project, { ...args, profile: Option.some(profile) }, () => {}))
-        if (session._tag === "Left") {
-          console.log(`profile ${profile} could not be planned (${session.left.message}); gc keeps nothing on its behalf`)
-          continue
+  Command.make(
+    "gc",
+    {
+      ...globalOptions,
+      dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list what would be removed, remove nothing")),
+      force: Options.boolean("force").pipe(Options.withDescription("remove even when a profile cannot be planned or a stage is running")),
+    },
+    (args) =>
+      Effect.gen(function* () {
+        // Keep what any profile (or just the named one) references now.
+        const profiles = Option.isSome(args.profile) ? [args.profile.value] : project.profiles
+        const keep = new Set<string>()
+        const unplanned: string[] = []
+        let locks
+        for (const profile of profiles) {
+          const session = yield* Effect.either(openSession(project, { ...args, profile: Option.some(profile) }, (l) => console.error(l)))
+          if (session._tag === "Left") {
+            unplanned.push(`${profile} (${session.left.message})`)
+            continue
+          }
+          locks = session.right.locks
+          for (const f of session.right.fps.values()) keep.add(`${f.node.id}/${f.fingerprint}`)
         }
-        store = session.right.store
-        for (const f of session.right.fps.values()) keep.add(`${f.node.id}/${f.fingerprint}`)
-      }
-      if (!store) return console.log("no profile could be planned; nothing removed")
-      const { removed, bytes } = store.gc(keep, args.dryRun)
-      for (const r of removed) console.log(`${args.dryRun ? "would remove" : "removed"} ${r.id}/${r.fingerprint}`)
-      console.log(`${removed.length} artifacts, ${(bytes / 1e6).toFixed(1)} MB ${args.dryRun ? "would be" : ""} freed; ${keep.size} referenced`)
-    }),
-  ).pipe(Command.withDescription("remove artifacts no profile references"))
+        const store = storeFor(project, args.store)
+        if (unplanned.length && !args.force) {
+          return yield* new CliFailure({
+            message: `gc removed nothing: profile ${unplanned.join("; profile ")} could not be planned, so its artifacts would look unreferenced; fix it (or pass the --config it needs), or run gc --force`,
+          })
+        }
+        const live = locks?.live() ?? []
+        if (live.length && !args.dryRun && !args.force) {
+          const who = live.map((l) => `${l.key} (${l.holder ? describeOwner(l.holder) : "unreadable holder"})`).join(", ")
+          return yield* new CliFailure({ message: `gc removed nothing: stages are running (${who}) and may use artifacts it would remove; run gc when they finish, or gc --force` })
+        }
+        const { removed, bytes, tempDirs, leaks } = store.gc(keep, args.dryRun, locks)
+        const verb = args.dryRun ? "would remove" : "removed"
+        for (const r of tempDirs.restored) console.log(`${args.dryRun ? "would restore" : "restored"} ${r} (set aside by a --force run that was killed)`)
+        for (const t of tempDirs.orphans) console.log(`${verb} .tmp/${t} (its process is gone)`)
+        for (const l of leaks) console.log(`${verb} ${l}`)
+        for (const r of removed) console.log(`${verb} ${r.id}/${r.fingerprint}`)
+        console.log(
+          `${removed.length} artifacts, ${(bytes / 1e6).toFixed(1)} MB ${args.dryRun ? "would be " : ""}freed; ` +
+            `${tempDirs.orphans.length} orphan temp dirs, ${leaks.length} leftovers; ${keep.size} referenced`,
+        )
+      }),
+  ).pipe(Command.withDescription("remove artifacts no profile references, and killed runs' leftovers"))

@@ -16,6 +16,7 @@ import { resultsCommand } from "./results.ts"
 import { runCommand } from "./run.ts"
 import { showCommand } from "./show.ts"
 import { statusCommand } from "./status.ts"
+import { unlockCommand } from "./unlock.ts"
 import { verifyCommand } from "./verify.ts"
 
 const reportFailure = (project: Project, message: string) =>
@@ -36,6 +37,7 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
       gcCommand(project),
       resultsCommand(project),
       diffCommand(project),
+      unlockCommand(project),
       execCommand(project),
       workerCommand(project),
       ...((project.commands ?? []) as never[]),

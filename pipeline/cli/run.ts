@@ -83,7 +83,7 @@ export const runCommand = (project: Project) =>
         const { graph, fps, store } = session
         const selected = yield* tryPlan(() => selectNodes(graph, args.ids))
         const force = args.force ? (args.ids.length ? yield* tryPlan(() => matchIds(graph, args.ids)) : new Set(selected.map((n) => n.id))) : new Set<string>()
-        for (const name of store.cleanOrphanTempDirs()) reporter.say(`removed an unfinished run's temp dir .tmp/${name} (its process is gone)`)
+        if (!args.dryRun) for (const name of store.cleanOrphanTempDirs()) reporter.say(`removed an unfinished run's temp dir .tmp/${name} (its process is gone)`)
         for (const o of session.overrides) reporter.say(`override: ${o}`)
         // The Slurm scheduler asks the cluster for each job's GPUs (--gres); the slots are local.
         const gpus = slurm

@@ -109,6 +109,11 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
         ),
       catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
     })
+    const lockWait = process.env.TRANSFUSION_LOCK_TIMEOUT
+    const waitSeconds = lockWait === undefined || lockWait === "" ? undefined : Number(lockWait)
+    if (waitSeconds !== undefined && !(waitSeconds > 0))
+      return yield* new ConfigError({ message: `TRANSFUSION_LOCK_TIMEOUT="${lockWait}" is not a positive number of seconds` })
+    const locks = new Locks(join(store.root, ".locks"), say, waitSeconds === undefined ? {} : { waitTimeoutMs: waitSeconds * 1000 })
     const argv = [
       "--profile",
       profile,
@@ -116,5 +121,5 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
       "--store",
       store.root,
     ]
-    return { project, profile, configFile, graph, fps, overrides, store, locks: new Locks(join(store.root, ".locks"), say), argv, executor }
+    return { project, profile, configFile, graph, fps, overrides, store, locks, argv, executor }
   })

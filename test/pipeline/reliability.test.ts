@@ -3,7 +3,36 @@
 // manifests and the crash windows of a commit. Each case failed before its fix.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
+import fs from "node:fs"
+import { join } from "node:path"
+import { syncBuiltinESMExports } from "node:module"
+import * as Effect from "effect/Effect"
+import { statusOf } from "../../pipeline/status.ts"
+import { Locks } from "../../pipeline/lock.ts"
+import { currentProcess, processStarted } from "../../pipeline/owner.ts"
 import { Workspace } from "./workspace.ts"
+
+const fp0 = "0123456789abcdef0123"
+const tmpOf = (w: Workspace) => join(w.root, "artifacts", ".tmp")
+const tmpNames = (w: Workspace) => (existsSync(tmpOf(w)) ? readdirSync(tmpOf(w)).sort() : [])
+const locksOf = (w: Workspace) => join(w.root, "artifacts", ".locks")
+/** Writes a lock file as another process would, with its mtime `ageS` seconds in the past. */
+const plantLock = (dir: string, key: string, holder: object, ageS = 0) => {
+  mkdirSync(dir, { recursive: true })
+  const path = join(dir, `${key}.lock`)
+  writeFileSync(path, JSON.stringify({ since: new Date().toISOString(), ...holder }))
+  const t = new Date(Date.now() - ageS * 1000)
+  utimesSync(path, t, t)
+  return path
+}
+/** A live process on this machine that is not the lock's holder (its pid "reused"). */
+const otherProcess = () => {
+  const child = spawn("sleep", ["60"], { stdio: "ignore" })
+  return { pid: child.pid!, stop: () => child.kill("SIGKILL") }
+}
 
 const cli = async (w: Workspace, args: string[]) => {
   const c = w.cli(args)
@@ -20,6 +49,270 @@ test("a mistyped verb, flag or value ends with a one-line message and exit code 
       assert.not.match(out, /ERROR \(#|_tag|CommandMismatch|InvalidValue/, `${args.join(" ")}: ${out}`)
       assert.ok(out.trim().length > 0 && out.trim().split("\n").filter(Boolean).length <= 2, `${args.join(" ")}: ${out}`)
     }
+  } finally {
+    w.dispose()
+  }
+})
+
+test("a dry run and gc --dry-run delete no temp dir; gc --dry-run lists an orphan and gc removes it", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const orphan = `${fp0}.4194000.1`
+    mkdirSync(join(tmpOf(w), orphan, "sub"), { recursive: true })
+    const dry = await cli(w, ["run", "--dry-run"])
+    assert.is(dry.code, 0, dry.out)
+    assert.equal(tmpNames(w), [orphan], "run --dry-run deleted nothing")
+    const gcDry = await cli(w, ["gc", "--dry-run"])
+    assert.is(gcDry.code, 0, gcDry.out)
+    assert.match(gcDry.out, `would remove .tmp/${orphan}`)
+    assert.equal(tmpNames(w), [orphan], "gc --dry-run deleted nothing")
+    const gc = await cli(w, ["gc"])
+    assert.is(gc.code, 0, gc.out)
+    assert.match(gc.out, `removed .tmp/${orphan}`)
+    assert.equal(tmpNames(w), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("temp dirs: kept while their lock's holder runs elsewhere (fresh heartbeat); removed when it is gone or its pid was reused", async () => {
+  const w = new Workspace({ n: 1 })
+  const reused = otherProcess()
+  try {
+    const s = await w.session()
+    const remote = `${fp0}.777.1`
+    const local = `1111111111aaaaaaaaaa.${reused.pid}.1`
+    const stale = `2222222222bbbbbbbbbb.778.1`
+    for (const d of [remote, local, stale]) mkdirSync(join(tmpOf(w), d), { recursive: true })
+    plantLock(locksOf(w), fp0, { pid: 777, host: "login-2" })
+    plantLock(locksOf(w), "1111111111aaaaaaaaaa", { pid: reused.pid, host: hostname(), started: "another-boot/1" })
+    plantLock(locksOf(w), "2222222222bbbbbbbbbb", { pid: 778, host: "login-2" }, 600)
+    assert.equal(s.store.sweepTempDirs({ dryRun: true }).orphans, [local, stale].sort())
+    assert.equal(tmpNames(w), [remote, local, stale].sort(), "a dry sweep removes nothing")
+    s.store.sweepTempDirs()
+    assert.equal(tmpNames(w), [remote])
+  } finally {
+    reused.stop()
+    w.dispose()
+  }
+})
+
+test("locks: a reused pid, another PID namespace or a stopped remote heartbeat is stale; a fresh remote one is not", () => {
+  const dir = join(new Workspace({ n: 1 }).root, "locks")
+  const reused = otherProcess()
+  const said: string[] = []
+  const locks = new Locks(dir, (m) => said.push(m))
+  try {
+    assert.ok(processStarted(process.pid), "this system reports process start times")
+    plantLock(dir, "reused", { pid: reused.pid, host: hostname(), started: "another-boot/1" })
+    assert.ok(locks.tryAcquire("reused"), "the pid now names a later process")
+    assert.match(said.pop()!, /no longer running/)
+    plantLock(dir, "container", { pid: 1, host: hostname(), pidNamespace: "pid:[1]" }, 600)
+    assert.ok(locks.tryAcquire("container"), "pid 1 of another PID namespace says nothing about ours; its heartbeat stopped")
+    plantLock(dir, "remote-live", { pid: process.pid, host: "login-2" }, 5)
+    assert.not.ok(locks.tryAcquire("remote-live"), "a remote holder with a fresh heartbeat keeps its lock")
+    plantLock(dir, "remote-dead", { pid: process.pid, host: "login-2" }, 600)
+    assert.ok(locks.tryAcquire("remote-dead"))
+    assert.match(said.pop()!, /another machine and its heartbeat stopped 600 s ago/)
+    const mine = JSON.parse(readFileSync(join(dir, "reused.lock"), "utf8")) as Record<string, unknown>
+    assert.equal({ pid: mine.pid, host: mine.host, started: mine.started }, { pid: process.pid, host: hostname(), started: currentProcess().started })
+  } finally {
+    reused.stop()
+    rmSync(join(dir, ".."), { recursive: true, force: true })
+  }
+})
+
+test("locks: the holder refreshes its heartbeat; a waiter gives up after the timeout naming the holder and `unlock`", async () => {
+  const dir = join(new Workspace({ n: 1 }).root, "locks")
+  try {
+    const locks = new Locks(dir, () => {}, { heartbeatMs: 100 })
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* locks.hold("held", () => {})
+          const path = join(dir, "held.lock")
+          const old = new Date(Date.now() - 600_000)
+          utimesSync(path, old, old)
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 600)))
+          assert.ok(Date.now() - statSync(path).mtimeMs < 5_000, "heartbeat refreshed the mtime")
+        }),
+      ),
+    )
+    assert.not.ok(existsSync(join(dir, "held.lock")), "released")
+    plantLock(dir, "busy", { pid: 4242, host: "gpu-node-7" })
+    const waiter = new Locks(dir, () => {}, { waitTimeoutMs: 400 })
+    const exit = await Effect.runPromise(Effect.either(Effect.scoped(waiter.hold("busy", () => {}))))
+    assert.is(exit._tag, "Left")
+    if (exit._tag === "Left") {
+      assert.is(exit.left._tag, "LockTimeout")
+      assert.match(exit.left.message, /held by pid 4242 on gpu-node-7 .*unlock busy/)
+    }
+  } finally {
+    rmSync(join(dir, ".."), { recursive: true, force: true })
+  }
+})
+
+test("`unlock <id>` removes a lock a dead remote job left; it refuses one whose holder runs here", async () => {
+  const w = new Workspace({ n: 1 })
+  const live = otherProcess()
+  try {
+    const s = await w.session()
+    const fp = s.fps.get("source")!.fingerprint
+    const path = plantLock(locksOf(w), fp, { pid: 12, host: "gpu-node-7" })
+    const ok = await cli(w, ["unlock", "source"])
+    assert.is(ok.code, 0, ok.out)
+    assert.match(ok.out, /removed the lock on [0-9a-f]{20} \(held by pid 12 on gpu-node-7/)
+    assert.not.ok(existsSync(path))
+    plantLock(locksOf(w), fp, { pid: live.pid, host: hostname(), started: processStarted(live.pid) })
+    const refused = await cli(w, ["unlock", "source"])
+    assert.is(refused.code, 1, refused.out)
+    assert.match(refused.out, /still running here/)
+    assert.ok(existsSync(path))
+    const unknown = await cli(w, ["unlock", "nope"])
+    assert.is(unknown.code, 1, unknown.out)
+    assert.match(unknown.out, /no stage "nope"/)
+  } finally {
+    live.stop()
+    w.dispose()
+  }
+})
+
+test("gc refuses, naming the profile, when one cannot be planned (unless --force), and while a stage runs", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const committed = () => s.store.artifacts().length
+    assert.is(committed(), 3)
+    const config = readFileSync(join(w.root, "toy.config.json"), "utf8")
+    rmSync(join(w.root, "toy.config.json"))
+    const refused = await cli(w, ["gc"])
+    assert.is(refused.code, 1, refused.out)
+    assert.match(refused.out, /gc removed nothing: profile toy \(config .* not found\) could not be planned/)
+    assert.is(committed(), 3)
+    writeFileSync(join(w.root, "toy.config.json"), config)
+    plantLock(locksOf(w), fp0, { pid: 31, host: "gpu-node-7" })
+    w.setConfig({ n: 1, scale: 2, fail: [], slowMs: 0 })
+    const busy = await cli(w, ["gc"])
+    assert.is(busy.code, 1, busy.out)
+    assert.match(busy.out, new RegExp(`stages are running \\(${fp0} \\(pid 31 on gpu-node-7\\)\\)`))
+    assert.is(committed(), 3)
+    rmSync(join(locksOf(w), `${fp0}.lock`))
+    rmSync(join(w.root, "toy.config.json"))
+    const forced = await cli(w, ["gc", "--force"])
+    assert.is(forced.code, 0, forced.out)
+    assert.is(committed(), 0)
+  } finally {
+    w.dispose()
+  }
+})
+
+const damaged: [string, (text: string) => string, RegExp][] = [
+  ["empty", () => "", /manifest\.json is empty/],
+  ["truncated", (t) => t.slice(0, t.length >> 1), /manifest\.json is not valid JSON/],
+  ["{}", () => "{}", /manifest\.json names undefined\/undefined/],
+  ["edited outputs", (t) => JSON.stringify({ ...JSON.parse(t), outputs: null }), /no "outputs" object/],
+  ["another artifact's", (t) => JSON.stringify({ ...JSON.parse(t), fingerprint: fp0 }), new RegExp(`names source/${fp0}`)],
+]
+for (const [name, damage, problem] of damaged) {
+  test(`a ${name} manifest.json: verify names it, status treats it as missing, run rebuilds it`, async () => {
+    const w = new Workspace({ n: 1 })
+    try {
+      await w.run()
+      w.takeRuns()
+      const s = await w.session()
+      const f = s.fps.get("source")!
+      const path = join(s.store.artifactDir("source", f.fingerprint), "manifest.json")
+      writeFileSync(path, damage(readFileSync(path, "utf8")))
+      assert.not.ok(s.store.isComplete("source", f.fingerprint))
+      const problems = s.store.verify()
+      assert.is(problems.length, 1)
+      assert.match(problems[0]!.problem, problem)
+      assert.is(statusOf(s.store, f).state, "missing")
+      const status = await cli(w, ["status"])
+      assert.is(status.code, 0, status.out)
+      assert.match(status.out, /missing source/)
+      const verify = await cli(w, ["verify"])
+      assert.is(verify.code, 1, verify.out)
+      assert.match(verify.out, problem)
+      await w.run()
+      assert.equal(w.takeRuns(), ["source"])
+      assert.equal(s.store.verify(), [])
+    } finally {
+      w.dispose()
+    }
+  })
+}
+
+test("a --force replace killed between its two renames: the aside copy is moved back, not deleted", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const fp = s.fps.get("source")!.fingerprint
+    const aside = join(tmpOf(w), `${fp}-old.4194001.1`)
+    mkdirSync(tmpOf(w), { recursive: true })
+    fs.renameSync(s.store.artifactDir("source", fp), aside)
+    assert.equal(s.store.sweepTempDirs({ dryRun: true }), { orphans: [], restored: [`source/${fp}`] })
+    assert.ok(existsSync(aside), "a dry sweep moves nothing")
+    assert.equal(s.store.sweepTempDirs(), { orphans: [], restored: [`source/${fp}`] })
+    assert.ok(s.store.isComplete("source", fp))
+    assert.equal(s.store.verify(), [])
+    assert.equal(tmpNames(w), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("commit fsyncs every file and directory before the rename, and the stage directory after it", async () => {
+  const w = new Workspace({ n: 1 })
+  const real = fs.fsyncSync
+  const synced: number[] = []
+  try {
+    fs.fsyncSync = (fd: number) => {
+      synced.push(fd)
+      real(fd)
+    }
+    syncBuiltinESMExports()
+    const s = await w.session()
+    const tmp = s.store.makeTempDir(fp0)
+    mkdirSync(join(tmp, "sub"))
+    writeFileSync(join(tmp, "a.txt"), "a")
+    writeFileSync(join(tmp, "sub", "b.txt"), "b")
+    const now = new Date().toISOString()
+    s.store.commit(tmp, { stage: "x", kind: "k", fingerprint: fp0, parts: s.fps.get("source")!.parts, result: 1, startedAt: now, finishedAt: now, durationMs: 0 })
+    // a.txt, sub/b.txt, manifest.json, sub/, the temp dir, and the stage dir after the rename
+    assert.ok(synced.length >= 6, `fsync calls: ${synced.length}`)
+    assert.ok(s.store.isComplete("x", fp0))
+  } finally {
+    fs.fsyncSync = real
+    syncBuiltinESMExports()
+    w.dispose()
+  }
+})
+
+test("gc sweeps the leftovers of killed runs: scratch of committed stages, failed logs of unkept ones, .latest temp files", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const fp = s.fps.get("source")!.fingerprint
+    const art = join(w.root, "artifacts")
+    mkdirSync(join(art, ".scratch", fp), { recursive: true })
+    writeFileSync(join(art, ".scratch", fp, "checkpoint.bin"), "x")
+    writeFileSync(join(art, "square", "0", `${fp0}.failed.log`), "old failure")
+    writeFileSync(join(art, "source", ".latest.4194002.tmp"), fp)
+    const old = new Date(Date.now() - 3600_000)
+    utimesSync(join(art, "source", ".latest.4194002.tmp"), old, old)
+    const leftovers = [`.scratch/${fp}`, `source/.latest.4194002.tmp`, `square/0/${fp0}.failed.log`]
+    const dry = await cli(w, ["gc", "--dry-run"])
+    assert.is(dry.code, 0, dry.out)
+    for (const l of leftovers) assert.match(dry.out, `would remove ${l}`)
+    assert.ok(existsSync(join(art, ".scratch", fp)))
+    const gc = await cli(w, ["gc"])
+    assert.is(gc.code, 0, gc.out)
+    for (const l of leftovers) assert.not.ok(existsSync(join(art, l)), l)
+    assert.is(s.store.artifacts().length, 3)
   } finally {
     w.dispose()
   }
