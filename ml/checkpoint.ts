@@ -210,9 +210,43 @@ export const listCheckpoints = async (dir: string): Promise<{ step: number; path
 
 export const latestCheckpoint = async (dir: string): Promise<string | undefined> => (await listCheckpoints(dir)).at(-1)?.path
 
+/** Temporary files of a checkpoint write (see writeTensorFile) by a process other than this one. */
+const staleTempFile = (name: string): boolean => {
+  const m = /^\.checkpoint-\d+\.tfck\.(\d+)\.\d+\.tmp$/.exec(name)
+  return m !== null && Number(m[1]) !== process.pid
+}
+
+/**
+ * The newest checkpoint in dir that reads whole, for resuming: a damaged newest one (a
+ * truncated file after a power loss) falls back to the older one kept beside it, and with
+ * none readable training starts clean. Each damaged file is reported through `onDamaged`
+ * and removed, as are temporaries left by a killed writer.
+ */
+export const newestReadableCheckpoint = async (
+  dir: string,
+  onDamaged: (path: string, problem: string) => void,
+): Promise<{ path: string; file: { tensors: TensorRecord[]; meta: unknown } } | undefined> => {
+  let names: string[] = []
+  try {
+    names = await readdir(dir)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+  }
+  for (const n of names) if (staleTempFile(n)) await rm(join(dir, n), { force: true })
+  for (const { path } of (await listCheckpoints(dir)).reverse()) {
+    try {
+      return { path, file: await readTensorFile(path) }
+    } catch (e) {
+      onDamaged(path, (e as Error).message)
+      await rm(path, { force: true })
+    }
+  }
+  return undefined
+}
+
 /** Restores model weights from a checkpoint and returns step, optimiser state and metadata. */
-export const loadCheckpoint = async <Meta>(path: string, model: LayersModel): Promise<Checkpoint<Meta>> => {
-  const { tensors, meta } = await readTensorFile(path)
+export const loadCheckpoint = async <Meta>(path: string, model: LayersModel, file?: { tensors: TensorRecord[]; meta: unknown }): Promise<Checkpoint<Meta>> => {
+  const { tensors, meta } = file ?? (await readTensorFile(path))
   const m = meta as { step: number; optimizer?: Omit<OptimizerState, "slots">; meta: Meta }
   restoreModelWeights(
     model,

@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import type { LayersModel } from "@tensorflow/tfjs-layers"
 import { Rng } from "../lib/random.ts"
 import type { Batch, ImageSet, LabelSpec } from "../data/imageset.ts"
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, toRecords, type OptimizerState } from "./checkpoint.ts"
+import { loadCheckpoint, newestReadableCheckpoint, saveCheckpoint, toRecords, type OptimizerState } from "./checkpoint.ts"
 import { averagePrecision, rocAuc, topKAccuracy, type CurvePoint } from "./metrics.ts"
 
 // ---------------------------------------------------------------- tasks
@@ -389,6 +389,8 @@ export interface TrainOptions {
   /** Start from the newest checkpoint in checkpointDir if there is one (default true). */
   readonly resume?: boolean
   readonly onProgress?: (p: TrainProgress) => void | Promise<void>
+  /** Told when resuming skips a checkpoint that does not read whole (it is removed). */
+  readonly onDamagedCheckpoint?: (message: string) => void
   /** Checked before each step: once aborted, writes a checkpoint (if any step was done since the last) and returns with completed = false. */
   readonly signal?: AbortSignal
 }
@@ -472,9 +474,12 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
   let lastCheckpoint: string | undefined
   try {
     if (options.checkpointDir && (options.resume ?? true)) {
-      const path = await latestCheckpoint(options.checkpointDir)
-      if (path) {
-        const ck = await loadCheckpoint<TrainMeta>(path, model)
+      const found = await newestReadableCheckpoint(options.checkpointDir, (path, problem) =>
+        options.onDamagedCheckpoint?.(`skipped a damaged checkpoint (${problem}); resuming from an older one or from the start`),
+      )
+      if (found) {
+        const path = found.path
+        const ck = await loadCheckpoint<TrainMeta>(path, model, found.file)
         const saved = ck.meta.identity
         for (const key of Object.keys(identity) as (keyof RunIdentity)[]) {
           if (JSON.stringify(saved[key]) !== JSON.stringify(identity[key])) {

@@ -160,6 +160,7 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       evalEvery: a.training.evalEvery,
       checkpointDir: join(ctx.scratchDir, "checkpoints"),
       signal: ctx.signal,
+      onDamagedCheckpoint: ctx.log,
       onProgress: async (p) => {
         ctx.progress(p.step, p.totalSteps, "steps")
         if (p.validation) ctx.log(`step ${p.step}: loss ${p.loss.toFixed(4)} validation ${JSON.stringify(p.validation)}`)

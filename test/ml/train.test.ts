@@ -1,6 +1,6 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as tf from "@tensorflow/tfjs-core"
@@ -132,6 +132,47 @@ test("resume after a kill continues bit-identically to an uninterrupted run", as
     let mismatch: unknown
     try { await train(base(model(), { steps: 8, batchSize: 4, checkpointDir: ckDir })) } catch (e) { mismatch = e }
     assert.match(String(mismatch), /batchSize = 8 but this run has 4/)
+  })
+})
+
+test("a damaged newest checkpoint falls back to the older one; with none readable training starts clean; killed writers' temporaries go", async () => {
+  await withDir(async (dir) => {
+    const whole = model()
+    const full = await train(base(whole, { steps: 7, checkpointEvery: 2 }))
+    const ckDir = join(dir, "killed")
+    const kill = async () => {
+      try {
+        await train(base(model(), { steps: 7, checkpointDir: ckDir, checkpointEvery: 2, onProgress: (p) => { if (p.step === 5) throw new Error("killed") } }))
+      } catch { /* the kill */ }
+    }
+    const truncate = async (name: string) => {
+      const path = join(ckDir, name)
+      const bytes = await readFile(path)
+      await writeFile(path, bytes.subarray(0, bytes.length - 100)) // mid tensor data
+    }
+    await kill()
+    assert.equal((await readdir(ckDir)).sort(), ["checkpoint-000000002.tfck", "checkpoint-000000004.tfck"])
+    await truncate("checkpoint-000000004.tfck")
+    const temp = ".checkpoint-000000006.tfck.4194003.1733000000000.tmp"
+    await writeFile(join(ckDir, temp), "partial")
+    const damaged: string[] = []
+    const resumedModel = model(7)
+    const resumed = await train(base(resumedModel, { steps: 7, checkpointDir: ckDir, checkpointEvery: 2, onDamagedCheckpoint: (m) => damaged.push(m) }))
+    assert.is(resumed.resumedFrom, 2)
+    assert.is(damaged.length, 1)
+    assert.match(damaged[0]!, /checkpoint-000000004\.tfck.*truncated/)
+    assert.equal(weightArrays(resumedModel), weightArrays(whole))
+    assert.equal(resumed.losses, full.losses)
+    assert.not.ok((await readdir(ckDir)).includes(temp))
+
+    await rm(ckDir, { recursive: true, force: true })
+    await kill()
+    for (const n of await readdir(ckDir)) await truncate(n)
+    const cleanModel = model()
+    const clean = await train(base(cleanModel, { steps: 7, checkpointDir: ckDir, checkpointEvery: 2 }))
+    assert.is(clean.resumedFrom, undefined)
+    assert.ok(clean.completed)
+    assert.equal(weightArrays(cleanModel), weightArrays(whole), "a clean start trains from the run's own init, as the uninterrupted run")
   })
 })
 

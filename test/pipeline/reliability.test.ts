@@ -215,7 +215,7 @@ const damaged: [string, (text: string) => string, RegExp][] = [
   ["another artifact's", (t) => JSON.stringify({ ...JSON.parse(t), fingerprint: fp0 }), new RegExp(`names source/${fp0}`)],
 ]
 for (const [name, damage, problem] of damaged) {
-  test(`a ${name} manifest.json: verify names it, status treats it as missing, run rebuilds it`, async () => {
+  test(`damaged manifest.json (${name}): verify names it, status treats it as missing, run rebuilds it`, async () => {
     const w = new Workspace({ n: 1 })
     try {
       await w.run()
