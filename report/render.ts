@@ -116,7 +116,9 @@ const PWCCA_NOTE =
 // ---- printing helpers ----
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
-const mdEsc = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ")
+// Markdown viewers pass raw HTML through, so markup in data (a path, a synset name, a
+// config value) is written as entities, which every viewer shows as the characters.
+const mdEsc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "\\|").replace(/\n/g, " ")
 
 interface Cell {
   readonly html: string
@@ -708,7 +710,7 @@ export const renderReport = async (data: ReportData, options: RenderOptions = {}
     text(`Generated: ${data.generatedAt ?? "not recorded"}`),
     {
       html: `Convergence thresholds: RETINA ${retinaThreshold.html} on ${esc(data.convergence.retina.metric)}; CheXpert ${chexpertThreshold.html} on ${esc(data.convergence.chexpert.metric)}`,
-      md: `Convergence thresholds: RETINA ${retinaThreshold.md} on ${data.convergence.retina.metric}; CheXpert ${chexpertThreshold.md} on ${data.convergence.chexpert.metric}`,
+      md: `Convergence thresholds: RETINA ${retinaThreshold.md} on ${mdEsc(data.convergence.retina.metric)}; CheXpert ${chexpertThreshold.md} on ${mdEsc(data.convergence.chexpert.metric)}`,
     },
     text(`Checkpoint evaluated: ${checkpointChoices(data)}`),
     text(`Similarity measure: ${data.similarity ? `${data.similarity.measure}${data.similarity.reduction ? ` (${data.similarity.reduction})` : ""}${data.similarity.companion ? `; ${data.similarity.companion.measure} beside it in Figures 2-3` : ""}` : "none"}. ${PWCCA_NOTE}`),
@@ -727,7 +729,7 @@ ${sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>${s.html}</
 </body></html>
 `
   const markdown = [
-    `# Transfusion reproduction report (${data.profile})`,
+    `# Transfusion reproduction report (${mdEsc(data.profile)})`,
     synthetic ? `> **${bannerText}**` : "",
     settings.map((s) => `- ${s.md}`).join("\n"),
     ...sections.map((s) => `## ${s.title}\n\n${s.md}`),

@@ -185,6 +185,23 @@ test("same input, same report; writeReportFiles writes all three files", async (
   assert.equal(readValuesFromHtml(await readFile(written.htmlPath, "utf8")), a.values)
 })
 
+test("markup in a config value, the profile or a metric name is escaped in report.md and report.html", async () => {
+  const evil = "/tmp/<img src=x onerror=alert(1)>"
+  const r = await renderReport(
+    { ...input, profile: "p<script>alert(2)</script>", overrides: { "data.root": evil, "a|b": "x\ny" } },
+    { resamples: 50, claims: { resamples: 50 } },
+  )
+  for (const [name, doc] of [["markdown", r.markdown], ["html", r.html]] as const) {
+    assert.not.ok(doc.includes("<img src=x"), name)
+    assert.not.ok(doc.includes("<script>alert"), name)
+  }
+  assert.match(r.markdown, "&lt;img src=x onerror=alert(1)&gt;")
+  assert.match(r.html, "&lt;img src=x onerror=alert(1)&gt;")
+  assert.match(r.markdown, "# Transfusion reproduction report (p&lt;script&gt;alert(2)&lt;/script&gt;)")
+  // every tag left in the Markdown is one the renderer wrote (none: it writes no HTML)
+  assert.equal(r.markdown.match(/<[a-z/!][^>]*>/gi) ?? [], [])
+})
+
 test("user errors name the run, the field and the fix", async () => {
   const bad = data({ runs: [...seeds("resnet50", "random", [96.4, 0.9])] })
   try {
