@@ -1,7 +1,8 @@
 // The backend names a config, a stage's parameters and ml/backend.ts accept: the one list
 // every schema is derived from. Plain data, so plan-time code can import it without tfjs.
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { join } from "node:path"
 
 /** What a config or stage may ask for; "auto" picks the fastest one that works (ml/backend.ts). */
 export const BACKEND_REQUESTS = ["auto", "tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"] as const
@@ -40,9 +41,14 @@ export const gpuDeviceIndex = (env: NodeJS.ProcessEnv = process.env): number => 
 const require = createRequire(import.meta.url)
 
 /** An installed package's version (from its package.json), or undefined when it is not installed. */
+/** A package's folder, found as Node's resolver would, without its `exports` map (which may hide package.json, as sharp's and apache-arrow's do). */
+export const packageDir = (pkg: string): string | undefined =>
+  (require.resolve.paths(pkg) ?? []).map((d) => join(d, pkg)).find((d) => existsSync(join(d, "package.json")))
+
 export const packageVersion = (pkg: string): string | undefined => {
   try {
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string }).version
+    const dir = packageDir(pkg)
+    return dir ? (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version : undefined
   } catch {
     return undefined
   }

@@ -5,7 +5,7 @@ import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
-import { attempt, BackendSchema, plannedBackend, useBackend } from "./common.ts"
+import { attempt, BackendSchema, libraryVersions, plannedBackend, useBackend } from "./common.ts"
 import { loadTrained, type TrainedResult } from "./training.ts"
 
 const Params = Schema.Struct({
@@ -44,7 +44,7 @@ export const dumpActivationsStage = defineStage<
   isolation: "worker",
   params: Params,
   result: Schema.Unknown as unknown as Schema.Schema<ActivationsResult>,
-  environment: (p) => plannedBackend(p.backend),
+  environment: (p) => ({ ...plannedBackend(p.backend), ...libraryVersions("apache-arrow", "parquet-wasm") }),
   run: (ctx) =>
     attempt(async () => {
       await useBackend(ctx.params.backend, ctx)

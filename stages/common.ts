@@ -2,8 +2,11 @@
 // backend a plan will use (known before any tensor library loads), and weights files.
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { join } from "node:path"
 import { StageFailure, type StageContext } from "../pipeline/stage.ts"
-import { BACKEND_REQUESTS, describeAdapter, packageVersion, type BackendRequest } from "../ml/backend-names.ts"
+import { BACKEND_REQUESTS, describeAdapter, packageDir, packageVersion, type BackendRequest } from "../ml/backend-names.ts"
 import { probeWebgpuAdapter } from "../ml/webgpu-probe.ts"
 
 /** Runs a stage body written as async code; errors become StageFailures with their message. */
@@ -21,6 +24,34 @@ export const BackendSchema = Schema.Literal(...BACKEND_REQUESTS)
 export type { BackendRequest }
 
 const installed = (pkg: string): boolean => packageVersion(pkg) !== undefined
+
+/** The libvips sharp will load: its prebuilt package for this platform, else a system one (version unknown without loading sharp). */
+const libvipsVersion = (): string => {
+  try {
+    const fromSharp = createRequire(join(packageDir("sharp")!, "package.json"))
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime
+    const platform = `${process.platform}${process.platform === "linux" && !glibc ? "musl" : ""}-${process.arch}`
+    const versions = JSON.parse(readFileSync(fromSharp.resolve(`@img/sharp-libvips-${platform}/versions`), "utf8")) as { vips?: string }
+    return versions.vips ?? "unknown"
+  } catch {
+    return "system"
+  }
+}
+
+/**
+ * Versions of the libraries whose upgrade can change a stage's bytes (sharp's resize and
+ * codecs, Arrow and Parquet encoders and readers), for its fingerprint's environment. Read
+ * from package files at plan time; nothing is loaded.
+ */
+export const libraryVersions = (...libs: readonly ("sharp" | "apache-arrow" | "parquet-wasm")[]): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const lib of libs) {
+    out[lib] = packageVersion(lib) ?? "missing"
+    if (lib === "sharp") out.libvips = libvipsCache ??= libvipsVersion()
+  }
+  return out
+}
+let libvipsCache: string | undefined
 
 /**
  * The backend a training stage will get, decided from what is installed (the same order

@@ -2,7 +2,7 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
-import { attempt } from "./common.ts"
+import { attempt, libraryVersions } from "./common.ts"
 import { FINAL_WEIGHTS, INIT_WEIGHTS, type TrainedResult } from "./training.ts"
 
 export interface FiltersResult {
@@ -12,6 +12,7 @@ export interface FiltersResult {
 export const conv1Filters = defineStage<{}, {}, FiltersResult, FiltersResult, Record<string, TrainedResult>>({
   kind: "filters",
   module: import.meta.url,
+  environment: () => libraryVersions("sharp"),
   isolation: "worker",
   params: Schema.Struct({}),
   result: Schema.Unknown as unknown as Schema.Schema<FiltersResult>,

@@ -5,7 +5,7 @@ import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
-import { attempt, plannedBackend } from "./common.ts"
+import { attempt, libraryVersions, plannedBackend } from "./common.ts"
 import { FINAL_WEIGHTS, InitSchema, ModelParams, TrainedResultSchema, trainModel, type TrainedResult } from "./training.ts"
 
 const Params = Schema.Struct({
@@ -22,7 +22,7 @@ export const fineTune = defineStage<typeof Params.Type, typeof Params.Encoded, T
   isolation: "worker",
   params: Params,
   result: TrainedResultSchema,
-  environment: (p) => plannedBackend(p.backend),
+  environment: (p) => ({ ...plannedBackend(p.backend), ...libraryVersions("apache-arrow") }),
   run: (ctx) =>
     attempt(async () => {
       const { retinaTask, chexpertTask } = await import("../ml/train.ts")

@@ -3,11 +3,12 @@
 import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
 import type { GeneratedSummary } from "../data/generate/summary.ts"
-import { attempt, opaque } from "./common.ts"
+import { attempt, libraryVersions, opaque } from "./common.ts"
 
 export const generateDataset = defineStage({
   kind: "generate",
   module: import.meta.url,
+  environment: () => libraryVersions("sharp"),
   isolation: "worker",
   params: Schema.Struct({
     dataset: Schema.Literal("imagenet", "eyepacs", "chexpert"),

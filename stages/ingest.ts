@@ -5,7 +5,7 @@ import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
 import type { GeneratedSummary } from "../data/generate/summary.ts"
-import { attempt, opaque, throttled } from "./common.ts"
+import { attempt, libraryVersions, opaque, throttled } from "./common.ts"
 
 export const ingestDataset = defineStage<
   {
@@ -24,6 +24,7 @@ export const ingestDataset = defineStage<
 >({
   kind: "ingest",
   module: import.meta.url,
+  environment: () => libraryVersions("sharp", "apache-arrow"),
   isolation: "worker",
   params: Schema.Struct({
     format: Schema.Literal("chexpert", "eyepacs", "aptos", "imagenet"),

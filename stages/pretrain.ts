@@ -3,7 +3,7 @@
 import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
-import { attempt, plannedBackend } from "./common.ts"
+import { attempt, libraryVersions, plannedBackend } from "./common.ts"
 import { ModelParams, TrainedResultSchema, trainModel, type TrainedResult } from "./training.ts"
 
 const Params = Schema.Struct(ModelParams)
@@ -14,7 +14,7 @@ export const pretrain = defineStage<typeof Params.Type, typeof Params.Encoded, T
   isolation: "worker",
   params: Params,
   result: TrainedResultSchema,
-  environment: (p) => plannedBackend(p.backend),
+  environment: (p) => ({ ...plannedBackend(p.backend), ...libraryVersions("apache-arrow") }),
   run: (ctx) =>
     attempt(async () => {
       const classes = ctx.inputs.data.result.labels.kind === "class" ? ctx.inputs.data.result.labels.classes : 0

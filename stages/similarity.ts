@@ -4,7 +4,7 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
-import { attempt } from "./common.ts"
+import { attempt, libraryVersions } from "./common.ts"
 import type { ActivationsResult } from "./activations.ts"
 import type { Activations } from "../analysis/matrix.ts"
 
@@ -64,6 +64,7 @@ const similarityOf = async (a: string, b: string, epsilon: number, log: (line: s
 export const similarityStage = defineStage<typeof Params.Type, typeof Params.Encoded, SimilarityResult, SimilarityResult, { activations: ActivationsResult }>({
   kind: "similarity",
   module: import.meta.url,
+  environment: () => libraryVersions("apache-arrow", "parquet-wasm"),
   params: Params,
   result: Schema.Unknown as unknown as Schema.Schema<SimilarityResult>,
   run: (ctx) =>
