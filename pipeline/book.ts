@@ -3,26 +3,19 @@
 // means (point `latest` and the node's links at the artifact) and when a stage is "not run"
 // (one of its inputs failed or was not run) is written once. It also announces each ending
 // to the reporter.
-import { lstatSync, mkdirSync, symlinkSync, unlinkSync } from "node:fs"
-import { dirname, join, relative, resolve } from "node:path"
+import { join, resolve } from "node:path"
 import type { ExecEnv } from "./execute.ts"
 import type { Fingerprinted } from "./fingerprint.ts"
+import { pointLink } from "./links.ts"
 import { describeFailure, notRunBecause, type Failure, type RunSummary } from "./outcome.ts"
 import type { AnyNode } from "./stage.ts"
 
-/** Points the node's declared links at its current artifact. */
+/** Points the node's declared links at its current artifact; a link that cannot be made is reported, not fatal. */
 export const updateLinks = (env: ExecEnv, target: Fingerprinted): void => {
   const dir = env.store.artifactDir(target.node.id, target.fingerprint)
   for (const [link, inside] of Object.entries(target.node.links)) {
-    const linkPath = resolve(env.root, link)
-    mkdirSync(dirname(linkPath), { recursive: true })
-    try {
-      if (lstatSync(linkPath).isSymbolicLink()) unlinkSync(linkPath)
-      else throw new Error(`refusing to replace ${linkPath}: it is not a link made by transfusion`)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-    }
-    symlinkSync(relative(dirname(linkPath), join(dir, inside)), linkPath)
+    const problem = pointLink(resolve(env.root, link), join(dir, inside))
+    if (problem) env.reporter.event({ type: "message", text: `${target.node.id}: ${problem}` })
   }
 }
 

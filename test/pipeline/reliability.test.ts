@@ -11,6 +11,8 @@ import { join } from "node:path"
 import { syncBuiltinESMExports } from "node:module"
 import * as Effect from "effect/Effect"
 import { statusOf } from "../../pipeline/status.ts"
+import { updateLinks } from "../../pipeline/book.ts"
+import type { StageEvent } from "../../pipeline/events.ts"
 import { Locks } from "../../pipeline/lock.ts"
 import { currentProcess, processStarted } from "../../pipeline/owner.ts"
 import { Workspace } from "./workspace.ts"
@@ -313,6 +315,45 @@ test("gc sweeps the leftovers of killed runs: scratch of committed stages, faile
     assert.is(gc.code, 0, gc.out)
     for (const l of leftovers) assert.not.ok(existsSync(join(art, l)), l)
     assert.is(s.store.artifacts().length, 3)
+  } finally {
+    w.dispose()
+  }
+})
+
+test("links: a real directory at a link path is reported, not thrown; two processes re-pointing one link never fail", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const f = s.fps.get("source")!
+    const events: StageEvent[] = []
+    const env = { store: s.store, locks: s.locks, reporter: { event: (e: StageEvent) => events.push(e) }, root: w.root }
+    const linked = { ...f, node: { ...f.node, links: { "out/source": ".", "out/mine": "." } } }
+    mkdirSync(join(w.root, "out", "mine"), { recursive: true })
+    writeFileSync(join(w.root, "out", "mine", "notes.txt"), "the user's own")
+    updateLinks(env, linked)
+    assert.is(fs.readlinkSync(join(w.root, "out", "source")), join("..", "artifacts", "source", f.fingerprint))
+    assert.equal(events.map((e) => (e.type === "message" ? e.text.replace(w.root, "<root>") : e.type)), [
+      `source: left <root>/out/mine as it is: it is a directory, not a link made by transfusion (move it away to get the link to ${s.store.artifactDir("source", f.fingerprint)})`,
+    ])
+    assert.is(readFileSync(join(w.root, "out", "mine", "notes.txt"), "utf8"), "the user's own")
+    // Two drivers re-pointing the same link at once (as `run` does for every fresh stage).
+    const script = `import { pointLink } from ${JSON.stringify(join(import.meta.dirname, "../../pipeline/links.ts"))}
+const fails = []
+for (let i = 0; i < 3000; i++) { const p = pointLink(process.argv[2], process.argv[3] + (i % 2)); if (p) fails.push(p) }
+console.log(JSON.stringify(fails.slice(0, 3)))`
+    writeFileSync(join(w.root, "repoint.mts"), script)
+    const runOne = () =>
+      new Promise<string>((res) => {
+        const c = spawn(process.execPath, ["--import", "tsx", join(w.root, "repoint.mts"), join(w.root, "out", "race"), join(w.root, "t")], { cwd: join(import.meta.dirname, "../..") })
+        let out = ""
+        c.stdout.on("data", (d) => (out += d))
+        c.stderr.on("data", (d) => (out += d))
+        c.on("exit", () => res(out.trim()))
+      })
+    assert.equal(await Promise.all([runOne(), runOne()]), ["[]", "[]"])
+    assert.ok(fs.lstatSync(join(w.root, "out", "race")).isSymbolicLink())
+    assert.equal(readdirSync(join(w.root, "out")).filter((n) => n.endsWith(".tmp")), [])
   } finally {
     w.dispose()
   }
