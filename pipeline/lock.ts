@@ -69,18 +69,24 @@ const ageMs = (path: string): number | undefined => {
 
 const me = (): Holder => ({ ...currentProcess(), since: new Date().toISOString() })
 
-// One thread per process refreshes the mtime of every lock the process holds.
+// One thread per process refreshes the mtime of every lock the process holds, as often as
+// the most frequent heartbeat any of its Locks asked for.
 const heartbeatSource = `
-const { parentPort, workerData } = require("node:worker_threads")
+const { parentPort } = require("node:worker_threads")
 const { utimesSync } = require("node:fs")
 const paths = new Set()
-parentPort.on("message", (m) => { if (m.add) paths.add(m.add); if (m.remove) paths.delete(m.remove) })
-setInterval(() => { const now = new Date(); for (const p of paths) { try { utimesSync(p, now, now) } catch {} } }, workerData.everyMs)
+let every = Infinity, timer
+const touch = () => { const now = new Date(); for (const p of paths) { try { utimesSync(p, now, now) } catch {} } }
+parentPort.on("message", (m) => {
+  if (m.remove) paths.delete(m.remove)
+  if (m.add) paths.add(m.add)
+  if (m.everyMs < every) { every = m.everyMs; clearInterval(timer); timer = setInterval(touch, every) }
+})
 `
 let heartbeat: Worker | undefined
-const beat = (message: { add: string } | { remove: string }, everyMs: number): void => {
+const beat = (message: { add: string; everyMs: number } | { remove: string }): void => {
   if (!heartbeat) {
-    heartbeat = new Worker(heartbeatSource, { eval: true, workerData: { everyMs } })
+    heartbeat = new Worker(heartbeatSource, { eval: true })
     heartbeat.unref()
   }
   heartbeat.postMessage(message)
@@ -138,7 +144,7 @@ export class Locks {
 
   release(key: string): void {
     const path = this.path(key)
-    beat({ remove: path }, this.timing.heartbeatMs)
+    beat({ remove: path })
     const holder = readHolder(path)
     const self = currentProcess()
     if (holder && holder.pid === self.pid && holder.host === self.host) rmSync(path, { force: true })
@@ -218,7 +224,7 @@ export class Locks {
           }
           yield* Effect.sleep("200 millis")
         }
-        beat({ add: this.path(key) }, this.timing.heartbeatMs)
+        beat({ add: this.path(key), everyMs: this.timing.heartbeatMs })
       }),
       () => Effect.sync(() => this.release(key)),
     )
