@@ -1,7 +1,7 @@
 // A stage's fingerprint decides whether a stored artifact can stand for it. It is the
 // hash of FingerprintParts, and `status` explains a rerun by diffing these parts
 // against the ones recorded in the last artifact's manifest.
-import { closeSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, renameSync, mkdirSync } from "node:fs"
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync, renameSync, mkdirSync, type Stats } from "node:fs"
 import { dirname, join, relative, resolve, sep } from "node:path"
 import { createHash } from "node:crypto"
 import { canonicalJson, sha256 } from "./canonical.ts"
@@ -166,11 +166,28 @@ export class FileHasher {
     }
     if (st.isFile()) return this.hashFile(abs)
     const entries: string[] = []
+    // Symlinks are followed (a dataset assembled from links is read through them); a link
+    // back into a folder already walked is not walked again, and a dangling one counts as
+    // its target's name, as a reader would find nothing there either.
+    const walked = new Set<string>([realpathSync(abs)])
     const walk = (dir: string): void => {
       for (const ent of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
         const p = join(dir, ent.name)
-        if (ent.isDirectory()) walk(p)
-        else if (ent.isFile() || ent.isSymbolicLink()) entries.push(`${relative(abs, p)}\0${this.hashFile(p)}`)
+        let target: Stats | undefined = undefined
+        if (ent.isSymbolicLink()) {
+          try {
+            target = statSync(p)
+          } catch {
+            entries.push(`${relative(abs, p)}\0dangling link to ${readlinkSync(p)}`)
+            continue
+          }
+        }
+        if (target ? target.isDirectory() : ent.isDirectory()) {
+          const real = realpathSync(p)
+          if (walked.has(real)) continue
+          walked.add(real)
+          walk(p)
+        } else if (target ? target.isFile() : ent.isFile()) entries.push(`${relative(abs, p)}\0${this.hashFile(p)}`)
       }
     }
     walk(abs)
@@ -179,6 +196,9 @@ export class FileHasher {
 
   save(): void {
     if (!this.dirty) return
+    // Entries for files that no longer exist (a moved or deleted dataset) are dropped, so
+    // the cache holds at most one entry per file that is there.
+    for (const path of Object.keys(this.cache)) if (!existsSync(path)) delete this.cache[path]
     mkdirSync(dirname(this.cachePath), { recursive: true })
     const tmp = `${this.cachePath}.${process.pid}.tmp`
     writeFileSync(tmp, JSON.stringify(this.cache))

@@ -14,6 +14,7 @@ import { statusOf } from "../../pipeline/status.ts"
 import { updateLinks } from "../../pipeline/book.ts"
 import type { StageEvent } from "../../pipeline/events.ts"
 import { Locks } from "../../pipeline/lock.ts"
+import { FileHasher } from "../../pipeline/fingerprint.ts"
 import { currentProcess, processStarted } from "../../pipeline/owner.ts"
 import { Workspace } from "./workspace.ts"
 
@@ -354,6 +355,43 @@ console.log(JSON.stringify(fails.slice(0, 3)))`
     assert.equal(await Promise.all([runOne(), runOne()]), ["[]", "[]"])
     assert.ok(fs.lstatSync(join(w.root, "out", "race")).isSymbolicLink())
     assert.equal(readdirSync(join(w.root, "out")).filter((n) => n.endsWith(".tmp")), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("dataset roots: symlinked folders are followed, dangling links and link cycles hashed without failing; the hash cache drops files that are gone", () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const root = join(w.root, "dataset")
+    const elsewhere = join(w.root, "elsewhere")
+    mkdirSync(join(root, "train"), { recursive: true })
+    mkdirSync(elsewhere)
+    writeFileSync(join(root, "train.csv"), "image,level\n")
+    writeFileSync(join(elsewhere, "1_left.jpeg"), "pixels")
+    fs.symlinkSync(elsewhere, join(root, "train", "linked"))
+    fs.symlinkSync(join(w.root, "nowhere"), join(root, "dangling"))
+    fs.symlinkSync(root, join(root, "train", "loop"))
+    const cachePath = join(w.root, "cache.json")
+    const hasher = new FileHasher(cachePath)
+    const before = hasher.hash(root)
+    assert.is(new FileHasher(cachePath).hash(root), before, "stable")
+    writeFileSync(join(elsewhere, "1_left.jpeg"), "other pixels")
+    const after = new FileHasher(cachePath).hash(root)
+    assert.is.not(after, before, "a change behind a linked folder changes the hash")
+    hasher.save()
+    writeFileSync(join(w.root, "gone.txt"), "x")
+    const h2 = new FileHasher(cachePath)
+    h2.hash(join(w.root, "gone.txt"))
+    h2.save()
+    assert.ok(join(w.root, "gone.txt") in JSON.parse(readFileSync(cachePath, "utf8")))
+    rmSync(join(w.root, "gone.txt"))
+    const h3 = new FileHasher(cachePath)
+    h3.hash(join(w.root, "offset.txt"))
+    h3.save()
+    const cached = Object.keys(JSON.parse(readFileSync(cachePath, "utf8")) as object)
+    assert.not.ok(cached.includes(join(w.root, "gone.txt")), "pruned")
+    assert.ok(cached.includes(join(w.root, "offset.txt")))
   } finally {
     w.dispose()
   }
