@@ -16,7 +16,7 @@ import type { StageEvent } from "../../pipeline/events.ts"
 import { Locks } from "../../pipeline/lock.ts"
 import { FileHasher } from "../../pipeline/fingerprint.ts"
 import { currentProcess, processStarted } from "../../pipeline/owner.ts"
-import { Workspace } from "./workspace.ts"
+import { Workspace, waitFor } from "./workspace.ts"
 
 const fp0 = "0123456789abcdef0123"
 const tmpOf = (w: Workspace) => join(w.root, "artifacts", ".tmp")
@@ -392,6 +392,30 @@ test("dataset roots: symlinked folders are followed, dangling links and link cyc
     const cached = Object.keys(JSON.parse(readFileSync(cachePath, "utf8")) as object)
     assert.not.ok(cached.includes(join(w.root, "gone.txt")), "pruned")
     assert.ok(cached.includes(join(w.root, "offset.txt")))
+  } finally {
+    w.dispose()
+  }
+})
+
+test("concurrency: two drivers with overlapping selections run each stage once; gc during the run removes nothing the run uses", async () => {
+  const w = new Workspace({ n: 3, slowMs: 2500 })
+  try {
+    const a = w.cli(["run", "square/0", "square/1"])
+    const b = w.cli(["run", "sum"])
+    // While squares run in workers, a gc given another config sees none of the run's artifacts as referenced.
+    await waitFor(() => tmpNames(w).some((d) => existsSync(join(tmpOf(w), d, "partial-1.txt"))), 60_000, "a square to be mid-run")
+    writeFileSync(join(w.root, "other.json"), JSON.stringify({ n: 4, scale: 5, fail: [], slowMs: 2500 })) // source too is unreferenced there
+    const gc = await cli(w, ["gc", "--config", "other.json"])
+    assert.is(gc.code, 1, gc.out)
+    assert.match(gc.out, /gc removed nothing: stages are running/)
+    const [ca, cb] = await Promise.all([a.done, b.done])
+    assert.is(ca, 0, a.output())
+    assert.is(cb, 0, b.output())
+    assert.equal(w.takeRuns(), ["source", "square/0", "square/1", "square/2", "sum"])
+    const s = await w.session()
+    assert.equal(s.store.verify(), [])
+    for (const id of ["source", "square/0", "square/1", "square/2", "sum"]) assert.ok(s.store.isComplete(id, s.fps.get(id)!.fingerprint), id)
+    assert.equal(tmpNames(w), [])
   } finally {
     w.dispose()
   }
