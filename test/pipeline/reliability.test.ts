@@ -46,7 +46,7 @@ const cli = async (w: Workspace, args: string[]) => {
 test("a mistyped verb, flag or value ends with a one-line message and exit code 2, no internal dump", async () => {
   const w = new Workspace({ n: 1 })
   try {
-    for (const args of [["results"], ["verify", "--bogus"], ["run", "--jobs", "x"]]) {
+    for (const args of [["resluts"], ["verify", "--bogus"], ["run", "--jobs", "x"]]) {
       const { code, out } = await cli(w, args)
       assert.is(code, 2, `${args.join(" ")}: ${out}`)
       assert.not.match(out, /ERROR \(#|_tag|CommandMismatch|InvalidValue/, `${args.join(" ")}: ${out}`)
