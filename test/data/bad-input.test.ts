@@ -149,6 +149,64 @@ test("an empty dataset is a clear error in both modes", async () => {
   }
 })
 
+// The same CSV damage for each CSV-listed dataset: how the file is spelled (BOM, CRLF,
+// quotes), its columns, and files with no rows. Each ends in a parse, a counted skip or an
+// IngestError of the named kind whose message names the file; none may crash.
+type CsvFormat = "eyepacs" | "aptos" | "chexpert"
+// `required`: a column the reader cannot do without; `oddId`: the skip for a row whose id is "x,y".
+const csvDatasets: Record<CsvFormat, { csv: string; header: string; rows: string[]; files: string[]; required: number; oddId: SkipKind }> = {
+  eyepacs: { csv: "trainLabels.csv", header: "image,level", rows: ["1_left,0", "1_right,1", "2_left,2"], files: ["train/1_left.jpeg", "train/1_right.jpeg", "train/2_left.jpeg"], required: 1, oddId: "bad-path" },
+  aptos: { csv: "train.csv", header: "id_code,diagnosis", rows: ["a1,0", "a2,1", "a3,4"], files: ["train_images/a1.png", "train_images/a2.png", "train_images/a3.png"], required: 1, oddId: "missing-file" },
+  chexpert: {
+    required: 0,
+    // the row's second cell (Sex) lands in Frontal/Lateral's place once "x,y" is one cell
+    oddId: "unknown-label",
+    csv: "CheXpert-v1.0-small/train.csv",
+    header: chexpertColumns.join(","),
+    rows: [1, 2, 3].map((p) => [`CheXpert-v1.0-small/train/patient0000${p}/study1/view1_frontal.jpg`, "Male", "40", "Frontal", "AP", "", "", "", "", "", "1.0", "", "", "", "", "", "", "", ""].join(",")),
+    files: [1, 2, 3].map((p) => `CheXpert-v1.0-small/train/patient0000${p}/study1/view1_frontal.jpg`),
+  },
+}
+type CsvOutcome = { records: number; skipped?: "oddId" | "malformed-row" } | { error: string }
+const csvCases: { name: string; text: (d: (typeof csvDatasets)[CsvFormat]) => string; expect: CsvOutcome }[] = [
+  { name: "BOM", text: (d) => `\ufeff${[d.header, ...d.rows].join("\n")}\n`, expect: { records: 3 } },
+  { name: "CRLF", text: (d) => `${[d.header, ...d.rows].join("\r\n")}\r\n`, expect: { records: 3 } },
+  { name: "quoted fields", text: (d) => `${[d.header, ...d.rows.map((r) => r.split(",").map((c) => `"${c}"`).join(","))].join("\n")}\n`, expect: { records: 3 } },
+  { name: "a quoted comma in the id", text: (d) => `${[d.header, ...d.rows, `"x,y",1${",".repeat(d.header.split(",").length - 2)}`].join("\n")}\n`, expect: { records: 3, skipped: "oddId" } },
+  { name: "an extra column", text: (d) => `${[d.header, ...d.rows, `${d.rows[0]},extra`].join("\n")}\n`, expect: { records: 3, skipped: "malformed-row" } },
+  { name: "a missing column", text: (d) => `${[d.header, ...d.rows].map((r) => r.split(",").filter((_, i) => i !== d.required).join(",")).join("\n")}\n`, expect: { error: "bad-layout" } },
+  { name: "an empty file", text: () => "", expect: { error: "bad-layout" } },
+  { name: "the header only", text: (d) => `${d.header}\n`, expect: { error: "empty-dataset" } },
+]
+for (const format of ["eyepacs", "aptos", "chexpert"] as const) {
+  for (const c of csvCases) {
+    test(`CSV corpus, ${format}: ${c.name}`, async () => {
+      const d = csvDatasets[format]
+      const root = join(tmp, `csv-${format}-${corpusNo++}`)
+      for (const f of d.files) {
+        await mkdir(join(root, f, ".."), { recursive: true })
+        await writeFile(join(root, f), f.endsWith(".png") ? png : jpeg)
+      }
+      await mkdir(join(root, d.csv, ".."), { recursive: true })
+      await writeFile(join(root, d.csv), c.text(d))
+      const o = { format, root, outDir: join(root, "out"), size: 16, seed: 1, split: { validation: 0, test: 0 } } as IngestOptions
+      if ("error" in c.expect) {
+        try { await ingest(o); assert.unreachable("no error") } catch (e) {
+          assert.instance(e, IngestError, String(e))
+          assert.is((e as IngestError).kind, c.expect.error, (e as Error).message)
+          // a layout error names the CSV; "nothing usable" names the root it looked in
+          assert.ok((e as Error).message.includes(c.expect.error === "empty-dataset" ? root : d.csv), (e as Error).message)
+        }
+        return
+      }
+      const m = await ingest(o)
+      assert.is(m.splits.train!.count, c.expect.records)
+      const skip = c.expect.skipped === "oddId" ? d.oddId : c.expect.skipped
+      assert.equal(m.skipped.map((x) => [x.kind, x.line]), skip ? [[skip, 5]] : [])
+    })
+  }
+}
+
 test("a missing list file or column is a layout error whatever the mode", async () => {
   const root = join(tmp, "nolist")
   await mkdir(root, { recursive: true })
