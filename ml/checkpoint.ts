@@ -210,9 +210,9 @@ export const listCheckpoints = async (dir: string): Promise<{ step: number; path
 
 export const latestCheckpoint = async (dir: string): Promise<string | undefined> => (await listCheckpoints(dir)).at(-1)?.path
 
-/** Temporary files of a checkpoint write (see writeTensorFile) by a process other than this one. */
+/** Temporary files of a tensor-file write (see writeTensorFile) by a process other than this one. */
 const staleTempFile = (name: string): boolean => {
-  const m = /^\.checkpoint-\d+\.tfck\.(\d+)\.\d+\.tmp$/.exec(name)
+  const m = /^\..+\.tfck\.(\d+)\.\d+\.tmp$/.exec(name)
   return m !== null && Number(m[1]) !== process.pid
 }
 
