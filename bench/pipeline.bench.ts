@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import { Workspace } from "../test/pipeline/workspace.ts"
 import { statusOf } from "../pipeline/status.ts"
 import { selectNodes } from "../pipeline/graph.ts"
-import { runPlan } from "../pipeline/scheduler.ts"
+import { localScheduler } from "../pipeline/scheduler.ts"
 import { inlineExecutor } from "../pipeline/executors/local.ts"
 
 const REPS = 5
@@ -38,7 +38,7 @@ export default async function (): Promise<void> {
     const noopRun = await best(3, async () => {
       const session = await w.session()
       const env = { store: session.store, locks: session.locks, reporter: { event: () => {} }, root: session.project.root }
-      const summary = await Effect.runPromise(runPlan(selectNodes(session.graph, []), session.fps, env, inlineExecutor(env), { jobs: 2, gpus: 0, force: new Set() }))
+      const summary = await Effect.runPromise(localScheduler(env, inlineExecutor(env), { jobs: 2, gpus: 0 })({ nodes: selectNodes(session.graph, []), fps: session.fps }, { force: new Set() }))
       if (summary.ran.length) throw new Error("no-op run ran stages")
     })
     const status = await best(3, async () => {

@@ -126,12 +126,3 @@ export const localScheduler =
       yield* Effect.forEach(nodes, runOne, { concurrency: "unbounded", discard: true })
       return book.summary()
     })
-
-/** The local scheduler over one executor, for in-process runs (tests, the engine benchmark). */
-export const runPlan = (
-  nodes: readonly AnyNode[],
-  fps: ReadonlyMap<string, Fingerprinted>,
-  env: ExecEnv,
-  executor: Executor,
-  options: RunOptions & LocalSlots,
-): Effect.Effect<RunSummary> => localScheduler(env, executor, options)({ nodes, fps }, options)

@@ -16,7 +16,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { KILL_RUN_STEPS, killRunOptions } from "./fixtures/kill-child.ts"
 import { rocAuc } from "../../ml/metrics.ts"
-import { tinyConvNet, restoreBackend, toyRetina, TOY_SIZE as SIZE, useWasm, weightArrays } from "./fixtures/tiny-models.ts"
+import { randomClassSet, tinyConvNet, restoreBackend, toyRetina, TOY_SIZE as SIZE, useWasm, weightArrays } from "./fixtures/tiny-models.ts"
 
 test.before(useWasm)
 test.after(restoreBackend)
@@ -296,12 +296,7 @@ test("a real architecture (CBR-Tiny) trains deterministically on the wasm backen
   await selectBackend("wasm")
   try {
     const size = 16
-    const r = new Rng("wasm-data")
-    const set = memoryImageSet({
-      height: size, width: size, labels: { kind: "class", classes: 5 },
-      pixels: Uint8Array.from({ length: 16 * size * size * 3 }, () => r.int(256)),
-      labelValues: Float32Array.from({ length: 16 }, () => r.int(5)), patients: Array.from({ length: 16 }, (_, i) => `p${i}`),
-    })
+    const set = randomClassSet("wasm-data", size)
     const once = async () => {
       const built = buildModel({ arch: "cbr-tiny", inputSize: size, widthMultiplier: 0.25, outputs: 5, outputActivation: "softmax", seed: 1 })
       const before = Float32Array.from(built.model.getLayer(built.blocks[0].layers[0]).getWeights()[0].dataSync())

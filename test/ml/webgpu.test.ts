@@ -11,7 +11,7 @@ import "@tensorflow/tfjs-backend-cpu"
 import { selectBackend } from "../../ml/backend.ts"
 import { probeWebgpuAdapter } from "../../ml/webgpu-probe.ts"
 import { Rng } from "../../lib/random.ts"
-import { memoryImageSet } from "../../data/imageset.ts"
+import { randomClassSet } from "./fixtures/tiny-models.ts"
 import { retinaTask, train } from "../../ml/train.ts"
 import { buildModel } from "../../models/index.ts"
 import { convCases, geometry, maxAbsDiff, randomArray, type Shape4 } from "./fixtures/conv-cases.ts"
@@ -151,12 +151,7 @@ if (!("adapter" in probe)) {
 
   test("a short CBR-Tiny training run on webgpu is bit-identical for the same seed and close to cpu's", async () => {
     const size = 16
-    const r = new Rng("webgpu-data")
-    const set = memoryImageSet({
-      height: size, width: size, labels: { kind: "class", classes: 5 },
-      pixels: Uint8Array.from({ length: 16 * size * size * 3 }, () => r.int(256)),
-      labelValues: Float32Array.from({ length: 16 }, () => r.int(5)), patients: Array.from({ length: 16 }, (_, i) => `p${i}`),
-    })
+    const set = randomClassSet("webgpu-data", size)
     const once = async () => {
       const built = buildModel({ arch: "cbr-tiny", inputSize: size, widthMultiplier: 0.25, outputs: 5, outputActivation: "softmax", seed: 1 })
       const res = await train({ model: built.model, train: set, task: retinaTask(), optimizer: { kind: "adam", learningRate: 1e-3 }, batchSize: 8, steps: 3, seed: 5 })
