@@ -3,11 +3,13 @@
 // profile's sizes (width x0.125, batch 16; ResNet-50 40 px as its fine-tunes, Inception-v3
 // 75 px), kernels summed by name, and the step's time outside kernels (wall - kernel time:
 // tape, tidy, layer bookkeeping, small-tensor allocation), and the Adam update's share.
-// Options: --models resnet50:40,inception-v3:75 --width 0.125 --batch 16 --top 12 --steps 3.
+// Options: --models resnet50:40,inception-v3:75 --width 0.125 --batch 16 --top 12 --steps 3
+// --optimizer auto|ops (ml/optimizer.ts: its wasm heap update, or op by op as before).
 import * as tf from "@tensorflow/tfjs-core"
 import { selectBackend } from "../ml/backend.ts"
 import type { ArchName } from "../models/index.ts"
 import { makeTrainer } from "./training.bench.ts"
+import type { UpdatePath } from "../ml/optimizer.ts"
 
 interface KernelTotal { name: string; ms: number; calls: number }
 
@@ -17,14 +19,15 @@ export default async function (options: Record<string, string> = {}): Promise<vo
   const batch = Number(options.batch ?? 16)
   const top = Number(options.top ?? 12)
   const steps = Number(options.steps ?? 3)
+  const updatePath: UpdatePath = options.optimizer === "ops" ? "ops" : "auto"
   console.log(`${info.name}, ${info.threads} thread(s); width x${width}, batch ${batch}; ${steps} profiled steps per model after 2 warm-up steps`)
   for (const item of (options.models ?? "resnet50:40,inception-v3:75").split(",")) {
     const [arch, size] = item.split(":") as [ArchName, string]
-    const trainer = makeTrainer({ arch, size: Number(size), request: "wasm", batch, width })
+    const trainer = makeTrainer({ arch, size: Number(size), request: "wasm", batch, width, updatePath })
     await trainer.step()
     await trainer.step()
     const totals = new Map<string, KernelTotal>()
-    let wallMs = 0, kernelMs = 0, calls = 0, nestedMs = 0, adamMs = 0, adamCalls = 0
+    let wallMs = 0, kernelMs = 0, calls = 0, nestedMs = 0, adamMs = 0, adamCalls = 0, adamWallMs = 0
     const cpu0 = process.cpuUsage()
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now()
@@ -46,8 +49,10 @@ export default async function (options: Record<string, string> = {}): Promise<vo
         calls++
       }
       // The optimiser's share: the same Adam update alone, on gradients computed outside the profile.
-      const { value, grads } = tf.variableGrads(trainer.lossOf)
-      const adam = await tf.profile(() => trainer.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor }))))
+      const { value, grads } = tf.variableGrads(trainer.lossOf, trainer.variables)
+      const t1 = performance.now()
+      const adam = await tf.profile(() => trainer.optimizer.apply(trainer.variables.map((v) => grads[v.name])))
+      adamWallMs += performance.now() - t1
       for (const k of adam.kernels) adamMs += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0
       adamCalls += adam.kernels.length
       tf.dispose([value, ...Object.values(grads)])
@@ -57,7 +62,7 @@ export default async function (options: Record<string, string> = {}): Promise<vo
     const per = (v: number) => (v / steps).toFixed(1)
     console.log(`\n${arch} ${size}px: ${per(wallMs)} ms/step wall (${(100 * cpuMs / wallMs).toFixed(0)}% of a core over the run), ${per(kernelMs)} ms in ${Math.round(calls / steps)} kernel calls, ` +
       `${per(wallMs - kernelMs)} ms outside kernels (${(100 * (wallMs - kernelMs) / wallMs).toFixed(0)}%); ` +
-      `Adam update alone ${per(adamMs)} ms in ${Math.round(adamCalls / steps)} kernel calls; batch-norm forward bodies ${per(nestedMs)} ms (their kernels are in the list)`)
+      `Adam update alone (${updatePath}) ${per(adamWallMs)} ms wall, ${per(adamMs)} ms in ${Math.round(adamCalls / steps)} kernel calls; batch-norm forward bodies ${per(nestedMs)} ms (their kernels are in the list)`)
     for (const t of [...totals.values()].sort((a, b) => b.ms - a.ms).slice(0, top)) {
       console.log(`  ${t.name.padEnd(28)} ${per(t.ms).padStart(8)} ms/step  ${(100 * t.ms / kernelMs).toFixed(1).padStart(5)}% of kernel time  ${String(Math.round(t.calls / steps)).padStart(5)} calls/step`)
     }

@@ -16,6 +16,7 @@ import { createInterface } from "node:readline"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as tf from "@tensorflow/tfjs-core"
 import { BACKEND_REQUESTS, selectBackend, type BackendRequest } from "../ml/backend.ts"
+import { Optimizer, type UpdatePath } from "../ml/optimizer.ts"
 import { trainingFlopsPerImage } from "../models/count.ts"
 import { ARCH_NAMES, buildModel } from "../models/index.ts"
 import type { ArchName } from "../models/index.ts"
@@ -23,7 +24,11 @@ import type { ArchName } from "../models/index.ts"
 const DEFAULT_BATCH = 16
 const TARGET_GFLOPS_PER_CORE = 15
 
-export interface Config { arch: ArchName; size: number; request: BackendRequest; batch: number; width: number }
+export interface Config {
+  arch: ArchName; size: number; request: BackendRequest; batch: number; width: number
+  /** The project's optimiser path (ml/optimizer.ts): "auto" = its heap update on wasm, "ops" = op by op everywhere. */
+  updatePath?: UpdatePath
+}
 interface Result extends Config {
   /** Trainable parameters, head included (compared with the PyTorch reference's). */
   params: number
@@ -42,14 +47,19 @@ const DEFAULT_MODELS = "cbr-tiny:32,cbr-small:32,cbr-tiny:64,cbr-small:64,resnet
 /** A trainer for one config; `step()` runs one optimisation step and waits for its result. */
 export const makeTrainer = (config: Config) => {
   const built = buildModel({ arch: config.arch, inputSize: config.size, widthMultiplier: config.width, outputs: 5, outputActivation: "softmax", seed: 1 })
-  const optimizer = tf.train.adam(1e-3)
+  // The project's own Adam (what ml/train.ts trains with), not tf.train.adam.
+  const trainable = built.model.trainableWeights
+  const variables = trainable.map((w) => w.read() as tf.Variable)
+  const optimizer = new Optimizer({ kind: "adam", learningRate: 1e-3 }, variables, trainable.map((w) => w.originalName), config.updatePath ?? "auto")
   const x = tf.randomNormal([config.batch, config.size, config.size, 3], 0, 1, "float32", 7)
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: config.batch }, (_, i) => i % 5), "int32"), 5)
   const lossOf = () => tf.losses.softmaxCrossEntropy(y, built.model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar
   const step = async () => {
-    const loss = optimizer.minimize(lossOf, true)!
-    await loss.data() // wait for the step to finish (webgpu reads only asynchronously)
-    loss.dispose()
+    const { value, grads } = tf.variableGrads(lossOf, variables)
+    optimizer.apply(variables.map((v) => grads[v.name]))
+    tf.dispose(Object.values(grads))
+    await value.data() // wait for the step to finish (webgpu reads only asynchronously)
+    value.dispose()
   }
   const dispose = () => {
     tf.dispose([x, y])
@@ -57,7 +67,7 @@ export const makeTrainer = (config: Config) => {
     built.model.dispose()
   }
   const params = built.model.trainableWeights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0)
-  return { flops: trainingFlopsPerImage(built), params, step, lossOf, optimizer, dispose }
+  return { flops: trainingFlopsPerImage(built), params, step, lossOf, optimizer, variables, dispose }
 }
 
 /** Warm up, then time steps until both `minSeconds` and `minSteps` are reached. */
