@@ -121,6 +121,13 @@ export const ConfigSchema = Schema.Struct({
   }),
   /** Inception-v3 needs at least 75 px; it is trained at this size when the set's size is smaller. */
   pretrain: Training,
+  /**
+   * Keras ImageNet weights (resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5,
+   * inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5), per model, relative to the
+   * config's directory: where set, that model's "pretrained" weights are imported from the
+   * file (content-hashed as an input) instead of pretrained in-house. Needs widthMultiplier 1.
+   */
+  importedWeights: Schema.optional(Schema.Struct({ resnet50: Schema.optional(Schema.String), "inception-v3": Schema.optional(Schema.String) })),
   finetune: Training,
   /** Steps for Table 3's small-data runs. */
   smallDataSteps: Schema.Int.pipe(Schema.positive()),

@@ -8,6 +8,7 @@ import type { Arch, Config } from "./config.ts"
 import { generateDataset } from "./generate.ts"
 import { ingestDataset } from "./ingest.ts"
 import { pretrain } from "./pretrain.ts"
+import { importKerasWeights } from "./import-weights.ts"
 import { fineTune } from "./finetune.ts"
 import { dumpActivationsStage } from "./activations.ts"
 import { similarityStage } from "./similarity.ts"
@@ -92,9 +93,21 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   }
 
   // ---- ImageNet pretraining: one fixed set of weights per model (transfer runs fine-tune it three times)
+  // or, where importedWeights names a Keras file for the model, those weights imported.
+  const importedFile = (arch: Arch): string | undefined => (config.importedWeights as Partial<Record<Arch, string>> | undefined)?.[arch]
   const pretrained = (arch: Arch): StageNode<TrainedResult> =>
     once(() => {
       const size = sizeFor(arch, config.data.imagenet.size)
+      const file = importedFile(arch)
+      if (file !== undefined) {
+        return importKerasWeights.make({
+          id: `import-weights/${arch}`,
+          params: { arch, widthMultiplier: width, inputSize: size, backend: config.backend },
+          inputs: {},
+          files: { weights: resolve(cwd, file) },
+          resources: { cpu: 1, gpu: 0 },
+        })
+      }
       return pretrain.make({
         id: `pretrain/${arch}`,
         params: { ...model(arch, size, 1000), training: trainingFor(config.pretrain, arch) },

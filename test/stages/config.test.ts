@@ -150,4 +150,27 @@ test("backend webgpu in the config file: training and activation stages hold a G
   })
 })
 
+test("importedWeights in the paper profile: the model's pretrained weights come from the Keras file (hashed as an input), not in-house pretraining", () => {
+  withDir((dir) => {
+    for (const d of ["imagenet", "eyepacs", "chexpert"]) mkdirSync(join(dir, d))
+    writeFileSync(join(dir, "resnet50_notop.h5"), "stands in for the weights file")
+    writeFileSync(
+      join(dir, "transfusion.config.json"),
+      JSON.stringify({ paper: { importedWeights: { resnet50: "resnet50_notop.h5" }, data: { imagenet: { source: { kind: "real", root: "imagenet" } }, retina: { source: { kind: "real", root: "eyepacs" } }, chexpert: { source: { kind: "real", root: "chexpert" } } } } }),
+    )
+    const { config, overrides } = resolveConfig("paper", undefined, dir)
+    const graph = buildGraph(expandGraph(config, "paper", overrides, dir))
+    const ids = graph.nodes.map((n) => n.id)
+    assert.ok(ids.includes("import-weights/resnet50"))
+    assert.not.ok(ids.includes("pretrain/resnet50"), "no in-house pretraining for an imported model")
+    assert.ok(ids.includes("pretrain/inception-v3"), "a model without a file is still pretrained in-house")
+    const imported = graph.byId.get("import-weights/resnet50")!
+    assert.equal(imported.files, { weights: join(dir, "resnet50_notop.h5") })
+    const transfer = graph.byId.get("finetune/retina/resnet50/transfer/seed1")!
+    assert.ok(Object.values(transfer.inputs).some((n) => n.id === "import-weights/resnet50"), "fine-tuning reads the imported weights")
+    writeFileSync(join(dir, "transfusion.config.json"), JSON.stringify({ paper: { importedWeights: { "cbr-small": "x.h5" } } }))
+    assert.throws(() => resolveConfig("paper", undefined, dir), /cbr-small/)
+  })
+})
+
 test.run()
