@@ -2,9 +2,33 @@
 // or compares models. Other modules code against these names; keep them stable.
 import type * as tf from "@tensorflow/tfjs-layers"
 
-export type ArchName = "resnet50" | "resnet50-slim" | "inception-v3" | "cbr-larget" | "cbr-largew" | "cbr-small" | "cbr-tiny"
+/**
+ * The one list of model ids (configs, stage ids, report keys all use these spellings), in
+ * the paper's Table 1 order; `resnet50-slim` is Section 5's Slim ResNet-50 (blocks 3-4 at
+ * half width) and is built only by Section 5's stages; `TABLE_MODELS` are the ones a config
+ * may list for Tables 1-3. Everything else derives from it (Schema.Literal(...ARCH_NAMES), typeof).
+ */
+export const TABLE_MODELS = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"] as const
+export const ARCH_NAMES = [...TABLE_MODELS, "resnet50-slim"] as const
 
-export const ARCH_NAMES: readonly ArchName[] = ["resnet50", "resnet50-slim", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"]
+export type ArchName = (typeof ARCH_NAMES)[number]
+
+/** Display names as the paper writes them. */
+export const MODEL_NAMES: Record<ArchName, string> = {
+  "resnet50": "ResNet-50",
+  "inception-v3": "Inception-v3",
+  "cbr-larget": "CBR-LargeT",
+  "cbr-largew": "CBR-LargeW",
+  "cbr-small": "CBR-Small",
+  "cbr-tiny": "CBR-Tiny",
+  "resnet50-slim": "Slim ResNet-50",
+}
+
+/** Section 3.2's "standard ImageNet architectures" vs the lightweight CBR family. */
+export const LARGE_MODELS: readonly ArchName[] = ["resnet50", "inception-v3"]
+export const CBR_MODELS: readonly ArchName[] = ["cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"]
+/** "Small CBRs" of claim 2 (Table 1's two smallest models). */
+export const SMALL_CBR_MODELS: readonly ArchName[] = ["cbr-small", "cbr-tiny"]
 
 export interface ModelSpec {
   arch: ArchName

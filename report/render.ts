@@ -578,7 +578,7 @@ const figure8 = async (data: ReportData, p: Printer): Promise<Section> => {
         { label: "Slim (pretrained to block2)", filter: { ...f, model: "resnet50-slim", init: "transfusion-block2" } },
       ],
     },
-    ...(["resnet50", "cbr-large-w"] as const).map((model) => ({
+    ...(["resnet50", "cbr-largew"] as const).map((model) => ({
       title: `${MODEL_NAMES[model]}: Gabor conv1`,
       configs: [
         { label: "Gabor conv1", filter: { ...f, model, init: "gabor-conv1" as const } },

@@ -5,40 +5,17 @@
 // Units: AUCs and accuracies are fractions in [0, 1] (the report prints them as
 // percentages); similarity scores are in [0, 1]; steps are optimiser steps.
 
-/** The paper's models. `resnet50-slim` is Section 5's Slim ResNet-50 (blocks 3-4 at half width). */
-export type ModelId = "resnet50" | "inception-v3" | "cbr-large-t" | "cbr-large-w" | "cbr-small" | "cbr-tiny" | "resnet50-slim"
-
-export const MODEL_IDS: readonly ModelId[] = ["resnet50", "inception-v3", "cbr-large-t", "cbr-large-w", "cbr-small", "cbr-tiny", "resnet50-slim"]
-
-/** Display names as the paper writes them. */
-export const MODEL_NAMES: Record<ModelId, string> = {
-  "resnet50": "ResNet-50",
-  "inception-v3": "Inception-v3",
-  "cbr-large-t": "CBR-LargeT",
-  "cbr-large-w": "CBR-LargeW",
-  "cbr-small": "CBR-Small",
-  "cbr-tiny": "CBR-Tiny",
-  "resnet50-slim": "Slim ResNet-50",
-}
-
-/** Section 3.2's "standard ImageNet architectures" vs the lightweight CBR family. */
-export const LARGE_MODELS: readonly ModelId[] = ["resnet50", "inception-v3"]
-export const CBR_MODELS: readonly ModelId[] = ["cbr-large-t", "cbr-large-w", "cbr-small", "cbr-tiny"]
-/** "Small CBRs" of claim 2 (Table 1's two smallest models). */
-export const SMALL_CBR_MODELS: readonly ModelId[] = ["cbr-small", "cbr-tiny"]
+/** The paper's models: the ids and names of models/types.ts, one vocabulary for both. */
+import type { ArchName } from "../models/types.ts"
+export type ModelId = ArchName
+export { ARCH_NAMES as MODEL_IDS, CBR_MODELS, LARGE_MODELS, MODEL_NAMES, SMALL_CBR_MODELS } from "../models/types.ts"
 
 export type DatasetId = "retina" | "chexpert"
 
 /** The CheXpert pathologies of Table 2, in the paper's column order. */
-export type Pathology = "atelectasis" | "cardiomegaly" | "consolidation" | "edema" | "pleural-effusion"
-export const PATHOLOGIES: readonly Pathology[] = ["atelectasis", "cardiomegaly", "consolidation", "edema", "pleural-effusion"]
-export const PATHOLOGY_NAMES: Record<Pathology, string> = {
-  "atelectasis": "Atelectasis",
-  "cardiomegaly": "Cardiomegaly",
-  "consolidation": "Consolidation",
-  "edema": "Edema",
-  "pleural-effusion": "Pleural Effusion",
-}
+import type { FindingKey } from "../data/findings.ts"
+export type Pathology = FindingKey
+export { FINDING_KEYS as PATHOLOGIES, FINDING_NAMES as PATHOLOGY_NAMES } from "../data/findings.ts"
 
 /** Weight-transfusion prefixes (Figure 7): pretrained weights up to and including this stage, the rest random. */
 export type TransfusionPrefix = "conv1" | "block1" | "block2" | "block3" | "block4"

@@ -6,12 +6,26 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
+import { CHEXPERT_FINDINGS } from "../data/findings.ts"
+import { TABLE_MODELS } from "../models/types.ts"
 import { BackendSchema } from "./common.ts"
+import { TrainingSchema } from "./training.ts"
 
-const Arch = Schema.Literal("resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
+const Arch = Schema.Literal(...TABLE_MODELS)
 export type Arch = typeof Arch.Type
 const Policy = Schema.Literal("U-Ignore", "U-Zeros", "U-Ones")
 const Fit = Schema.Literal("cover", "contain", "fill")
+
+/** A stage's training settings plus what a config decides per model before a stage sees it. */
+const Training = Schema.Struct({
+  ...TrainingSchema.fields,
+  /**
+   * Steps per model where they differ from `steps`: the paper trains every run to
+   * convergence, and at reduced width the deep models (ResNet-50, Inception-v3) converge
+   * in more steps than the CBRs. Table 3's small-data runs scale by the same ratio.
+   */
+  stepsByModel: Schema.optional(Schema.partial(Schema.Record({ key: Arch, value: Schema.Int.pipe(Schema.positive()) }))),
+})
 
 /** A dataset either generated here (synthetic stand-in in the real layout) or a user's copy. */
 const Source = <S extends Schema.Struct.Fields>(synthetic: S) =>
@@ -24,33 +38,6 @@ const Source = <S extends Schema.Struct.Fields>(synthetic: S) =>
     }),
   )
 
-const Training = Schema.Struct({
-  steps: Schema.Int.pipe(Schema.positive()),
-  batchSize: Schema.Int.pipe(Schema.positive()),
-  learningRate: Schema.Number.pipe(Schema.positive()),
-  optimizer: Schema.Literal("adam", "sgd-momentum"),
-  /** Validation curve point every N steps (convergence figures, steps-to-threshold). */
-  evalEvery: Schema.Int.pipe(Schema.positive()),
-  /** Random horizontal flips (spec.md: the only augmentation). */
-  flip: Schema.Boolean,
-  /**
-   * Batch norm's moving-average momentum (Keras default 0.99). At a few hundred steps 0.99
-   * leaves 0.99^steps of the initial statistics in the evaluated model (0.37 after 100), and a
-   * deep net evaluated with them is near chance; short profiles use 0.9.
-   */
-  batchNormMomentum: Schema.Number.pipe(Schema.between(0, 1)),
-  /**
-   * Which weights a run reports (test metrics, activations): the last step's, or those of the
-   * best validation point (validation AUC; accuracy when pretraining), the common practice.
-   */
-  checkpoint: Schema.Literal("last", "best-validation"),
-  /**
-   * Steps per model where they differ from `steps`: the paper trains every run to
-   * convergence, and at reduced width the deep models (ResNet-50, Inception-v3) converge
-   * in more steps than the CBRs. Table 3's small-data runs scale by the same ratio.
-   */
-  stepsByModel: Schema.optional(Schema.partial(Schema.Record({ key: Arch, value: Schema.Int.pipe(Schema.positive()) }))),
-})
 
 /** Where stages run: this machine (default) or a Slurm cluster (README, "Running on a Slurm cluster"). */
 const Executor = Schema.Union(
@@ -110,13 +97,7 @@ export const ConfigSchema = Schema.Struct({
       size: Schema.Int.pipe(Schema.positive()),
       fit: Fit,
       /** Per pathology; spec.md's default: U-Ones for Atelectasis and Edema, U-Zeros for the rest. */
-      uncertainty: Schema.Struct({
-        Atelectasis: Policy,
-        Cardiomegaly: Policy,
-        Consolidation: Policy,
-        Edema: Policy,
-        "Pleural Effusion": Policy,
-      }),
+      uncertainty: Schema.Record({ key: Schema.Literal(...CHEXPERT_FINDINGS), value: Policy }),
     }),
   }),
   /** Inception-v3 needs at least 75 px; it is trained at this size when the set's size is smaller. */
@@ -155,7 +136,7 @@ const chexpertDefaultPolicy = {
   "Pleural Effusion": "U-Zeros",
 } as const
 
-const allModels: Arch[] = ["resnet50", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny"]
+const allModels: Arch[] = [...TABLE_MODELS]
 
 // RETINA difficulty (issue 16): without grader noise and overlapping grades the CBRs scored
 // 99.4-100.0 AUC and Table 1 separated nothing. Targeted runs under load (load 3-17):

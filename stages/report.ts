@@ -5,6 +5,7 @@ import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
+import { CHEXPERT_FINDINGS, findingKey } from "../data/findings.ts"
 import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, ReportData, RunResult, InitScheme, Provenance, Figure4Entry } from "../report/types.ts"
 import { attempt } from "./common.ts"
 import type { TestScores, TrainedResult } from "./training.ts"
@@ -42,17 +43,11 @@ export interface ReportResult {
   readonly verdicts: readonly { key: string; verdict: string }[]
 }
 
-/** Our architecture names -> the report's model ids. */
-export const reportModel = (arch: string): ModelId =>
-  (({ "cbr-larget": "cbr-large-t", "cbr-largew": "cbr-large-w" }) as Record<string, ModelId>)[arch] ?? (arch as ModelId)
+/** Architecture names are the report's model ids (models/types.ts); the report's input check rejects any other. */
+export const reportModel = (arch: string): ModelId => arch as ModelId
 
-const pathologyKey: Record<string, Pathology> = {
-  Atelectasis: "atelectasis",
-  Cardiomegaly: "cardiomegaly",
-  Consolidation: "consolidation",
-  Edema: "edema",
-  "Pleural Effusion": "pleural-effusion",
-}
+/** CSV finding name (as training names its metrics) -> the report's pathology key. */
+const pathologyKey: Record<string, Pathology> = Object.fromEntries(CHEXPERT_FINDINGS.map((f) => [f, findingKey(f)]))
 
 const curveOf = (curve: TrainedResult["curve"], metric: string): ReportCurvePoint[] =>
   curve.filter((p) => Number.isFinite(p.metrics[metric])).map((p) => ({ step: p.step, value: p.metrics[metric]! }))

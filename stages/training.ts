@@ -6,18 +6,31 @@ import { join } from "node:path"
 import type { StageContext } from "../pipeline/stage.ts"
 import type { CurvePoint } from "../ml/metrics.ts"
 import type { Task } from "../ml/train.ts"
+import { ARCH_NAMES } from "../models/types.ts"
 import { BackendSchema, useBackend, type BackendRequest } from "./common.ts"
 
-export const ArchSchema = Schema.Literal("resnet50", "resnet50-slim", "inception-v3", "cbr-larget", "cbr-largew", "cbr-small", "cbr-tiny")
+export const ArchSchema = Schema.Literal(...ARCH_NAMES)
 
+/** The training settings, with their constraints: a config and a stage's params both decode through it. */
 export const TrainingSchema = Schema.Struct({
-  steps: Schema.Int,
-  batchSize: Schema.Int,
-  learningRate: Schema.Number,
+  steps: Schema.Int.pipe(Schema.positive()),
+  batchSize: Schema.Int.pipe(Schema.positive()),
+  learningRate: Schema.Number.pipe(Schema.positive()),
   optimizer: Schema.Literal("adam", "sgd-momentum"),
-  evalEvery: Schema.Int,
+  /** Validation curve point every N steps (convergence figures, steps-to-threshold). */
+  evalEvery: Schema.Int.pipe(Schema.positive()),
+  /** Random horizontal flips (spec.md: the only augmentation). */
   flip: Schema.Boolean,
-  batchNormMomentum: Schema.Number,
+  /**
+   * Batch norm's moving-average momentum (Keras default 0.99). At a few hundred steps 0.99
+   * leaves 0.99^steps of the initial statistics in the evaluated model (0.37 after 100), and a
+   * deep net evaluated with them is near chance; short profiles use 0.9.
+   */
+  batchNormMomentum: Schema.Number.pipe(Schema.between(0, 1)),
+  /**
+   * Which weights a run reports (test metrics, activations): the last step's, or those of the
+   * best validation point (validation AUC; accuracy when pretraining), the common practice.
+   */
   checkpoint: Schema.Literal("last", "best-validation"),
 })
 

@@ -7,6 +7,7 @@
 //   U-Ignore -> NaN (masked out of loss and metrics), U-Zeros -> 0, U-Ones -> 1.
 // Default (spec.md): U-Ones for Atelectasis and Edema, U-Zeros for every other finding.
 import { readFile } from "node:fs/promises"
+import { CHEXPERT_FINDINGS } from "../findings.ts"
 import { join } from "node:path"
 import { parseCsv, CsvSyntaxError } from "../csv.ts"
 import { IngestError, type SkipLog } from "../errors.ts"
@@ -14,7 +15,7 @@ import { Stated, exists, type ParsedSource, type SourceRecord } from "./record.t
 
 export type UncertaintyPolicy = "U-Ignore" | "U-Zeros" | "U-Ones"
 
-export const chexpertFindings = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"] as const
+export { CHEXPERT_FINDINGS as chexpertFindings } from "../findings.ts"
 
 export const defaultPolicy = (finding: string): UncertaintyPolicy =>
   finding === "Atelectasis" || finding === "Edema" ? "U-Ones" : "U-Zeros"
@@ -61,7 +62,7 @@ export const chexpertBase = async (root: string): Promise<string> => {
 }
 
 export const parseChexpert = async (root: string, options: ChexpertOptions, log: SkipLog): Promise<ParsedSource> => {
-  const findings = options.findings ?? chexpertFindings
+  const findings = options.findings ?? CHEXPERT_FINDINGS
   const policy = Object.fromEntries(findings.map((f) => [f, options.policy?.[f] ?? defaultPolicy(f)])) as Record<string, UncertaintyPolicy>
   for (const [f, p] of Object.entries(options.policy ?? {})) {
     if (!findings.includes(f)) throw new IngestError("bad-option", "chexpert.policy", `policy given for "${f}", which is not among the findings ${JSON.stringify(findings)}`)

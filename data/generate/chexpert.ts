@@ -20,6 +20,7 @@ import { Rng } from "../../lib/random.ts"
 import { Raster, encodeRaster, mapLimit } from "../raster.ts"
 import { rocAuc } from "../../ml/metrics.ts"
 import { defaultPolicy } from "../formats/chexpert.ts"
+import { CHEXPERT_FINDINGS } from "../findings.ts"
 import { emptyTally, type Ceiling, type GeneratedSummary, type LabelTally } from "./summary.ts"
 
 /** The 14 observations, in the real CSV's column order. */
@@ -29,8 +30,6 @@ export const chexpertObservations = [
   "Fracture", "Support Devices",
 ] as const
 export const chexpertColumns = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", ...chexpertObservations] as const
-/** The five findings the paper (and the CheXpert competition) scores. */
-export const chexpertCompetition = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"] as const
 
 export type Observation = (typeof chexpertObservations)[number]
 
@@ -293,7 +292,7 @@ export const generateChexpert = async (root: string, options: ChexpertOptions): 
  */
 export const chexpertCeiling = (rows: readonly { truth: Truth; frontal: boolean; cells: readonly string[] }[]): Ceiling => {
   const frontal = rows.filter((r) => r.frontal)
-  const aucs = chexpertCompetition.map((finding) => {
+  const aucs = CHEXPERT_FINDINGS.map((finding) => {
     const column = chexpertColumns.indexOf(finding)
     const policy = defaultPolicy(finding)
     const labels = frontal.map((r) => {
@@ -306,6 +305,6 @@ export const chexpertCeiling = (rows: readonly { truth: Truth; frontal: boolean;
     metric: "mean-auc",
     value: aucs.reduce((a, b) => a + b, 0) / aucs.length,
     over: `${frontal.length} frontal images of train.csv and valid.csv`,
-    how: `AUC of the true finding against its stated label under the default uncertainty policy, mean of ${chexpertCompetition.map((f, i) => `${f} ${aucs[i]!.toFixed(3)}`).join(", ")}`,
+    how: `AUC of the true finding against its stated label under the default uncertainty policy, mean of ${CHEXPERT_FINDINGS.map((f, i) => `${f} ${aucs[i]!.toFixed(3)}`).join(", ")}`,
   }
 }

@@ -65,7 +65,7 @@ test("claim 2 (small CBRs match large models)", () => {
 })
 
 const imagenet = (model: ModelId, top5: number): PretrainedResult => ({ model, seed: 1, top1: top5 - 0.2, top5, origin: "trained", dataSource: "real" })
-const TOP5: Array<[ModelId, number]> = [["resnet50", 0.92], ["inception-v3", 0.939], ["cbr-large-t", 0.775], ["cbr-large-w", 0.751], ["cbr-small", 0.676], ["cbr-tiny", 0.735]]
+const TOP5: Array<[ModelId, number]> = [["resnet50", 0.92], ["inception-v3", 0.939], ["cbr-larget", 0.775], ["cbr-largew", 0.751], ["cbr-small", 0.676], ["cbr-tiny", 0.735]]
 
 test("claim 3 (ImageNet accuracy does not predict): paper's Table 1 supported; steep dependence not supported; 4 models inconclusive", () => {
   const paperAuc = [0.967, 0.967, 0.962, 0.958, 0.958, 0.958]
@@ -139,8 +139,8 @@ test("claim 6 (Mean Var speeds convergence), steps derived from validation curve
 
 test("claim 7 (Gabor conv1 matches pretrained conv1)", () => {
   const runs = (gabor: number[]) => [
-    ...stepRuns("cbr-large-w", "transfusion-conv1", [1000, 1050, 950], [0.95, 0.951, 0.949]),
-    ...stepRuns("cbr-large-w", "gabor-conv1", gabor, [0.95, 0.9505, 0.9495]),
+    ...stepRuns("cbr-largew", "transfusion-conv1", [1000, 1050, 950], [0.95, 0.951, 0.949]),
+    ...stepRuns("cbr-largew", "gabor-conv1", gabor, [0.95, 0.9505, 0.9495]),
   ]
   const c = claim(data({ runs: runs([1010, 1040, 960]) }), "gabor-matches-pretrained-conv1")
   assert.is(c.verdict, "supported", c.evidence.join("\n"))
@@ -190,8 +190,8 @@ test("claims 8-11 (Figure 2, Table 3, Slim, conv1's marginal speed-up): supporte
       runs: [
         ...seeds("resnet50", "random", [0.9, 0.905, 0.895], { regime: "small-data" }),
         ...seeds("resnet50", "transfer", [0.9 + gain, 0.905 + gain, 0.895 + gain], { regime: "small-data" }),
-        ...seeds("cbr-large-t", "random", [0.93, 0.931, 0.929], { regime: "small-data" }),
-        ...seeds("cbr-large-t", "transfer", [0.93 + cbrGain, 0.931 + cbrGain, 0.929 + cbrGain], { regime: "small-data" }),
+        ...seeds("cbr-larget", "random", [0.93, 0.931, 0.929], { regime: "small-data" }),
+        ...seeds("cbr-larget", "transfer", [0.93 + cbrGain, 0.931 + cbrGain, 0.929 + cbrGain], { regime: "small-data" }),
       ],
     })
   const s9 = claim(small(0.04, 0.001), "transfer-helps-large-small-data")

@@ -62,8 +62,8 @@ test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inpu
   assert.is(v["table2/cbr-tiny/transfer/edema/mean"], mean(ch))
   assert.is(v["paper/table2/cbr-tiny/transfer/edema"], 89.81)
   assert.is(v["paper/table2/cbr-tiny/transfer/edema/pm"], 1.08)
-  const small = metricBySeed(input, { model: "cbr-large-w", init: "transfer", dataset: "retina", regime: "small-data" }, "referable-auc")
-  assert.is(v["table3/cbr-large-w/transfer/mean"], mean(small))
+  const small = metricBySeed(input, { model: "cbr-largew", init: "transfer", dataset: "retina", regime: "small-data" }, "referable-auc")
+  assert.is(v["table3/cbr-largew/transfer/mean"], mean(small))
   assert.is(v["paper/table3/resnet50/transfer"], 94.6)
   // The printed text is the value in percent with two decimals.
   assert.match(section(out.html, "table1"), `data-key="table1/resnet50/random/mean" data-value="${mean(r)}">${(100 * mean(r)).toFixed(2)}<`)
@@ -132,7 +132,7 @@ test("figure numbers read back equal the inputs", () => {
   assert.ok(steps >= 2000 && steps <= 2200, String(steps))
   assert.ok(v["figure6/chexpert/resnet50/mean-var/steps/mean"]! >= 1200)
   assert.ok("figure8/retina/resnet50-slim/transfusion-block2/steps/mean" in v)
-  assert.ok("figure8/retina/cbr-large-w/gabor-conv1/final-auc/mean" in v)
+  assert.ok("figure8/retina/cbr-largew/gabor-conv1/final-auc/mean" in v)
 })
 
 test("values: returned, embedded JSON, and data-key attributes all agree", () => {
