@@ -48,6 +48,11 @@ export const runCli = (project: Project, argv: readonly string[] = process.argv)
     Effect.catchTags({
       ConfigError: (e) => reportFailure(project, e.message),
       CliFailure: (e) => reportFailure(project, e.message),
+      UsageError: (e) =>
+        Effect.sync(() => {
+          console.error(e.message)
+          process.exitCode = 2
+        }),
     }),
     // A mistyped verb, flag or value: @effect/cli has already printed its one-line message;
     // exit 2 as shells do for usage errors, without the error's internal form.

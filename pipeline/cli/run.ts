@@ -17,7 +17,7 @@ import { localScheduler, type Scheduler } from "../scheduler.ts"
 import { slurmScheduler } from "../slurm/scheduler.ts"
 import { defaultSlurmSettings, type SlurmSettings } from "../slurm/settings.ts"
 import { statusOf } from "../status.ts"
-import { CliFailure, tryPlan } from "./errors.ts"
+import { CliFailure, refuseUnknownFlags, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
 
 /** Where a dry run says a stage would go: nothing for a CPU stage. */
@@ -58,6 +58,7 @@ export const runCommand = (project: Project) =>
     },
     (args) =>
       Effect.gen(function* () {
+        yield* refuseUnknownFlags("run", args.ids)
         const started = Date.now()
         const reporter = progressReporter({ tty: process.stdout.isTTY === true, write: (s) => process.stdout.write(s), verbose: args.verbose })
         yield* Effect.addFinalizer(() => Effect.sync(() => reporter.stop()))

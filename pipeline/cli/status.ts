@@ -6,7 +6,7 @@ import { selectNodes } from "../graph.ts"
 import type { PlannedState } from "../outcome.ts"
 import { statusOf } from "../status.ts"
 import type { Project } from "../project.ts"
-import { tryPlan } from "./errors.ts"
+import { refuseUnknownFlags, tryPlan } from "./errors.ts"
 import { globalOptions, jsonOption, openSession } from "./session.ts"
 
 export const statusCommand = (project: Project) =>
@@ -15,6 +15,7 @@ export const statusCommand = (project: Project) =>
     { ...globalOptions, json: jsonOption, ids: Args.text({ name: "ids or globs" }).pipe(Args.repeated) },
     (args) =>
       Effect.gen(function* () {
+        yield* refuseUnknownFlags("status", args.ids)
         // Declared datasets are not read: their hashes are the ones each stage's last artifact
         // recorded (`run` hashes them). Code, parameters and inputs are compared as always.
         const session = yield* openSession(project, args, (l) => console.error(l), { files: "recorded" })

@@ -57,6 +57,20 @@ test("a mistyped verb, flag or value ends with a one-line message and exit code 
   }
 })
 
+test("an unknown flag to run or status is refused as a flag (exit 2, one line), not read as a stage pattern", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    for (const args of [["run", "--frobnicate"], ["status", "--frobnicate"], ["run", "--dry-run", "-z"]]) {
+      const { code, out } = await cli(w, args)
+      assert.is(code, 2, `${args.join(" ")}: ${out}`)
+      assert.match(out, /unknown flag/i, `${args.join(" ")}: ${out}`)
+      assert.is(out.trim().split("\n").filter(Boolean).length, 1, `${args.join(" ")}: ${out}`)
+    }
+  } finally {
+    w.dispose()
+  }
+})
+
 test("a dry run and gc --dry-run delete no temp dir; gc --dry-run lists an orphan and gc removes it", async () => {
   const w = new Workspace({ n: 1 })
   try {
