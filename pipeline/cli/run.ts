@@ -17,6 +17,7 @@ import { localScheduler, type Scheduler } from "../scheduler.ts"
 import { slurmScheduler } from "../slurm/scheduler.ts"
 import { defaultSlurmSettings, type SlurmSettings } from "../slurm/settings.ts"
 import { statusOf } from "../status.ts"
+import { describeUtilisation, utilisation, type TimelineSpan } from "../timeline.ts"
 import { CliFailure, refuseUnknownFlags, tryPlan } from "./errors.ts"
 import { globalOptions, openSession } from "./session.ts"
 
@@ -110,6 +111,7 @@ export const runCommand = (project: Project) =>
         }
 
         const env: ExecEnv = { store, locks: session.locks, reporter, root: project.root }
+        const jobs = Math.max(1, Option.getOrElse(args.jobs, () => cpus().length))
         const argv = session.argv
         const scheduler: Scheduler = yield* Effect.gen(function* () {
           if (slurm) {
@@ -119,7 +121,6 @@ export const runCommand = (project: Project) =>
           const inline = inlineExecutor(env)
           const workers = workerPool(env, { entry: project.entry.script, execArgv: project.entry.execArgv, argv })
           yield* Effect.addFinalizer(() => workers.close)
-          const jobs = Option.getOrElse(args.jobs, () => cpus().length)
           return localScheduler(env, args.inline ? inline : byIsolation(inline, workers), { jobs, gpus })
         })
         // Nothing to run (a no-op run): every stage is only booked fresh, which is done here
@@ -137,6 +138,16 @@ export const runCommand = (project: Project) =>
         console.log(
           `\n${session.profile}: ${summary.ran.length} ran, ${summary.fresh.length} fresh, ${summary.failed.length} failed, ${summary.notRun.length} not run (${took})`,
         )
+        // The run's own timeline: how long CPU slots sat idle, and where (issue 15's figure).
+        if (!slurm && summary.ran.length > 0) {
+          const spans = summary.ran.flatMap((r): TimelineSpan[] => {
+            const target = fps.get(r.id)!
+            const m = store.readManifest(r.id, target.fingerprint)
+            if (m === undefined) return []
+            return [{ id: r.id, start: Date.parse(m.startedAt), end: Date.parse(m.finishedAt), slots: Math.min(Math.max(1, target.node.resources.cpu), jobs) }]
+          })
+          console.log(describeUtilisation(utilisation(spans, jobs, started, Date.now())))
+        }
         // Stable paths into the completed stages' artifacts (e.g. the report).
         const done = new Set([...summary.fresh, ...summary.ran.map((r) => r.id)])
         for (const node of selected) {
