@@ -250,22 +250,82 @@ const merge = (base: unknown, over: unknown, path: string, overrides: string[]):
 
 export class ConfigProblem extends Error {}
 
+/** Line (1-based) of a character offset in text. */
+const lineOf = (text: string, offset: number): number => text.slice(0, offset).split("\n").length
+
+/**
+ * A config file that is not JSON, as one line naming the place. NaN and Infinity get their
+ * own message: JavaScript writes them, JSON has no such numbers, and Node's parser names
+ * only the token.
+ */
+const describeJsonError = (path: string, text: string, error: Error): string => {
+  const nonFinite = /:\s*(-?(?:NaN|Infinity))\b/.exec(text)
+  if (nonFinite) return `${path}:${lineOf(text, nonFinite.index)}: ${nonFinite[1]} is not a JSON number; write a finite number there (JSON has no NaN or Infinity)`
+  const position = /at position (\d+)/.exec(error.message)
+  const where = position ? `${path}:${lineOf(text, Number(position[1]))}` : path
+  return `${where}: not valid JSON (${error.message.split("\n")[0]}); fix the syntax there`
+}
+
+const valueAt = (root: unknown, path: readonly PropertyKey[]): unknown =>
+  path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[String(k)] : undefined), root)
+
+/** A key path as a user writes it: data.retina.size, models.table1[0]. */
+const keyPath = (path: readonly PropertyKey[]): string =>
+  path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i > 0 ? "." : ""}${String(k)}`)).join("")
+
+/** Schema's bare type names ("number") as a phrase ("a number"). */
+const expectation = (message: string): string => {
+  const e = message.replace(/^Expected /, "").replace(/, actual .*$/s, "")
+  return /^(number|string|boolean|integer)$/.test(e) ? `a ${e}` : e
+}
+
+/**
+ * Schema failures as one line per setting: the key path, the value given, what is
+ * expected and the fix (the profile's own value where it has one). A union of literals
+ * reports all its choices on one line rather than one failure per choice.
+ */
+const describeInvalidSettings = (file: string, profile: string, base: Config, merged: unknown, error: ParseResult.ParseError): string => {
+  const byPath = new Map<string, { path: readonly PropertyKey[]; unexpected: boolean; expected: string[] }>()
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const key = keyPath(issue.path)
+    const entry = byPath.get(key) ?? { path: issue.path, unexpected: false, expected: [] }
+    if (issue._tag === "Unexpected") entry.unexpected = true
+    else entry.expected.push(expectation(issue.message))
+    byPath.set(key, entry)
+  }
+  const lines = [...byPath].map(([key, { path, unexpected, expected }]) => {
+    const parent = valueAt(base, path.slice(0, -1))
+    if (unexpected) {
+      const known = isObject(parent) ? ` (known here: ${Object.keys(parent).join(", ")})` : ""
+      return `${file}: ${key} is not a setting of profile ${profile}${known}; remove it or correct its spelling`
+    }
+    const given = valueAt(merged, path)
+    const choices = [...new Set(expected)]
+    const want = choices.length > 1 ? `one of ${choices.join(", ")}` : (choices[0] ?? "another value")
+    const profileValue = valueAt(base, path)
+    const keep = profileValue === undefined ? "" : `, or remove it to keep profile ${profile}'s ${JSON.stringify(profileValue)}`
+    return `${file}: ${key} = ${given === undefined ? "(missing)" : JSON.stringify(given)} is not ${want}; set it to ${want}${keep}`
+  })
+  return lines.join("\n")
+}
+
 /**
  * The profile's config with the user's file applied and validated. Unknown keys, wrong
  * types and missing dataset roots are errors that name the key and the file.
  */
 export const resolveConfig = (profile: string, file: string | undefined, cwd: string): ResolvedConfig => {
   const base = profiles[profile]
-  if (!base) throw new ConfigProblem(`unknown profile "${profile}"; known: ${Object.keys(profiles).join(", ")}`)
+  if (!base) throw new ConfigProblem(`unknown profile "${profile}"; use --profile with one of ${Object.keys(profiles).join(", ")}`)
   const path = file ?? resolve(cwd, DEFAULT_CONFIG_FILE)
   const overrides: string[] = []
   let merged: unknown = base
   if (file !== undefined || existsSync(path)) {
     let user: unknown
+    const text = readFileSync(path, "utf8")
     try {
-      user = JSON.parse(readFileSync(path, "utf8"))
+      user = JSON.parse(text)
     } catch (e) {
-      throw new ConfigProblem(`${path}: ${(e as Error).message}`)
+      throw new ConfigProblem(describeJsonError(path, text, e as Error))
     }
     if (!isObject(user)) throw new ConfigProblem(`${path}: expected a JSON object of settings to override`)
     // A file may hold settings per profile ({"paper": {...}}) or flat settings for any profile.
@@ -273,9 +333,7 @@ export const resolveConfig = (profile: string, file: string | undefined, cwd: st
     merged = merge(base, section, "", overrides)
   }
   const decoded = Schema.decodeUnknownEither(ConfigSchema, { onExcessProperty: "error", errors: "all" })(merged)
-  if (Either.isLeft(decoded)) {
-    throw new ConfigProblem(`${file ?? path}: invalid settings for profile ${profile}:\n${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
-  }
+  if (Either.isLeft(decoded)) throw new ConfigProblem(describeInvalidSettings(file ?? path, profile, base, merged, decoded.left))
   const config = decoded.right
   for (const name of ["imagenet", "retina", "chexpert"] as const) {
     const source = config.data[name].source
