@@ -141,13 +141,36 @@ export type ShardImageSet = ImageSet & {
   close(): Promise<void>
 }
 
+/** How to repair an ingest's output: what the store offers, in the words of its CLI. */
+const REINGEST = "`transfusion verify` names the damaged artifact and `transfusion run --force <its ingest id>` rebuilds it"
+
 export const readManifest = async (dir: string): Promise<DatasetManifest> => {
   const file = join(dir, "dataset.json")
   let text: string
   try { text = await readFile(file, "utf8") } catch {
     throw new Error(`${file}: not found; openShards needs the directory an ingest wrote (it holds dataset.json and the .arrow shards)`)
   }
-  return JSON.parse(text) as DatasetManifest
+  let parsed: unknown
+  try { parsed = JSON.parse(text) } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}); ${REINGEST}`)
+  }
+  const splits = (parsed as { splits?: unknown } | null)?.splits
+  if (typeof splits !== "object" || splits === null) throw new Error(`${file}: no "splits" object, so it is not an ingest's manifest; ${REINGEST}`)
+  return parsed as DatasetManifest
+}
+
+// An Arrow IPC file starts with "ARROW1\0\0" and ends with its footer and "ARROW1"; a file
+// cut short loses the end magic, which apache-arrow reports only as a TypeError deep inside.
+const ARROW_MAGIC = Buffer.from("ARROW1")
+const checkArrowFile = async (fh: FileHandle, path: string): Promise<void> => {
+  const { size } = await fh.stat()
+  const head = Buffer.alloc(6), tail = Buffer.alloc(6)
+  if (size >= 12) {
+    await fh.read(head, 0, 6, 0)
+    await fh.read(tail, 0, 6, size - 6)
+  }
+  if (!head.equals(ARROW_MAGIC)) throw new Error(`${path}: not an Arrow IPC file (${size} bytes, no ARROW1 magic at the start); ${REINGEST}`)
+  if (!tail.equals(ARROW_MAGIC)) throw new Error(`${path}: truncated Arrow shard (${size} bytes, no ARROW1 magic at the end); ${REINGEST}`)
 }
 
 interface LoadedBatch { pixels: Uint8Array; labels: Float32Array[]; patients: string[]; paths: string[]; bytes: number }
@@ -184,10 +207,15 @@ export const openShards = async (dir: string, split: string, options: OpenShards
       const fhP = open(path)
       const reader = fhP.then(async (fh) => {
         h!.fh = fh
-        const r = await A.RecordBatchReader.from(fh)
-        await r.open()
-        if (!r.isFile()) throw new Error(`${path}: not an Arrow IPC file`)
-        return r as unknown as import("apache-arrow").AsyncRecordBatchFileReader
+        await checkArrowFile(fh, path)
+        try {
+          const r = await A.RecordBatchReader.from(fh)
+          await r.open()
+          if (!r.isFile()) throw new Error("no file footer")
+          return r as unknown as import("apache-arrow").AsyncRecordBatchFileReader
+        } catch (e) {
+          throw new Error(`${path}: damaged Arrow shard (${(e as Error).message}); ${REINGEST}`)
+        }
       })
       h = { fh: undefined as unknown as FileHandle, reader, queue: reader }
       handles.set(i, h)
@@ -203,8 +231,12 @@ export const openShards = async (dir: string, split: string, options: OpenShards
     // One reader per file is not safe to use concurrently: queue its reads.
     const job = h.queue.then(async () => (await h.reader).readRecordBatch(batch))
     h.queue = job.catch(() => undefined)
-    const rb = await job
-    if (!rb) throw new Error(`${join(dir, source.shards[shard]!.file)}: record batch ${batch} missing (file truncated? re-run the ingest)`)
+    const shardPath = join(dir, source.shards[shard]!.file)
+    const rb = await job.catch((e: Error) => {
+      // The checks in fileOf name the shard already; arrow's own errors do not.
+      throw e.message.startsWith(shardPath) ? e : new Error(`${shardPath}: damaged Arrow shard, record batch ${batch} unreadable (${e.message}); ${REINGEST}`)
+    })
+    if (!rb) throw new Error(`${shardPath}: record batch ${batch} missing (file truncated?); ${REINGEST}`)
     const pixData = rb.getChild("pixels")!.data[0]!
     const pixels = pixData.values.subarray(pixData.offset * stride, (pixData.offset + rb.numRows) * stride)
     const labels = names.map((n) => {
