@@ -7,7 +7,7 @@
 // Arrays are google/svcca's neurons x datapoints unless `datapointsFirst` says otherwise.
 import { readFile } from "node:fs/promises"
 import { inflateRawSync } from "node:zlib"
-import type { Activations } from "./matrix.ts"
+import { type Activations, firstNonFinite } from "./matrix.ts"
 
 export interface ActivationMatrix extends Activations {
   /** (image, y, x) of each datapoint, when the file names them. */
@@ -31,12 +31,8 @@ const sharedMatrix = (float64: boolean, length: number): Float32Array | Float64A
   float64 ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float32Array(new SharedArrayBuffer(length * 4))
 
 const checkFinite = (path: string, m: Activations, name: (neuron: number) => string): void => {
-  const { data, neurons, datapoints } = m
-  for (let n = 0; n < neurons; n++)
-    for (let r = 0; r < datapoints; r++) {
-      const v = data[n * datapoints + r]!
-      if (!Number.isFinite(v)) fail(`${path}: ${name(n)} has ${v} at datapoint ${r}; similarity needs finite activations (drop or impute those datapoints first)`)
-    }
+  const bad = firstNonFinite(m)
+  if (bad) fail(`${path}: ${name(bad.neuron)} has ${bad.value} at datapoint ${bad.datapoint}; similarity needs finite activations (drop or impute those datapoints first)`)
 }
 
 // ---- NPY ----
@@ -67,7 +63,7 @@ const parseNpy = (bytes: Uint8Array, where: string): NpyArray => {
   const itemSize = descr === "<f8" ? 8 : 4
   const elements = shape.reduce((a, b) => a * b, 1)
   const body = bytes.subarray(headerStart + headerLength)
-  if (body.length < elements * itemSize) fail(`${where}: truncated: shape (${shape.join(", ")}) needs ${elements * itemSize} data bytes, the file has ${body.length}`)
+  if (body.length < elements * itemSize) fail(`${where}: truncated: shape (${shape.join(", ")}) needs ${elements * itemSize} data bytes, the file has ${body.length}; write it again (numpy.save)`)
   return { float64: itemSize === 8, fortranOrder: fortran === "True", shape, body: body.subarray(0, elements * itemSize) }
 }
 
@@ -180,7 +176,7 @@ const parquetMatrix = async (path: string, bytes: Uint8Array): Promise<Activatio
   try {
     table = arrow.tableFromIPC(pw.readParquet(bytes).intoIPCStream())
   } catch (err) {
-    return fail(`${path} is not a readable Parquet file: ${String(err instanceof Error ? err.message : err)}`)
+    return fail(`${path} is not a readable Parquet file: ${String(err instanceof Error ? err.message : err)}; if it was cut short (a copy or a writer that stopped), write it again`)
   }
   const fields = table.schema.fields
   const neuronFields = fields.filter((f) => !(POSITION_COLUMNS as readonly string[]).includes(f.name) && !isPandasIndex(f.name))

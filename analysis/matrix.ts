@@ -20,3 +20,17 @@ export const jointRows = (x: Activations, y: Activations): RowSource => {
     row: (r) => (r < x.neurons ? x.data.subarray(r * m, (r + 1) * m) : y.data.subarray((r - x.neurons) * m, (r - x.neurons + 1) * m)),
   }
 }
+
+/**
+ * The first non-finite activation (NaN, ±Infinity), neuron-major, or undefined. Every
+ * measure is a NaN once one value is, so the readers refuse such a matrix naming the place.
+ */
+export const firstNonFinite = (m: Activations): { neuron: number; datapoint: number; value: number } | undefined => {
+  const { data, neurons, datapoints } = m
+  for (let n = 0; n < neurons; n++)
+    for (let r = 0; r < datapoints; r++) {
+      const value = data[n * datapoints + r]!
+      if (!Number.isFinite(value)) return { neuron: n, datapoint: r, value }
+    }
+  return undefined
+}

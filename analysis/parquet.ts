@@ -18,6 +18,7 @@
 import { endianness } from "node:os"
 import { open, readFile, writeFile } from "node:fs/promises"
 import { replaceFileAtomic } from "../pipeline/atomic.ts"
+import { firstNonFinite } from "./matrix.ts"
 
 export interface ActivationTable {
   readonly neurons: number
@@ -307,6 +308,9 @@ const writeAll = async (path: string, parts: readonly Uint8Array[]): Promise<num
 }
 
 /** Reads a file written by writeActivationTable (or any Parquet file with that layout). */
+/** How to repair a dump in the store, in the words of the CLI. */
+const REDUMP = "`transfusion verify` names the damaged artifact and `transfusion run --force <its activations id>` rebuilds it"
+
 export const readActivationTable = async (path: string): Promise<ActivationTable> => {
   const arrow = await import("apache-arrow")
   const pw = await loadParquetWasm()
@@ -320,7 +324,7 @@ export const readActivationTable = async (path: string): Promise<ActivationTable
   try {
     table = arrow.tableFromIPC(pw.readParquet(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)).intoIPCStream())
   } catch (err) {
-    throw new Error(`${path} is not a readable Parquet file: ${String(err instanceof Error ? err.message : err)}`)
+    throw new Error(`${path} is not a readable Parquet file: ${String(err instanceof Error ? err.message : err)}; ${REDUMP}`)
   }
   const names = table.schema.fields.map((f) => f.name)
   const neuronNames = names.filter((n) => !RESERVED.has(n))
@@ -338,6 +342,11 @@ export const readActivationTable = async (path: string): Promise<ActivationTable
     if (String(col.type) !== "Float32") throw new Error(`${path}: column ${name} has type ${String(col.type)}, expected FLOAT (float32)`)
     data.set(col.toArray() as Float32Array, i * rows)
   })
+  const bad = firstNonFinite({ data, neurons, datapoints: rows })
+  if (bad)
+    throw new Error(
+      `${path}: column ${neuronNames[bad.neuron]} has ${bad.value} at row ${bad.datapoint}; similarity needs finite activations. A network whose training diverged dumps NaN: check that run's losses (lower its learning rate); a damaged file: ${REDUMP}`,
+    )
   const intColumn = (name: string): Int32Array => {
     const col = table.getChild(name)!
     if (String(col.type) !== "Int32") throw new Error(`${path}: column ${name} has type ${String(col.type)}, expected INT32`)
