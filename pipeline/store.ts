@@ -240,11 +240,21 @@ export class Store {
       log: LOG,
     }
     const tmpManifest = join(tmpDir, `${MANIFEST}.tmp`)
-    writeFileSync(tmpManifest, JSON.stringify(manifest, null, 2))
-    renameSync(tmpManifest, join(tmpDir, MANIFEST))
-    // Durable before the rename that commits: after a power loss the artifact is either
-    // absent or whole, never a zero-length manifest or empty shards under a valid one.
-    fsyncTree(tmpDir)
+    try {
+      writeFileSync(tmpManifest, JSON.stringify(manifest, null, 2))
+      renameSync(tmpManifest, join(tmpDir, MANIFEST))
+      // Durable before the rename that commits: after a power loss the artifact is either
+      // absent or whole, never a zero-length manifest or empty shards under a valid one.
+      fsyncTree(tmpDir)
+    } catch (e) {
+      // Nothing is committed yet (the artifact appears only with the rename below); a
+      // half-written manifest must not be taken for an output by a later commit of this dir.
+      rmSync(tmpManifest, { force: true })
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === "ENOSPC" || code === "EDQUOT")
+        throw new Error(`cannot commit ${info.stage}: the store's filesystem is full (${code}) under ${this.root}; nothing was committed. Free space there (\`transfusion gc\` removes artifacts no profile uses) and run again`)
+      throw e
+    }
     const target = this.artifactDir(info.stage, info.fingerprint)
     const stageDir = join(this.root, info.stage)
     mkdirSync(stageDir, { recursive: true })
