@@ -94,7 +94,23 @@ export const describeDecodeFailure = (bytes: Uint8Array, error: Error): string =
   return `cannot decode ${jpeg ? "JPEG" : png ? "PNG" : "image"}: ${error.message.split("\n")[0]!.replace(/^Input buffer has corrupt header: /, "")}`
 }
 
-const parse = (o: IngestOptions, log: SkipLog): Promise<ParsedSource> => {
+/** What decides which files an ingest reads (the rest of IngestOptions decides only what it makes of them). */
+export type IngestSource = Pick<IngestOptions, "format" | "root" | "chexpert" | "eyepacs">
+
+/**
+ * Every path an ingest of `source` reads, absolute and sorted: the list files it parses,
+ * each listed image (present or not: a missing one is a counted skip that its arrival must
+ * undo) and the places its parse-time skips name (a folder that is not a synset). The
+ * dataset's fingerprint hashes exactly these, so a stray .DS_Store or an unused test/
+ * folder reruns nothing. Parse errors throw as in `ingest`.
+ */
+export const ingestInputs = async (source: IngestSource): Promise<string[]> => {
+  const log = new SkipLog(false)
+  const parsed = await parse(source, log)
+  return [...new Set([...parsed.listFiles, ...parsed.records.map((r) => r.file), ...log.skips.map((s) => s.file)])].sort()
+}
+
+const parse = (o: IngestSource, log: SkipLog): Promise<ParsedSource> => {
   switch (o.format) {
     case "chexpert": return parseChexpert(o.root, o.chexpert ?? {}, log)
     case "eyepacs": return parseEyepacs(o.root, o.eyepacs ?? {}, log)

@@ -194,6 +194,25 @@ export class FileHasher {
     return sha256(entries.join("\n"))
   }
 
+  /**
+   * Hash of the listed paths under `dir` (those a stage reads, StageKind.reads): the sorted
+   * (relative path, file hash) list, where a path that is absent or a folder counts as such,
+   * as its reader would find it.
+   */
+  hashListed(dir: string, paths: readonly string[]): string {
+    const abs = resolve(dir)
+    const entries = [...new Set(paths.map((p) => resolve(abs, p)))].sort().map((p) => {
+      let st: Stats
+      try {
+        st = statSync(p)
+      } catch {
+        return `${relative(abs, p)}\0missing`
+      }
+      return `${relative(abs, p)}\0${st.isFile() ? this.hashFile(p) : "not a file"}`
+    })
+    return sha256(entries.join("\n"))
+  }
+
   save(): void {
     if (!this.dirty) return
     // Entries for files that no longer exist (a moved or deleted dataset) are dropped, so
@@ -213,8 +232,37 @@ export interface FileHashes {
   save(): void
 }
 
-/** Hashes declared files by reading them (cached by size, mtime and inode). */
-export const readFileHashes = (hasher: FileHasher): FileHashes => ({ hashOf: (_node, _name, path) => hasher.hash(path), save: () => hasher.save() })
+/** Per node id and declared name, the files under it the node's stage reads (StageKind.reads). */
+export type ReadLists = ReadonlyMap<string, Readonly<Record<string, readonly string[]>>>
+
+/**
+ * Asks each node whose stage declares `reads` which of its declared files it reads. A
+ * node whose listing fails is left out: its directories are then hashed whole.
+ */
+export const listReads = async (nodes: readonly AnyNode[]): Promise<ReadLists> => {
+  const out = new Map<string, Readonly<Record<string, readonly string[]>>>()
+  for (const node of nodes) {
+    if (!node.kind.reads || Object.keys(node.files).length === 0) continue
+    try {
+      out.set(node.id, await node.kind.reads(node.params, node.files))
+    } catch {
+      // The stage's run reports the same problem with its own message, naming file and line.
+    }
+  }
+  return out
+}
+
+/**
+ * Hashes declared files by reading them (cached by size, mtime and inode): the files a
+ * node's stage lists in `reads`, otherwise the whole file or directory.
+ */
+export const readFileHashes = (hasher: FileHasher, reads: ReadLists = new Map()): FileHashes => ({
+  hashOf: (node, name, path) => {
+    const listed = reads.get(node.id)?.[name]
+    return listed ? hasher.hashListed(path, listed) : hasher.hash(path)
+  },
+  save: () => hasher.save(),
+})
 
 /** Stands for a declared file whose hash was neither read nor recorded. */
 export const FILE_NOT_HASHED = "not hashed"

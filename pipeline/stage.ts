@@ -77,6 +77,13 @@ export interface StageKind<P, PI, R, RI, I> {
   readonly result: Schema.Schema<R, RI>
   /** Things outside code and data that change results (backend, library versions), evaluated at plan time. */
   readonly environment?: (params: P) => Record<string, string>
+  /**
+   * The files under each declared directory that `run` reads, when that is fewer than all
+   * of them (absolute paths, by declared name): only these are hashed into the fingerprint,
+   * so files the stage never opens rerun nothing. Evaluated when planning; if it fails the
+   * whole directory is hashed instead (and `run` then fails with the reader's own error).
+   */
+  readonly reads?: (params: P, files: Readonly<Record<string, string>>) => Promise<Readonly<Record<string, readonly string[]>>>
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<R, StageFailure>
   /** Makes a node of this kind. */
   readonly make: (node: NodeArgs<P, I>) => StageNode<R>
@@ -131,6 +138,7 @@ export const defineStage = <P, PI, R, RI, I = {}>(def: {
   readonly result: Schema.Schema<R, RI>
   readonly isolation?: Isolation
   readonly environment?: (params: P) => Record<string, string>
+  readonly reads?: (params: P, files: Readonly<Record<string, string>>) => Promise<Readonly<Record<string, readonly string[]>>>
   readonly run: (ctx: StageContext<P, I>) => Effect.Effect<R, StageFailure>
 }): StageKind<P, PI, R, RI, I> => {
   const module = def.module.startsWith("file:") ? fileURLToPath(def.module) : def.module

@@ -5,18 +5,33 @@ import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
 import type { DatasetManifest } from "../data/manifest.ts"
 import type { GeneratedSummary } from "../data/generate/summary.ts"
+import type { IngestSource } from "../data/ingest.ts"
 import { attempt, libraryVersions, opaque, throttled } from "./common.ts"
 
+interface IngestParams {
+  readonly format: "chexpert" | "eyepacs" | "aptos" | "imagenet"
+  readonly size: number
+  readonly fit: "cover" | "contain" | "fill"
+  readonly seed: number
+  readonly trainSubset?: number | undefined
+  readonly strict: boolean
+  readonly policy?: Readonly<Record<string, "U-Ignore" | "U-Zeros" | "U-Ones">> | undefined
+}
+
+/**
+ * The reader's options that decide which files it reads, for both the run and the
+ * plan-time listing that fingerprints a user's copy. A real CheXpert's valid.csv
+ * (radiologist consensus, no uncertain labels) is the test split, as the CheXpert authors
+ * use it; the stand-in's valid.csv (1 patient in 50) is pooled.
+ */
+const sourceOf = (p: IngestParams, root: string, generated: boolean): IngestSource => ({
+  format: p.format,
+  root,
+  ...(p.format === "chexpert" ? { chexpert: { ...(p.policy ? { policy: p.policy } : {}), validCsv: generated ? ("pool" as const) : ("test" as const) } } : {}),
+})
+
 export const ingestDataset = defineStage<
-  {
-    readonly format: "chexpert" | "eyepacs" | "aptos" | "imagenet"
-    readonly size: number
-    readonly fit: "cover" | "contain" | "fill"
-    readonly seed: number
-    readonly trainSubset?: number | undefined
-    readonly strict: boolean
-    readonly policy?: Readonly<Record<string, "U-Ignore" | "U-Zeros" | "U-Ones">> | undefined
-  },
+  IngestParams,
   any,
   DatasetManifest,
   DatasetManifest,
@@ -36,6 +51,12 @@ export const ingestDataset = defineStage<
     policy: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Literal("U-Ignore", "U-Zeros", "U-Ones") })),
   }),
   result: opaque<DatasetManifest>(),
+  // A user's copy is fingerprinted by the CSV and the images it lists, not the whole folder.
+  reads: async (p, files): Promise<Readonly<Record<string, readonly string[]>>> => {
+    if (!files.root) return {}
+    const { ingestInputs } = await import("../data/ingest.ts")
+    return { root: await ingestInputs(sourceOf(p, files.root, false)) }
+  },
   run: (ctx) =>
     attempt(async () => {
       const { ingest, } = await import("../data/ingest.ts")
@@ -45,17 +66,13 @@ export const ingestDataset = defineStage<
       const p = ctx.params
       const manifest = await ingest(
         {
-          format: p.format,
-          root,
+          ...sourceOf(p, root, ctx.inputs.source !== undefined),
           outDir: ctx.outDir,
           size: p.size,
           fit: p.fit,
           seed: p.seed,
           strict: p.strict,
           ...(p.trainSubset ? { trainSubset: p.trainSubset } : {}),
-          // A real CheXpert's valid.csv (radiologist consensus, no uncertain labels) is the test
-          // split, as the CheXpert authors use it; the stand-in's valid.csv (1 patient in 50) is pooled.
-          ...(p.format === "chexpert" ? { chexpert: { ...(p.policy ? { policy: p.policy } : {}), validCsv: ctx.inputs.source ? ("pool" as const) : ("test" as const) } } : {}),
         },
         throttled((done, total) => ctx.progress(done, total, "images")),
       )

@@ -72,6 +72,7 @@ export const parseChexpert = async (root: string, options: ChexpertOptions, log:
   const base = await chexpertBase(root)
   const records: SourceRecord[] = []
   const sources: { file: string; rows: number }[] = []
+  const listFiles: string[] = []
   for (const csvName of ["train.csv", "valid.csv"]) {
     const csvPath = join(base, csvName)
     if (!(await exists(csvPath))) continue
@@ -81,6 +82,7 @@ export const parseChexpert = async (root: string, options: ChexpertOptions, log:
       throw e
     }
     sources.push({ file: csvName, rows: table.rows.length })
+    listFiles.push(csvPath)
     const col = (name: string) => {
       const i = table.header.indexOf(name)
       if (i < 0) throw new IngestError("bad-layout", csvPath, `the header has no "${name}" column (header: ${table.header.join(",")})`, 1, name)
@@ -132,5 +134,6 @@ export const parseChexpert = async (root: string, options: ChexpertOptions, log:
     records,
     policy: { uncertain: policy, blank: "negative (0)", frontalOnly, validCsv: options.validCsv ?? "pool" },
     sources,
+    listFiles,
   }
 }

@@ -48,7 +48,7 @@ const parseGradeCsv = async (
     }
     records.push({ file: loc.file, path: loc.path, patient: loc.patient ?? id, labels: Float32Array.of(Number(g)), source: csvPath, line: row.line })
   }
-  return { labels: { kind: "class", classes: 5, names: [...gradeNames] }, records, sources: [{ file: csvPath, rows: table.rows.length }] }
+  return { labels: { kind: "class", classes: 5, names: [...gradeNames] }, records, sources: [{ file: csvPath, rows: table.rows.length }], listFiles: [csvPath] }
 }
 
 export interface EyepacsOptions {

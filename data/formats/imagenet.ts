@@ -39,6 +39,7 @@ export const parseImagenet = async (root: string, log: SkipLog): Promise<ParsedS
     }
   }
   const sources = [{ file: "train/", rows: trainFiles }]
+  const listFiles = [mappingPath]
   const solution = join(root, "LOC_val_solution.csv")
   if (await exists(solution)) {
     let table
@@ -49,6 +50,7 @@ export const parseImagenet = async (root: string, log: SkipLog): Promise<ParsedS
     const idCol = table.header.indexOf("ImageId"), predCol = table.header.indexOf("PredictionString")
     if (idCol < 0 || predCol < 0) throw new IngestError("bad-layout", solution, `the header must be ImageId,PredictionString (got ${table.header.join(",")})`, 1)
     sources.push({ file: "LOC_val_solution.csv", rows: table.rows.length })
+    listFiles.push(solution)
     for (const row of table.rows) {
       const where = { file: solution, line: row.line }
       if (row.fields.length !== table.header.length) {
@@ -68,5 +70,5 @@ export const parseImagenet = async (root: string, log: SkipLog): Promise<ParsedS
       records.push({ file: join(images, "val", `${id}.JPEG`), path: `val/${id}.JPEG`, patient: id, labels: Float32Array.of(cls), source: solution, line: row.line, fixedSplit: "validation" })
     }
   }
-  return { labels: { kind: "class", classes: synsets.length, names }, records, sources }
+  return { labels: { kind: "class", classes: synsets.length, names }, records, sources, listFiles }
 }

@@ -34,6 +34,11 @@ export interface ParsedSource {
   readonly policy?: Readonly<Record<string, unknown>>
   /** Per list file: data rows (or files) read. */
   readonly sources: { file: string; rows: number }[]
+  /**
+   * Absolute paths of the list files parsed (CSVs, the synset mapping): with the records'
+   * images, every file an ingest reads (the fingerprint hashes these, data/ingest.ts).
+   */
+  readonly listFiles: readonly string[]
 }
 
 export const exists = async (path: string): Promise<boolean> => {

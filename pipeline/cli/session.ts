@@ -4,7 +4,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { resolve, join } from "node:path"
-import { CodeHasher, FileHasher, fingerprintAll, recordedFileHashes, readFileHashes, type Fingerprinted } from "../fingerprint.ts"
+import { CodeHasher, FileHasher, fingerprintAll, listReads, recordedFileHashes, readFileHashes, type Fingerprinted } from "../fingerprint.ts"
 import { ImportScanner } from "../imports.ts"
 import { buildGraph, GraphError, selectNodes, type Graph } from "../graph.ts"
 import { Locks } from "../lock.ts"
@@ -100,12 +100,15 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
     const { only, files = "read" } = options
     const { profile, configFile, graph, overrides, executor } = yield* planGraph(project, args)
     const store = storeFor(project, args.store)
+    const nodes = only ? selectNodes(graph, [only]) : graph.nodes
+    // Which files under a dataset root its ingest reads (the CSV and the listed images).
+    const reads = files === "read" ? yield* Effect.promise(() => listReads(nodes)) : new Map()
     const fps = yield* Effect.try({
       try: () =>
         fingerprintAll(
-          only ? selectNodes(graph, [only]) : graph.nodes,
+          nodes,
           new CodeHasher(project.root, project.codeHashIgnore, new ImportScanner(join(store.root, ".cache", "code-imports.json"))),
-          files === "read" ? readFileHashes(new FileHasher(join(store.root, ".cache", "file-hashes.json"))) : recordedFileHashes(store),
+          files === "read" ? readFileHashes(new FileHasher(join(store.root, ".cache", "file-hashes.json")), reads) : recordedFileHashes(store),
         ),
       catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
     })
