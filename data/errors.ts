@@ -1,25 +1,22 @@
 // Problems a user's dataset can cause. By default ingest counts each one as a
 // reported skip (file, CSV line, reason); with `strict: true` the first one throws
 // an IngestError whose message names the place and the fix.
+import * as Schema from "effect/Schema"
 
-export type SkipKind =
-  | "missing-file"
-  | "corrupt-image"
-  | "malformed-row"
-  | "unknown-label"
-  | "duplicate-path"
-  | "bad-path"
+export const SkipKindSchema = Schema.Literal("missing-file", "corrupt-image", "malformed-row", "unknown-label", "duplicate-path", "bad-path")
+export type SkipKind = typeof SkipKindSchema.Type
 
-export interface Skip {
-  readonly kind: SkipKind
+export const SkipSchema = Schema.Struct({
+  kind: SkipKindSchema,
   /** The file at fault: the image, or the CSV whose row is at fault. */
-  readonly file: string
+  file: Schema.String,
   /** 1-based CSV line, when the problem came from a CSV row. */
-  readonly line?: number
+  line: Schema.optional(Schema.Int),
   /** The CSV column at fault, when there is one. */
-  readonly field?: string
-  readonly reason: string
-}
+  field: Schema.optional(Schema.String),
+  reason: Schema.String,
+})
+export type Skip = typeof SkipSchema.Type
 
 const fixes: Record<SkipKind | "empty-dataset" | "bad-layout" | "bad-option", string> = {
   "missing-file": "restore the file, or delete its row from the CSV",

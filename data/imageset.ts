@@ -1,13 +1,16 @@
 // The one interface between datasets and training/analysis: an indexed set of
 // fixed-size RGB images with float labels, read in batches by index so a training
 // loop can stream a set larger than memory in any (seeded) order.
+import * as Schema from "effect/Schema"
 
 /** What the labels mean, so heads, losses and metrics agree. */
-export type LabelSpec =
+export const LabelSpecSchema = Schema.Union(
   /** One column holding a class index 0..classes-1 (RETINA grade, ImageNet class). */
-  | { readonly kind: "class"; readonly classes: number; readonly names?: readonly string[] }
+  Schema.Struct({ kind: Schema.Literal("class"), classes: Schema.Int, names: Schema.optional(Schema.Array(Schema.String)) }),
   /** One column per finding holding 0 or 1, NaN where the label is ignored (CheXpert U-Ignore, blank). */
-  | { readonly kind: "multilabel"; readonly names: readonly string[] }
+  Schema.Struct({ kind: Schema.Literal("multilabel"), names: Schema.Array(Schema.String) }),
+)
+export type LabelSpec = typeof LabelSpecSchema.Type
 
 export const labelWidth = (spec: LabelSpec): number => (spec.kind === "class" ? 1 : spec.names.length)
 

@@ -1,69 +1,78 @@
 // dataset.json: what an ingest wrote and under which choices, so a run's report can
 // show the policy, the split, and every image that was left out and why.
-import type { LabelSpec } from "./imageset.ts"
-import type { Skip, SkipKind } from "./errors.ts"
-import type { Ceiling } from "./generate/summary.ts"
+import * as Schema from "effect/Schema"
+import { LabelSpecSchema } from "./imageset.ts"
+import { SkipKindSchema, SkipSchema } from "./errors.ts"
+import { CeilingSchema } from "./generate/summary.ts"
 
-export type Fit = "cover" | "contain" | "fill"
+export const FitSchema = Schema.Literal("cover", "contain", "fill")
+export type Fit = typeof FitSchema.Type
 
 /** One Arrow shard of a split (data/shards.ts writes and reads them). */
-export interface ShardFile {
+export const ShardFileSchema = Schema.Struct({
   /** File name inside the dataset directory. */
-  readonly file: string
-  readonly count: number
-}
+  file: Schema.String,
+  count: Schema.Int,
+})
+export type ShardFile = typeof ShardFileSchema.Type
 
-/** Per finding, over a split's images. positive/negative/ignored are AFTER the policy. */
-export interface LabelCount {
-  positive: number
-  negative: number
-  /** Stated -1.0 in the source, before the policy. */
-  uncertain: number
-  /** Stated blank in the source (read as negative). */
-  blank: number
-  /** NaN after the policy (U-Ignore on an uncertain value). */
-  ignored: number
-}
+/** Per finding, over a split's images. positive/negative/ignored are AFTER the policy (mutable: ingest tallies into it). */
+export const LabelCountSchema = Schema.mutable(
+  Schema.Struct({
+    positive: Schema.Int,
+    negative: Schema.Int,
+    /** Stated -1.0 in the source, before the policy. */
+    uncertain: Schema.Int,
+    /** Stated blank in the source (read as negative). */
+    blank: Schema.Int,
+    /** NaN after the policy (U-Ignore on an uncertain value). */
+    ignored: Schema.Int,
+  }),
+)
+export type LabelCount = typeof LabelCountSchema.Type
 
-export interface SplitManifest {
-  readonly count: number
-  readonly patients: number
+export const SplitManifestSchema = Schema.Struct({
+  count: Schema.Int,
+  patients: Schema.Int,
   /** Shard files in order; empty for a subset split. */
-  readonly shards: readonly ShardFile[]
+  shards: Schema.Array(ShardFileSchema),
   /** A subset split reads through another split's shards at the listed indices. */
-  readonly subsetOf?: string
-  readonly indicesFile?: string
+  subsetOf: Schema.optional(Schema.String),
+  indicesFile: Schema.optional(Schema.String),
   /** Class sets: images per class index. */
-  readonly classCounts?: readonly number[]
+  classCounts: Schema.optional(Schema.Array(Schema.Int)),
   /** Multilabel sets: per finding name. */
-  readonly labelCounts?: Readonly<Record<string, LabelCount>>
-}
+  labelCounts: Schema.optional(Schema.Record({ key: Schema.String, value: LabelCountSchema })),
+})
+export type SplitManifest = typeof SplitManifestSchema.Type
 
-export interface DatasetManifest {
-  readonly version: 1
-  readonly format: string
-  readonly root: string
-  readonly labels: LabelSpec
-  readonly height: number
-  readonly width: number
-  readonly fit: Fit
-  readonly batchRows: number
-  readonly seed: number | string
+/** dataset.json, and the ingest stage's result. */
+export const DatasetManifestSchema = Schema.Struct({
+  version: Schema.Literal(1),
+  format: Schema.String,
+  root: Schema.String,
+  labels: LabelSpecSchema,
+  height: Schema.Int,
+  width: Schema.Int,
+  fit: FitSchema,
+  batchRows: Schema.Int,
+  seed: Schema.Union(Schema.Number, Schema.String),
   /** "patient": seeded split of patients by splitFractions; "dataset": the dataset's own folders fix the splits (ImageNet). */
-  readonly splitBy: "patient" | "dataset"
+  splitBy: Schema.Literal("patient", "dataset"),
   /** Fractions of patients sent to validation and test (the rest is train). */
-  readonly splitFractions: { readonly validation: number; readonly test: number }
-  readonly trainSubset?: number
+  splitFractions: Schema.Struct({ validation: Schema.Number, test: Schema.Number }),
+  trainSubset: Schema.optional(Schema.Int),
   /** Format-specific label policy (CheXpert: per-finding uncertainty policy, blank convention). */
-  readonly policy?: Readonly<Record<string, unknown>>
-  readonly splits: Readonly<Record<string, SplitManifest>>
-  readonly sources: readonly { file: string; rows: number }[]
-  readonly skipped: readonly Skip[]
-  readonly skippedByKind: Readonly<Partial<Record<SkipKind, number>>>
-  readonly warnings: readonly string[]
+  policy: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  splits: Schema.Record({ key: Schema.String, value: SplitManifestSchema }),
+  sources: Schema.Array(Schema.Struct({ file: Schema.String, rows: Schema.Int })),
+  skipped: Schema.Array(SkipSchema),
+  skippedByKind: Schema.partial(Schema.Record({ key: SkipKindSchema, value: Schema.Int })),
+  warnings: Schema.Array(Schema.String),
   /** A synthetic stand-in's generator options (label noise included) and the ceiling it recorded. */
-  readonly generator?: { readonly options: Readonly<Record<string, unknown>>; readonly ceiling?: Ceiling }
-}
+  generator: Schema.optional(Schema.Struct({ options: Schema.Record({ key: Schema.String, value: Schema.Unknown }), ceiling: Schema.optional(CeilingSchema) })),
+})
+export type DatasetManifest = typeof DatasetManifestSchema.Type
 
 /** Plain-text lines for reports and the CLI: sizes, split, per-split counts, policy, skips. */
 export const describeManifest = (m: DatasetManifest): string[] => {

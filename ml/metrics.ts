@@ -2,6 +2,8 @@
 // floats; NaN marks an ignored label (CheXpert U-Ignore, blanks) and is dropped
 // pairwise with its score, so callers can pass a raw label column.
 
+import * as Schema from "effect/Schema"
+import { JsonNumber } from "../lib/json-number.ts"
 import { Rng } from "../lib/random.ts"
 
 type Num = ArrayLike<number>
@@ -249,11 +251,12 @@ export const topKAccuracy = (probs: Num, classes: number, labels: Num, k = 1): n
 
 export const accuracy = (probs: Num, classes: number, labels: Num): number => topKAccuracy(probs, classes, labels, 1)
 
-/** One point of a validation curve: the step it was measured after and the metric values. */
-export interface CurvePoint {
-  readonly step: number
-  readonly metrics: Readonly<Record<string, number>>
-}
+/** One point of a validation curve: the step it was measured after and the metric values (NaN where undefined). */
+export const CurvePointSchema = Schema.Struct({
+  step: Schema.Int,
+  metrics: Schema.Record({ key: Schema.String, value: JsonNumber }),
+})
+export type CurvePoint = typeof CurvePointSchema.Type
 
 /**
  * The first recorded step at which `metric` reaches `threshold` (>=), or undefined if it

@@ -7,11 +7,13 @@ import { dirname, join } from "node:path"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type { Fingerprinted } from "./fingerprint.ts"
 import type { Locks } from "./lock.ts"
 import type { Reporter } from "./events.ts"
+import { describeParseError } from "./schema-errors.ts"
 import { describeFailure, type Failure } from "./outcome.ts"
 import { LOG, type Manifest, type Store } from "./store.ts"
 import type { StageContext, Upstream } from "./stage.ts"
@@ -40,6 +42,20 @@ export interface ExecEnv {
   readonly root: string
 }
 
+const decodeStoredResult = <R, RI>(schema: Schema.Schema<R, RI>, stored: unknown, what: string): R => {
+  const decoded = Schema.decodeUnknownEither(schema, { errors: "all" })(stored)
+  if (decoded._tag === "Left") throw new Error(`${what}: stored result does not match its schema: ${describeParseError(decoded.left, "result")}`)
+  return decoded.right
+}
+
+/**
+ * A stage's return value as its manifest stores it. Every issue is named by field path; a
+ * field the schema does not declare is one too (it would otherwise be dropped from the
+ * stored result without a word).
+ */
+const encodeResult = <R, RI>(schema: Schema.Schema<R, RI>, value: R): Either.Either<RI, string> =>
+  Either.mapLeft(Schema.encodeEither(schema, { errors: "all", onExcessProperty: "error" })(value), (e) => describeParseError(e, "result"))
+
 /** Upstream views for a node from the store (its inputs must be complete). */
 export const upstreamsOf = (store: Store, target: Fingerprinted, fps: ReadonlyMap<string, Fingerprinted>) => {
   const out: Record<string, Upstream<unknown>> = {}
@@ -51,7 +67,7 @@ export const upstreamsOf = (store: Store, target: Fingerprinted, fps: ReadonlyMa
       id: up.id,
       dir: store.artifactDir(up.id, f.fingerprint),
       fingerprint: f.fingerprint,
-      result: Schema.decodeUnknownSync(up.kind.result)(manifest.result),
+      result: decodeStoredResult(up.kind.result, manifest.result, `input ${name} (${up.id})`),
     }
   }
   return out
@@ -126,20 +142,21 @@ export const executeStage = (
         progress: (done, total, unit) => reporter.event({ type: "progress", id: node.id, done, total, ...(unit ? { unit } : {}) }),
         signal: controller.signal,
       }
-      const exit = yield* Effect.exit(Effect.suspend(() => node.kind.run(ctx)))
-      if (Exit.isFailure(exit)) {
-        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
-        const message = describeCause(exit.cause)
-        log(`# FAILED: ${message}`)
+      // A failed attempt keeps its log beside the store's artifacts; nothing is committed.
+      const failed = (failure: Failure): StageError => {
+        log(`# FAILED: ${describeFailure(failure)}`)
         const failedLog = store.failedLogPath(node.id, fingerprint)
         mkdirSync(dirname(failedLog), { recursive: true })
         if (existsSync(logPath)) copyFileSync(logPath, failedLog)
-        return yield* stageError(node.id, { reason: "stage-failed", message }, failedLog)
+        return stageError(node.id, failure, failedLog)
       }
-      const encoded = yield* Effect.try({
-        try: () => Schema.encodeSync(node.kind.result)(exit.value),
-        catch: (e) => stageError(node.id, { reason: "invalid-result", message: String(e) }),
-      })
+      const exit = yield* Effect.exit(Effect.suspend(() => node.kind.run(ctx)))
+      if (Exit.isFailure(exit)) {
+        if (Cause.isInterruptedOnly(exit.cause)) return yield* Effect.interrupt
+        return yield* failed({ reason: "stage-failed", message: describeCause(exit.cause) })
+      }
+      const encoded = encodeResult(node.kind.result, exit.value)
+      if (Either.isLeft(encoded)) return yield* failed({ reason: "invalid-result", message: encoded.left })
       const finishedAt = new Date()
       log(`# done in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s`)
       const manifest = yield* Effect.try({
@@ -151,7 +168,7 @@ export const executeStage = (
               kind: node.kind.kind,
               fingerprint,
               parts,
-              result: encoded,
+              result: encoded.right,
               startedAt: startedAt.toISOString(),
               finishedAt: finishedAt.toISOString(),
               durationMs: finishedAt.getTime() - startedAt.getTime(),

@@ -5,7 +5,8 @@ import * as Schema from "effect/Schema"
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
-import { StageFailure, type StageContext } from "../pipeline/stage.ts"
+import { StageFailure, type StageContext, type Upstream } from "../pipeline/stage.ts"
+import { describeParseError } from "../pipeline/schema-errors.ts"
 import { BACKEND_REQUESTS, describeAdapter, packageDir, packageVersion, type BackendRequest } from "../ml/backend-names.ts"
 import { probeWebgpuAdapter } from "../ml/webgpu-probe.ts"
 
@@ -16,8 +17,18 @@ export const attempt = <A>(body: (signal: AbortSignal) => Promise<A>): Effect.Ef
     catch: (e) => new StageFailure({ message: e instanceof Error ? e.message : String(e), cause: e }),
   })
 
-/** A result whose shape is the library type it comes from (validated there, stored as JSON). */
-export const opaque = <A>() => Schema.Unknown as unknown as Schema.Schema<A, A>
+/**
+ * One input of a fan-in stage, whose inputs are of several kinds under one record type (the
+ * report reads trained runs, similarity tables, datasets...): checked against the result
+ * schema the stage expects of it, so a wiring mistake names the input and the field.
+ */
+export const inputOf = <A, I>(inputs: Readonly<Record<string, Upstream<unknown>>>, key: string, schema: Schema.Schema<A, I>): Upstream<A> => {
+  const up = inputs[key]
+  if (!up) throw new Error(`no input ${key} (inputs: ${Object.keys(inputs).join(", ")})`)
+  const checked = Schema.validateEither(schema, { errors: "all" })(up.result)
+  if (checked._tag === "Left") throw new Error(`input ${key} (${up.id}) is not the result expected here: ${describeParseError(checked.left, "result")}`)
+  return { ...up, result: checked.right }
+}
 
 /** The backend names a config and a stage's parameters accept (ml/backend-names.ts is the list). */
 export const BackendSchema = Schema.Literal(...BACKEND_REQUESTS)

@@ -5,17 +5,28 @@ import { defineStage } from "../pipeline/stage.ts"
 import { attempt, libraryVersions } from "./common.ts"
 import { FINAL_WEIGHTS, INIT_WEIGHTS, type TrainedResult } from "./training.ts"
 
-export interface FiltersResult {
-  readonly panels: readonly { run: string; when: "init" | "trained"; file: string; layer: string; shape: readonly number[] }[]
-}
+export const FiltersResultSchema = Schema.Struct({
+  panels: Schema.Array(
+    Schema.Struct({
+      /** The trained run's stage id. */
+      run: Schema.String,
+      when: Schema.Literal("init", "trained"),
+      /** The PNG grid, relative to the artifact. */
+      file: Schema.String,
+      layer: Schema.String,
+      shape: Schema.Array(Schema.Int),
+    }),
+  ),
+})
+export type FiltersResult = typeof FiltersResultSchema.Type
 
-export const conv1Filters = defineStage<{}, {}, FiltersResult, FiltersResult, Record<string, TrainedResult>>({
+export const conv1Filters = defineStage<{}, {}, FiltersResult, typeof FiltersResultSchema.Encoded, Record<string, TrainedResult>>({
   kind: "filters",
   module: import.meta.url,
   environment: () => libraryVersions("sharp"),
   isolation: "worker",
   params: Schema.Struct({}),
-  result: Schema.Unknown as unknown as Schema.Schema<FiltersResult>,
+  result: FiltersResultSchema,
   run: (ctx) =>
     attempt(async () => {
       const { readTensorFile } = await import("../ml/checkpoint.ts")

@@ -16,7 +16,7 @@ const Params = Schema.Struct({
   trainSplit: Schema.Literal("train", "train-small"),
 })
 
-export const fineTune = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, TrainedResult, { data: DatasetManifest; pretrained?: TrainedResult }>({
+export const fineTune = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, typeof TrainedResultSchema.Encoded, { data: DatasetManifest; pretrained?: TrainedResult }>({
   kind: "finetune",
   module: import.meta.url,
   isolation: "worker",

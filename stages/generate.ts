@@ -2,8 +2,8 @@
 // JPEGs), so that ingest reads them exactly as it reads a user's own copy.
 import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
-import type { GeneratedSummary } from "../data/generate/summary.ts"
-import { attempt, libraryVersions, opaque } from "./common.ts"
+import { GeneratedSummarySchema } from "../data/generate/summary.ts"
+import { attempt, libraryVersions } from "./common.ts"
 
 export const generateDataset = defineStage({
   kind: "generate",
@@ -15,7 +15,7 @@ export const generateDataset = defineStage({
     /** The generator's options (data/generate/*.ts), seed included. */
     options: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.Number, Schema.String) }),
   }),
-  result: opaque<GeneratedSummary>(),
+  result: GeneratedSummarySchema,
   run: (ctx) =>
     attempt(async () => {
       const o = ctx.params.options as never

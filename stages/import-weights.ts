@@ -17,7 +17,7 @@ const Params = Schema.Struct({
 /** ImageNet's class count: the head a notop file lacks is built at this width and left random. */
 const IMAGENET_CLASSES = 1000
 
-export const importKerasWeights = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, TrainedResult, Record<string, never>>({
+export const importKerasWeights = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, typeof TrainedResultSchema.Encoded, Record<string, never>>({
   kind: "import-weights",
   module: import.meta.url,
   isolation: "worker",

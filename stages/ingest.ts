@@ -3,20 +3,21 @@
 // The same stage reads a synthetic stand-in (its upstream) or a user's copy (a file).
 import * as Schema from "effect/Schema"
 import { defineStage } from "../pipeline/stage.ts"
-import type { DatasetManifest } from "../data/manifest.ts"
+import { DatasetManifestSchema, FitSchema, type DatasetManifest } from "../data/manifest.ts"
 import type { GeneratedSummary } from "../data/generate/summary.ts"
 import type { IngestSource } from "../data/ingest.ts"
-import { attempt, libraryVersions, opaque, throttled } from "./common.ts"
+import { attempt, libraryVersions, throttled } from "./common.ts"
 
-interface IngestParams {
-  readonly format: "chexpert" | "eyepacs" | "aptos" | "imagenet"
-  readonly size: number
-  readonly fit: "cover" | "contain" | "fill"
-  readonly seed: number
-  readonly trainSubset?: number | undefined
-  readonly strict: boolean
-  readonly policy?: Readonly<Record<string, "U-Ignore" | "U-Zeros" | "U-Ones">> | undefined
-}
+const Params = Schema.Struct({
+  format: Schema.Literal("chexpert", "eyepacs", "aptos", "imagenet"),
+  size: Schema.Int,
+  fit: FitSchema,
+  seed: Schema.Int,
+  trainSubset: Schema.optional(Schema.Int),
+  strict: Schema.Boolean,
+  policy: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Literal("U-Ignore", "U-Zeros", "U-Ones") })),
+})
+type IngestParams = typeof Params.Type
 
 /**
  * The reader's options that decide which files it reads, for both the run and the
@@ -30,27 +31,13 @@ const sourceOf = (p: IngestParams, root: string, generated: boolean): IngestSour
   ...(p.format === "chexpert" ? { chexpert: { ...(p.policy ? { policy: p.policy } : {}), validCsv: generated ? ("pool" as const) : ("test" as const) } } : {}),
 })
 
-export const ingestDataset = defineStage<
-  IngestParams,
-  any,
-  DatasetManifest,
-  DatasetManifest,
-  { source?: GeneratedSummary }
->({
+export const ingestDataset = defineStage<IngestParams, typeof Params.Encoded, DatasetManifest, typeof DatasetManifestSchema.Encoded, { source?: GeneratedSummary }>({
   kind: "ingest",
   module: import.meta.url,
   environment: () => libraryVersions("sharp", "apache-arrow"),
   isolation: "worker",
-  params: Schema.Struct({
-    format: Schema.Literal("chexpert", "eyepacs", "aptos", "imagenet"),
-    size: Schema.Int,
-    fit: Schema.Literal("cover", "contain", "fill"),
-    seed: Schema.Int,
-    trainSubset: Schema.optional(Schema.Int),
-    strict: Schema.Boolean,
-    policy: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Literal("U-Ignore", "U-Zeros", "U-Ones") })),
-  }),
-  result: opaque<DatasetManifest>(),
+  params: Params,
+  result: DatasetManifestSchema,
   // A user's copy is fingerprinted by the CSV and the images it lists, not the whole folder.
   reads: async (p, files): Promise<Readonly<Record<string, readonly string[]>>> => {
     if (!files.root) return {}
@@ -77,7 +64,7 @@ export const ingestDataset = defineStage<
         throttled((done, total) => ctx.progress(done, total, "images")),
       )
       // A synthetic source's options (label noise) and ceiling travel with the dataset it became.
-      const generated = ctx.inputs.source?.result as GeneratedSummary | undefined
+      const generated = ctx.inputs.source?.result
       const recorded: DatasetManifest = generated ? { ...manifest, generator: { options: generated.options, ...(generated.ceiling ? { ceiling: generated.ceiling } : {}) } } : manifest
       for (const line of describeManifest(recorded)) ctx.log(line)
       return recorded

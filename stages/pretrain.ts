@@ -8,7 +8,7 @@ import { ModelParams, TrainedResultSchema, trainModel, type TrainedResult } from
 
 const Params = Schema.Struct(ModelParams)
 
-export const pretrain = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, TrainedResult, { data: DatasetManifest }>({
+export const pretrain = defineStage<typeof Params.Type, typeof Params.Encoded, TrainedResult, typeof TrainedResultSchema.Encoded, { data: DatasetManifest }>({
   kind: "pretrain",
   module: import.meta.url,
   isolation: "worker",

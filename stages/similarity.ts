@@ -4,18 +4,34 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
+import { JsonNumber } from "../lib/json-number.ts"
 import { attempt, libraryVersions } from "./common.ts"
 import type { ActivationsResult } from "./activations.ts"
 import type { Activations } from "../analysis/matrix.ts"
 
-export type Scores = Readonly<Record<string, { cca: number; svcca: number; pwcca: number; cka: number }>>
+/** Every measure between two dumps of one layer (NaN where a measure is undefined). */
+const ScoreSchema = Schema.Struct({ cca: JsonNumber, svcca: JsonNumber, pwcca: JsonNumber, cka: JsonNumber })
+type Score = typeof ScoreSchema.Type
 
-export interface SimilarityResult {
-  readonly blocks: readonly string[]
-  readonly reduction: string
-  readonly pairs: readonly { comparison: "pretrained-vs-random" | "random-vs-random"; a: string; b: string; atInit: Scores; trained: Scores }[]
-  readonly toInit: readonly { init: "random" | "transfer"; run: string; scores: Scores }[]
-}
+/** Block name -> its scores. */
+const ScoresSchema = Schema.Record({ key: Schema.String, value: ScoreSchema })
+export type Scores = typeof ScoresSchema.Type
+
+export const SimilarityResultSchema = Schema.Struct({
+  blocks: Schema.Array(Schema.String),
+  reduction: Schema.String,
+  pairs: Schema.Array(
+    Schema.Struct({
+      comparison: Schema.Literal("pretrained-vs-random", "random-vs-random"),
+      a: Schema.String,
+      b: Schema.String,
+      atInit: ScoresSchema,
+      trained: ScoresSchema,
+    }),
+  ),
+  toInit: Schema.Array(Schema.Struct({ init: Schema.Literal("random", "transfer"), run: Schema.String, scores: ScoresSchema })),
+})
+export type SimilarityResult = typeof SimilarityResultSchema.Type
 
 const Params = Schema.Struct({
   /** Pairs as [run a, run b, comparison]; runs named as in the activations stage's inputs. */
@@ -25,8 +41,6 @@ const Params = Schema.Struct({
   /** CCA's epsilon (spec.md: tutorials use 1e-10); raised per comparison when rank-deficient. */
   epsilon: Schema.Number,
 })
-
-type Score = { cca: number; svcca: number; pwcca: number; cka: number }
 
 /**
  * Every measure between two dumps of one layer. Near-dead neurons can make the variates
@@ -61,12 +75,12 @@ const similarityOf = async (a: string, b: string, epsilon: number, log: (line: s
   throw new Error(`${a} vs ${b}: similarity undefined even at epsilon ${epsilon * 1e6} (activations rank-deficient)`)
 }
 
-export const similarityStage = defineStage<typeof Params.Type, typeof Params.Encoded, SimilarityResult, SimilarityResult, { activations: ActivationsResult }>({
+export const similarityStage = defineStage<typeof Params.Type, typeof Params.Encoded, SimilarityResult, typeof SimilarityResultSchema.Encoded, { activations: ActivationsResult }>({
   kind: "similarity",
   module: import.meta.url,
   environment: () => libraryVersions("apache-arrow", "parquet-wasm"),
   params: Params,
-  result: Schema.Unknown as unknown as Schema.Schema<SimilarityResult>,
+  result: SimilarityResultSchema,
   run: (ctx) =>
     attempt(async () => {
       const acts = ctx.inputs.activations

@@ -4,7 +4,8 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import type { StageContext } from "../pipeline/stage.ts"
-import type { CurvePoint } from "../ml/metrics.ts"
+import { CurvePointSchema } from "../ml/metrics.ts"
+import { JsonNumber } from "../lib/json-number.ts"
 import type { Task } from "../ml/train.ts"
 import { ARCH_NAMES } from "../models/types.ts"
 import { BackendSchema, useBackend, type BackendRequest } from "./common.ts"
@@ -53,22 +54,36 @@ export const ModelParams = {
   training: TrainingSchema,
 }
 
-export interface TrainedResult {
-  readonly spec: { arch: string; inputSize: number; widthMultiplier: number; outputs: number; outputActivation: "softmax" | "sigmoid"; seed: number }
+export const TrainedResultSchema = Schema.Struct({
+  spec: Schema.Struct({
+    arch: ArchSchema,
+    inputSize: Schema.Int,
+    widthMultiplier: Schema.Number,
+    outputs: Schema.Int,
+    outputActivation: Schema.Literal("softmax", "sigmoid"),
+    seed: Schema.Int,
+  }),
   /** The paper's coarse layers, input to output, with the layer representing each. */
-  readonly blocks: readonly { name: string; output: string }[]
-  readonly init: { scheme: string; pretrained: number; meanVar: number; random: number; gabor: number }
-  /** Test-split metrics (AUCs, accuracies, loss). */
-  readonly test: Readonly<Record<string, number>>
-  readonly curve: readonly CurvePoint[]
-  readonly steps: number
-  readonly seconds: number
-  readonly backend: { name: string; versions: Record<string, string> }
+  blocks: Schema.Array(Schema.Struct({ name: Schema.String, output: Schema.String })),
+  init: Schema.Struct({ scheme: Schema.String, pretrained: Schema.Int, meanVar: Schema.Int, random: Schema.Int, gabor: Schema.Int }),
+  /** Test-split metrics (AUCs, accuracies, loss); NaN where undefined (a finding without positives). */
+  test: Schema.Record({ key: Schema.String, value: JsonNumber }),
+  curve: Schema.Array(CurvePointSchema),
+  steps: Schema.Int,
+  seconds: Schema.Number,
+  backend: Schema.Struct({ name: Schema.String, versions: Schema.Record({ key: Schema.String, value: Schema.String }) }),
   /** Which weights were evaluated and saved as final: the last step's or the best validation point's. */
-  readonly checkpoint: { readonly choice: "last" | "best-validation"; readonly step: number; readonly metric?: string; readonly validation?: number }
+  checkpoint: Schema.Struct({
+    choice: Schema.Literal("last", "best-validation"),
+    step: Schema.Int,
+    metric: Schema.optional(Schema.String),
+    validation: Schema.optional(JsonNumber),
+  }),
   /** TEST_SCORES in the artifact, when the task has per-image scores (RETINA, CheXpert). */
-  readonly testScores?: string
-}
+  testScores: Schema.optional(Schema.String),
+})
+/** What a pretraining, fine-tuning or weight-import stage returns. */
+export type TrainedResult = typeof TrainedResultSchema.Type
 
 /** Per-image test scores with patient ids, so the report can resample patients and pair runs (DeLong). */
 export const TEST_SCORES = "test-scores.json"
@@ -84,8 +99,6 @@ export interface TestScores {
   readonly scoreWidth: number
 }
 
-export const TrainedResultSchema = Schema.Unknown as unknown as Schema.Schema<TrainedResult, TrainedResult>
-
 /** Files in a trained artifact. */
 export const INIT_WEIGHTS = "init.tfck"
 export const FINAL_WEIGHTS = "final.tfck"
@@ -94,7 +107,7 @@ export const FINAL_WEIGHTS = "final.tfck"
 export const loadTrained = async (dir: string, result: TrainedResult, which: "init" | "final") => {
   const { buildModel } = await import("../models/index.ts")
   const { loadCheckpoint } = await import("../ml/checkpoint.ts")
-  const built = buildModel(result.spec as Parameters<typeof buildModel>[0])
+  const built = buildModel(result.spec)
   await loadCheckpoint(join(dir, which === "init" ? INIT_WEIGHTS : FINAL_WEIGHTS), built.model)
   return built
 }

@@ -1,40 +1,51 @@
-// What a generator wrote, so tests and stages can check an ingest against it.
+// What a generator wrote, so tests and stages can check an ingest against it. The schemas
+// are the generate stage's result: the engine checks a summary against them at commit.
+import * as Schema from "effect/Schema"
+import { JsonNumber } from "../../lib/json-number.ts"
 
-export interface LabelTally {
-  positive: number
-  negative: number
-  /** -1.0 in the CSV, before any uncertainty policy. */
-  uncertain: number
-  blank: number
-}
+/** Counts of how a CSV states one finding (mutable: generators tally into it). */
+export const LabelTallySchema = Schema.mutable(
+  Schema.Struct({
+    positive: Schema.Int,
+    negative: Schema.Int,
+    /** -1.0 in the CSV, before any uncertainty policy. */
+    uncertain: Schema.Int,
+    blank: Schema.Int,
+  }),
+)
+export type LabelTally = typeof LabelTallySchema.Type
 
 export const emptyTally = (): LabelTally => ({ positive: 0, negative: 0, uncertain: 0, blank: 0 })
 
 /** Recorded by each synthetic generator: the best test metric its labels allow. */
-export interface Ceiling {
-  readonly metric: string
-  readonly value: number
+export const CeilingSchema = Schema.Struct({
+  metric: Schema.String,
+  value: JsonNumber,
   /** Which images it was computed over. */
-  readonly over: string
-  readonly how: string
-}
+  over: Schema.String,
+  how: Schema.String,
+})
+export type Ceiling = typeof CeilingSchema.Type
 
-export interface GeneratedSummary {
-  readonly format: "imagenet" | "eyepacs" | "chexpert"
+const Counts = Schema.Record({ key: Schema.String, value: Schema.Int })
+
+export const GeneratedSummarySchema = Schema.Struct({
+  format: Schema.Literal("imagenet", "eyepacs", "chexpert"),
   /** The directory to pass to ingest as `root`. */
-  readonly root: string
+  root: Schema.String,
   /** Image files written (all views, all splits). */
-  readonly images: number
-  readonly patients: number
+  images: Schema.Int,
+  patients: Schema.Int,
   /** Single-label sets: images per class name, in class order. */
-  readonly classCounts?: Readonly<Record<string, number>>
+  classCounts: Schema.optional(Counts),
   /** Per source list (e.g. "train.csv", "valid.csv", "train", "val"): images per class. */
-  readonly classCountsBySource?: Readonly<Record<string, Readonly<Record<string, number>>>>
+  classCountsBySource: Schema.optional(Schema.Record({ key: Schema.String, value: Counts })),
   /** CheXpert: frontal images per CSV, and per CSV and finding how the CSV states it. */
-  readonly frontalBySource?: Readonly<Record<string, number>>
-  readonly labelCountsBySource?: Readonly<Record<string, Readonly<Record<string, LabelTally>>>>
-  /** The generator's options after defaults, for the stage manifest. */
-  readonly options: Readonly<Record<string, unknown>>
+  frontalBySource: Schema.optional(Counts),
+  labelCountsBySource: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: LabelTallySchema }) })),
+  /** The generator's options after defaults, for the stage manifest (each generator's own option type). */
+  options: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
   /** The best test metric the generated labels allow, and how it was computed. */
-  readonly ceiling?: Ceiling
-}
+  ceiling: Schema.optional(CeilingSchema),
+})
+export type GeneratedSummary = typeof GeneratedSummarySchema.Type
