@@ -4,9 +4,9 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
-import type { DatasetManifest } from "../data/manifest.ts"
-import { attempt, BackendSchema, libraryVersions, plannedBackend, useBackend } from "./common.ts"
-import { loadTrained, type TrainedResult } from "./training.ts"
+import { DatasetManifestSchema, type DatasetManifest } from "../data/manifest.ts"
+import { attempt, BackendSchema, inputOf, libraryVersions, plannedBackend, useBackend } from "./common.ts"
+import { loadTrained, TrainedResultSchema, type TrainedResult } from "./training.ts"
 
 const Params = Schema.Struct({
   backend: BackendSchema,
@@ -16,34 +16,41 @@ const Params = Schema.Struct({
   seed: Schema.Int,
 })
 
-export interface DumpedRun {
+const DumpedRunSchema = Schema.Struct({
   /** The run's input name in this stage (e.g. "random/seed1"). */
-  readonly name: string
-  readonly run: string
+  name: Schema.String,
+  /** The run's stage id. */
+  run: Schema.String,
   /** block name -> Parquet file (relative to the artifact) at init and after training. */
-  readonly init: Readonly<Record<string, string>>
-  readonly final: Readonly<Record<string, string>>
-}
+  init: Schema.Record({ key: Schema.String, value: Schema.String }),
+  final: Schema.Record({ key: Schema.String, value: Schema.String }),
+})
+export type DumpedRun = typeof DumpedRunSchema.Type
 
-export interface ActivationsResult {
-  readonly blocks: readonly string[]
-  readonly probe: readonly number[]
-  readonly reduction: string
-  readonly runs: readonly DumpedRun[]
-}
+export const ActivationsResultSchema = Schema.Struct({
+  blocks: Schema.Array(Schema.String),
+  /** Test-split indices of the probe images. */
+  probe: Schema.Array(Schema.Int),
+  reduction: Schema.String,
+  runs: Schema.Array(DumpedRunSchema),
+})
+export type ActivationsResult = typeof ActivationsResultSchema.Type
+
+/** The probe images' dataset; every other input is a trained run, named "<init>/seed<n>". */
+const DATA = "data"
 
 export const dumpActivationsStage = defineStage<
   typeof Params.Type,
   typeof Params.Encoded,
   ActivationsResult,
-  ActivationsResult,
+  typeof ActivationsResultSchema.Encoded,
   Record<string, TrainedResult | DatasetManifest>
 >({
   kind: "activations",
   module: import.meta.url,
   isolation: "worker",
   params: Params,
-  result: Schema.Unknown as unknown as Schema.Schema<ActivationsResult>,
+  result: ActivationsResultSchema,
   environment: (p) => ({ ...plannedBackend(p.backend), ...libraryVersions("apache-arrow", "parquet-wasm") }),
   run: (ctx) =>
     attempt(async () => {
@@ -51,15 +58,14 @@ export const dumpActivationsStage = defineStage<
       const { dumpActivations } = await import("../analysis/activations.ts")
       const { openShards } = await import("../data/shards.ts")
       const { Rng } = await import("../lib/random.ts")
-      const { data, ...runs } = ctx.inputs
-      const probeSet = await openShards(data!.dir, "test")
+      const probeSet = await openShards(inputOf(ctx.inputs, DATA, DatasetManifestSchema).dir, "test")
       const probe = new Rng(ctx.params.seed).fork("probe").sample(probeSet.count, Math.min(ctx.params.probeImages, probeSet.count))
       const reduction = { kind: "subsample" as const, seed: ctx.params.seed, datapointsPerNeuron: ctx.params.datapointsPerNeuron }
       const out: DumpedRun[] = []
       let blocks: string[] = []
-      const names = Object.keys(runs)
+      const names = Object.keys(ctx.inputs).filter((name) => name !== DATA)
       for (const [i, name] of names.entries()) {
-        const run = runs[name]! as { dir: string; id: string; result: TrainedResult }
+        const run = inputOf(ctx.inputs, name, TrainedResultSchema)
         blocks = run.result.blocks.filter((b) => b.name !== "head").map((b) => b.name)
         const byBlock = new Map(run.result.blocks.map((b) => [b.output, b.name]))
         const files = { init: {} as Record<string, string>, final: {} as Record<string, string> }

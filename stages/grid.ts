@@ -13,7 +13,7 @@ import { fineTune } from "./finetune.ts"
 import { dumpActivationsStage } from "./activations.ts"
 import { similarityStage } from "./similarity.ts"
 import { conv1Filters } from "./filters.ts"
-import { buildReport } from "./report.ts"
+import { buildReport, type ReportRunRole } from "./report.ts"
 import type { Init, TrainedResult, TrainingSchema } from "./training.ts"
 import { plannedBackend } from "./common.ts"
 import { GPU_BACKENDS } from "../ml/backend-names.ts"
@@ -116,9 +116,8 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
       })
     }, `pretrain/${arch}`)
 
-  // ---- fine-tuning runs; the report learns each run's role from `roles`
-  interface Role { input: string; model: string; init: string; dataset: "retina" | "chexpert"; regime: "full" | "small-data"; seed: number }
-  const roles: Role[] = []
+  // ---- fine-tuning runs; the report learns each run's role from `roles` (keyed by stage id)
+  const roles: ReportRunRole[] = []
   const runs = new Map<string, StageNode<TrainedResult>>()
   const finetune = (task: "retina" | "chexpert", arch: string, init: Init, seed: number, regime: "full" | "small-data" = "full"): StageNode<TrainedResult> => {
     const size = sizeFor(arch, config.data[task].size)
@@ -138,9 +137,8 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
         inputs: { data: ingest(task, size), ...(pre ? { pretrained: pre } : {}) },
         resources: { cpu: 1, gpu },
       })
-      const input = `run${roles.length}`
-      roles.push({ input, model: arch, init: initName(init), dataset: task, regime, seed })
-      runs.set(input, node)
+      roles.push({ stage: id, model: arch, init: initName(init), dataset: task, regime, seed })
+      runs.set(id, node)
       return node
     }, id)
   }
@@ -164,7 +162,7 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   }
 
   // ---- Figures 2-4: activations of every Table 1 RETINA run, then similarities per model
-  const similarity: { input: string; model: string }[] = []
+  const similarity: { stage: string; model: string }[] = []
   const simNodes: Record<string, AnyNode> = {}
   const retinaProbe = (arch: string) => ingest("retina", sizeFor(arch, config.data.retina.size))
   for (const arch of config.models.table1) {
@@ -188,9 +186,9 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
       pairs.push([`random/seed${seeds[i]}`, `random/seed${seeds[j]}`, "random-vs-random"])
     }
     const toInit: [string, "random" | "transfer"][] = seeds.flatMap((s) => [[`random/seed${s}`, "random"], [`transfer/seed${s}`, "transfer"]] as [string, "random" | "transfer"][])
-    const input = `similarity/${arch}`
-    simNodes[input] = similarityStage.make({ id: `similarity/retina/${arch}`, params: { pairs, toInit, epsilon: 1e-10 }, inputs: { activations: acts } })
-    similarity.push({ input, model: arch })
+    const sim = similarityStage.make({ id: `similarity/retina/${arch}`, params: { pairs, toInit, epsilon: 1e-10 }, inputs: { activations: acts } })
+    simNodes[sim.id] = sim
+    similarity.push({ stage: sim.id, model: arch })
   }
 
   // ---- Figure 5: conv1 filters of ResNet-50 and CBR-Small, random and transfer, seed 1
@@ -198,35 +196,37 @@ export const expandGraph = (config: Config, profile: string, overrides: readonly
   for (const arch of ["resnet50", "cbr-small"]) for (const init of [random, transfer]) filterInputs[`${arch}-${init.kind}`] = finetune("retina", arch, init, 1)
   const filters = conv1Filters.make({ id: "figures/conv1-filters", params: {}, inputs: filterInputs })
 
-  // ---- the report reads every artifact above
-  const pretrainedRoles = config.models.table1.map((arch) => ({ input: `pretrain/${arch}`, model: arch }))
-  const datasets = { retina: `ingest/retina`, chexpert: `ingest/chexpert`, imagenet: `ingest/imagenet` }
+  // ---- the report reads every artifact above, each input keyed by its stage id
+  const pretrainedNodes = config.models.table1.map((arch) => ({ node: pretrained(arch), model: arch }))
+  const datasetNodes = {
+    retina: ingest("retina", config.data.retina.size),
+    chexpert: ingest("chexpert", config.data.chexpert.size),
+    imagenet: ingest("imagenet", config.data.imagenet.size),
+  }
   const report = buildReport.make({
     id: "report",
     params: {
       profile,
       overrides,
       runs: roles,
-      pretrained: pretrainedRoles,
+      pretrained: pretrainedNodes.map(({ node, model }) => ({ stage: node.id, model })),
       similarity,
-      datasets,
+      datasets: { retina: datasetNodes.retina.id, chexpert: datasetNodes.chexpert.id, imagenet: datasetNodes.imagenet.id },
       synthetic: {
         retina: config.data.retina.source.kind === "synthetic",
         chexpert: config.data.chexpert.source.kind === "synthetic",
         imagenet: config.data.imagenet.source.kind === "synthetic",
       },
-      filters: "filters",
+      filters: filters.id,
       measure: config.analysis.measure,
       convergence: config.convergence,
     },
     inputs: {
       ...Object.fromEntries(runs),
-      ...Object.fromEntries(pretrainedRoles.map((r) => [r.input, pretrained(r.model)])),
+      ...Object.fromEntries(pretrainedNodes.map(({ node }) => [node.id, node])),
       ...simNodes,
-      filters,
-      [datasets.retina]: ingest("retina", config.data.retina.size),
-      [datasets.chexpert]: ingest("chexpert", config.data.chexpert.size),
-      [datasets.imagenet]: ingest("imagenet", config.data.imagenet.size),
+      [filters.id]: filters,
+      ...Object.fromEntries(Object.values(datasetNodes).map((node) => [node.id, node])),
     },
     links: { "artifacts/report/index.html": "report.html", "artifacts/report/report.md": "report.md" },
   })

@@ -4,16 +4,19 @@
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
-import type { DatasetManifest } from "../data/manifest.ts"
+import { DatasetManifestSchema } from "../data/manifest.ts"
 import { CHEXPERT_FINDINGS, findingKey } from "../data/findings.ts"
 import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, ReportData, RunResult, InitScheme, Provenance, Figure4Entry } from "../report/types.ts"
-import { attempt } from "./common.ts"
-import type { TestScores, TrainedResult } from "./training.ts"
-import type { SimilarityResult } from "./similarity.ts"
-import type { FiltersResult } from "./filters.ts"
+import { JsonNumber } from "../lib/json-number.ts"
+import { attempt, inputOf } from "./common.ts"
+import { TrainedResultSchema, type TestScores, type TrainedResult } from "./training.ts"
+import { SimilarityResultSchema, type SimilarityResult } from "./similarity.ts"
+import { FiltersResultSchema } from "./filters.ts"
 
+// Every input is keyed by its stage id, and the parameters name the ids each role reads.
 const RunRole = Schema.Struct({
-  input: Schema.String,
+  /** The fine-tuning run's stage id. */
+  stage: Schema.String,
   model: Schema.String,
   init: Schema.String,
   dataset: Schema.Literal("retina", "chexpert"),
@@ -21,27 +24,33 @@ const RunRole = Schema.Struct({
   seed: Schema.Int,
 })
 
+/** One fine-tuning run as the report reads it: which table or figure cell it fills. */
+export type ReportRunRole = typeof RunRole.Type
+
 const Params = Schema.Struct({
   profile: Schema.String,
   overrides: Schema.Array(Schema.String),
   runs: Schema.Array(RunRole),
-  pretrained: Schema.Array(Schema.Struct({ input: Schema.String, model: Schema.String })),
-  similarity: Schema.Array(Schema.Struct({ input: Schema.String, model: Schema.String })),
-  /** Input names of the ingested datasets (their manifests give the data source and the policy). */
+  pretrained: Schema.Array(Schema.Struct({ stage: Schema.String, model: Schema.String })),
+  similarity: Schema.Array(Schema.Struct({ stage: Schema.String, model: Schema.String })),
+  /** Stage ids of the ingested datasets (their manifests give the data source and the policy). */
   datasets: Schema.Struct({ retina: Schema.String, chexpert: Schema.String, imagenet: Schema.String }),
   synthetic: Schema.Struct({ retina: Schema.Boolean, chexpert: Schema.Boolean, imagenet: Schema.Boolean }),
+  /** The conv1 filters stage's id. */
   filters: Schema.String,
   measure: Schema.Literal("pwcca", "svcca", "cca", "cka"),
   convergence: Schema.Struct({ retinaThreshold: Schema.Number, chexpertThreshold: Schema.Number }),
 })
 
-export interface ReportResult {
-  readonly html: string
-  readonly markdown: string
-  /** Every number the report prints, by stable key. */
-  readonly values: Readonly<Record<string, number>>
-  readonly verdicts: readonly { key: string; verdict: string }[]
-}
+export const ReportResultSchema = Schema.Struct({
+  /** The report's files, relative to the artifact. */
+  html: Schema.String,
+  markdown: Schema.String,
+  /** Every number the report prints, by stable key (NaN where undefined). */
+  values: Schema.Record({ key: Schema.String, value: JsonNumber }),
+  verdicts: Schema.Array(Schema.Struct({ key: Schema.String, verdict: Schema.String })),
+})
+export type ReportResult = typeof ReportResultSchema.Type
 
 /** Architecture names are the report's model ids (models/types.ts); the report's input check rejects any other. */
 export const reportModel = (arch: string): ModelId => arch as ModelId
@@ -63,21 +72,18 @@ const parameterCounts = async (archs: readonly string[]) => {
   })
 }
 
-export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded, ReportResult, ReportResult, Record<string, unknown>>({
+export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded, ReportResult, typeof ReportResultSchema.Encoded, Record<string, unknown>>({
   kind: "report",
   module: import.meta.url,
   isolation: "worker",
   params: Params,
-  result: Schema.Unknown as unknown as Schema.Schema<ReportResult>,
+  result: ReportResultSchema,
   run: (ctx) =>
     attempt(async () => {
       const p = ctx.params
-      const input = <R>(name: string) => {
-        const up = ctx.inputs[name]
-        if (!up) throw new Error(`report: missing input ${name}`)
-        return up as { id: string; dir: string; fingerprint: string; result: R }
-      }
-      const chexpert = input<DatasetManifest>(p.datasets.chexpert).result
+      const dataset = (d: "retina" | "chexpert" | "imagenet") => inputOf(ctx.inputs, p.datasets[d], DatasetManifestSchema).result
+      const trained = (stage: string) => inputOf(ctx.inputs, stage, TrainedResultSchema)
+      const chexpert = dataset("chexpert")
       // dataset.json records the policy the ingest applied, per finding (data/formats/chexpert.ts).
       const applied = (chexpert.policy as { uncertain?: Record<string, string> } | undefined)?.uncertain ?? {}
       const policy = Object.fromEntries(Object.entries(applied).flatMap(([k, v]) => (pathologyKey[k] ? [[pathologyKey[k], v]] : []))) as Provenance["chexpertUncertaintyPolicy"]
@@ -91,7 +97,7 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
       })
       const { readFile } = await import("node:fs/promises")
       const runs: RunResult[] = await Promise.all(p.runs.map(async (role) => {
-        const up = input<TrainedResult>(role.input)
+        const up = trained(role.stage)
         const r = up.result
         // RETINA per-image scores: the stored label is the written grade, referable from grade 2.
         const stored = role.dataset === "retina" && r.testScores ? (JSON.parse(await readFile(join(up.dir, r.testScores), "utf8")) as TestScores) : undefined
@@ -122,8 +128,8 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
           provenance: provenance(up, { spec: r.spec, init: r.init.scheme, ...(r.checkpoint ? { checkpoint: r.checkpoint } : {}) }, role.dataset),
         }
       }))
-      const pretrained = p.pretrained.map(({ input: name, model }) => {
-        const up = input<TrainedResult>(name)
+      const pretrained = p.pretrained.map(({ stage, model }) => {
+        const up = trained(stage)
         return {
           model: reportModel(model),
           seed: up.result.spec.seed,
@@ -138,11 +144,11 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
       // also in a companion measure (PWCCA beside (SV)CCA) from the same stored scores.
       type Scores = { cca: number; svcca: number; pwcca: number; cka: number }
       const companionMeasure = p.measure === "pwcca" ? "svcca" : "pwcca"
+      const similarities = p.similarity.map(({ stage, model }) => ({ model, sim: inputOf(ctx.inputs, stage, SimilarityResultSchema).result }))
       const figures = (measure: keyof Scores) => {
         const score = (s: Scores) => s[measure]
         const figure2 = [], figure3 = [], figure4: Figure4Entry[] = []
-        for (const { input: name, model } of p.similarity) {
-          const sim = input<SimilarityResult>(name).result
+        for (const { model, sim } of similarities) {
           const top = sim.blocks.slice(-2)
           const topMean = (scores: SimilarityResult["pairs"][number]["trained"]) => top.reduce((s, b) => s + score(scores[b]!), 0) / top.length
           figure2.push({
@@ -176,9 +182,10 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
       }
       const { figure2, figure3, figure4 } = figures(p.measure)
       const companion = figures(companionMeasure)
-      const filters = input<FiltersResult>(p.filters)
+      const filters = inputOf(ctx.inputs, p.filters, FiltersResultSchema)
       const figure5 = filters.result.panels.map((panel) => {
-        const role = p.runs.find((r) => input<unknown>(r.input).id === panel.run)!
+        const role = p.runs.find((r) => r.stage === panel.run)
+        if (!role) throw new Error(`filters panel ${panel.file} is of ${panel.run}, which is none of the report's runs`)
         return {
           model: reportModel(role.model),
           dataset: role.dataset,
@@ -196,7 +203,7 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         parameterCounts: await parameterCounts(ctx.params.runs.map((r) => r.model)),
         similarity: {
           measure: p.measure,
-          reduction: input<SimilarityResult>(p.similarity[0]!.input).result.reduction,
+          reduction: similarities[0]!.sim.reduction,
           figure2,
           figure3,
           figure4,
@@ -209,7 +216,7 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         },
         ceilings: Object.fromEntries(
           (["retina", "chexpert", "imagenet"] as const).flatMap((d) => {
-            const c = input<DatasetManifest>(p.datasets[d]).result.generator?.ceiling
+            const c = dataset(d).generator?.ceiling
             return c ? [[d, c]] : []
           }),
         ),
