@@ -143,6 +143,29 @@ const datasetTensor = (ds: H5Dataset, where: string): tf.Tensor => {
 const shortName = (name: string): string => (name.split("/").pop() ?? name).replace(/:\d+$/, "")
 
 /**
+ * The file's name for each model layer. tf.keras (whose names our models copy) names an
+ * unnamed layer base, base_1, base_2, ...; Keras 2.0, which saved the released
+ * inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5, counted from 1: base_1, base_2, ...
+ * Where the model has a bare `base` the file lacks but the file has `base_1`, the model's
+ * base_k is looked up as base_(k+1); every other name is looked up as it is.
+ */
+export const fileLayerNames = (modelLayers: readonly string[], fileLayers: ReadonlySet<string>): Map<string, string> => {
+  const shifted = new Set(modelLayers.filter((n) => !fileLayers.has(n) && fileLayers.has(`${n}_1`) && !/_\d+$/.test(n)))
+  return new Map(modelLayers.map((name) => {
+    const m = /^(.*)_(\d+)$/.exec(name)
+    if (shifted.has(name)) return [name, `${name}_1`]
+    if (m && shifted.has(m[1]!)) return [name, `${m[1]}_${Number(m[2]) + 1}`]
+    return [name, name]
+  }))
+}
+
+/** What a file that lacks a model layer probably is, when its names say so. */
+const missingLayerHint = (weights: KerasWeights): string =>
+  weights.layers.has("res2a_branch2a") || weights.layers.has("bn_conv1")
+    ? `; it has the names of the legacy keras.applications ResNet50 (res2a_branch2a, bn_conv1, ...), as in fchollet/deep-learning-models v0.2; use the file of keras.applications.resnet (storage.googleapis.com/tensorflow/keras-applications/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5), whose names are conv1_conv, conv2_block1_0_conv, ...`
+    : "; is it for the same architecture?"
+
+/**
  * Checks Keras weights against a model and returns them ordered as the model's layers
  * expect (matched by weight name, e.g. kernel/bias, gamma/beta/moving_mean/moving_variance),
  * ready for ml/inits.ts. `layers` defaults to every model layer with weights except
@@ -157,17 +180,20 @@ export const matchKerasWeights = (
   const skip = new Set(options.skip ?? [])
   const layers = options.layers ?? model.layers.filter((l) => l.weights.length > 0 && !skip.has(l.name)).map((l) => l.name)
   const out = new Map<string, tf.Tensor[]>()
+  const inFile = fileLayerNames(layers, new Set(weights.layers.keys()))
   for (const name of layers) {
     const layer = model.getLayer(name)
-    const tensors = weights.layers.get(name)
+    const fileName = inFile.get(name) ?? name
+    const tensors = weights.layers.get(fileName)
+    const looked = fileName === name ? "" : ` (looked up as "${fileName}": the file counts Keras's automatic names from 1)`
     if (!tensors) {
-      throw new Error(`${weights.path}: the model's layer "${name}" is not in the file (it holds ${weights.layers.size} layers with weights, e.g. ${[...weights.layers.keys()].slice(0, 5).join(", ")}); is it for the same architecture?`)
+      throw new Error(`${weights.path}: the model's layer "${name}"${looked} is not in the file (it holds ${weights.layers.size} layers with weights, e.g. ${[...weights.layers.keys()].slice(0, 5).join(", ")})${missingLayerHint(weights)}`)
     }
-    const fileNames = (weights.weightNames.get(name) ?? []).map(shortName)
+    const fileNames = (weights.weightNames.get(fileName) ?? []).map(shortName)
     const modelNames = layer.weights.map((w) => shortName(w.originalName))
     const shapes = (ts: readonly { shape: readonly (number | null)[] }[]) => `[${ts.map((t) => t.shape.join("x")).join(", ")}]`
     if (tensors.length !== layer.weights.length) {
-      throw new Error(`${weights.path}: layer "${name}" has ${tensors.length} weights ${shapes(tensors)} (${fileNames.join(", ")}) in the file but ${layer.weights.length} ${shapes(layer.weights)} (${modelNames.join(", ")}) in the model`)
+      throw new Error(`${weights.path}: layer "${name}"${looked} has ${tensors.length} weights ${shapes(tensors)} (${fileNames.join(", ")}) in the file but ${layer.weights.length} ${shapes(layer.weights)} (${modelNames.join(", ")}) in the model`)
     }
     // Match by name when every name is found, else keep the file order (Keras and tfjs agree on it).
     const byName = modelNames.every((n) => fileNames.filter((f) => f === n).length === 1)
@@ -175,7 +201,7 @@ export const matchKerasWeights = (
     layer.weights.forEach((w, i) => {
       if (w.shape.join("x") !== ordered[i].shape.join("x")) {
         throw new Error(
-          `${weights.path}: layer "${name}" weight "${modelNames[i]}" has shape [${ordered[i].shape.join("x")}] in the file but [${w.shape.join("x")}] in the model`,
+          `${weights.path}: layer "${name}"${looked} weight "${modelNames[i]}" has shape [${ordered[i].shape.join("x")}] in the file but [${w.shape.join("x")}] in the model`,
         )
       }
     })
@@ -193,7 +219,7 @@ export const loadKerasH5 = async (file: string, model: LayersModel, options: { s
   const skip = options.skip ?? ["head"]
   const wanted = model.layers.filter((l) => l.weights.length > 0 && !skip.includes(l.name)).map((l) => l.name)
   const weights = await readKerasH5(file)
-  const used = new Set(wanted)
+  const used = new Set(fileLayerNames(wanted, new Set(weights.layers.keys())).values())
   let matched: Map<string, tf.Tensor[]>
   try {
     matched = matchKerasWeights(weights, model, { layers: wanted })

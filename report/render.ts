@@ -11,8 +11,8 @@ import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts
 import { PAPER_FIGURE4_R2, PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row, type PaperValue } from "./paper.ts"
 import { isSynthetic, metricBySeed, runsWhere, stepsToThreshold, thresholdFor, type RunFilter } from "./select.ts"
 import { correlationCI, linearFit, mean, meanCI, sampleStd } from "./stats.ts"
-import type { CurveMetric, DatasetId, Figure5Panel, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
-import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES } from "./types.ts"
+import type { CurveMetric, DatasetId, Figure5Panel, ImportedPretrained, InitScheme, ModelId, Pathology, Provenance, ReportData, RunResult } from "./types.ts"
+import { MODEL_IDS, MODEL_NAMES, PATHOLOGIES, PATHOLOGY_NAMES, TRANSFUSION_PREFIXES, trainedPretrained } from "./types.ts"
 
 export interface RenderOptions {
   /** Options of the claims' decision rules (margins, minimum seeds). */
@@ -68,7 +68,8 @@ export const validateReportData = (data: ReportData): void => {
     }
   }
   for (const p of data.pretrained) {
-    if (!inUnit(p.top1) || !inUnit(p.top5)) problems.push(`pretrained ${p.model} seed ${p.seed}: top1 = ${p.top1}, top5 = ${p.top5}; accuracies are fractions in [0, 1]`)
+    if (p.origin === "trained" && (!inUnit(p.top1) || !inUnit(p.top5))) problems.push(`pretrained ${p.model} seed ${p.seed}: top1 = ${p.top1}, top5 = ${p.top5}; accuracies are fractions in [0, 1]`)
+    if (p.origin === "imported" && !/^[0-9a-f]{64}$/.test(p.sha256)) problems.push(`pretrained ${p.model}: imported from ${p.file} with sha256 ${JSON.stringify(p.sha256)}; give the file's 64-digit hex sha256`)
   }
   const once = (what: string, keys: string[]): void => {
     const seen = new Set<string>()
@@ -211,7 +212,13 @@ const table1 = (data: ReportData, p: Printer): Section => {
     const paper = paperTable1Row(model)
     const auc = (init: InitScheme): Cell =>
       p.summary(`table1/${model}/${init}`, metricBySeed(data, { model, init, dataset: "retina", regime: "full" }, "referable-auc"), pct)
-    const pre = data.pretrained.filter((x) => x.model === model)
+    const pre = trainedPretrained(data.pretrained.filter((x) => x.model === model))
+    const imported = data.pretrained.find((x): x is ImportedPretrained => x.model === model && x.origin === "imported")
+    // Imported weights have no ImageNet accuracy of ours: the cell names the file instead.
+    const importedCell = (what: string): Cell => {
+      const v = `imported weights (${imported!.file}, sha256 ${imported!.sha256.slice(0, 12)})`
+      return { html: `<span class="imported" title="${esc(`${what}: ${imported!.sha256}`)}">${esc(v)}</span>`, md: v }
+    }
     const counts = data.parameterCounts?.find((c) => c.model === model)
     return [
       text(MODEL_NAMES[model]),
@@ -222,9 +229,9 @@ const table1 = (data: ReportData, p: Printer): Section => {
       counts && counts.table1Convention !== null ? p.num(`table1/${model}/params/table1-convention`, counts.table1Convention, int) : DASH,
       counts ? p.num(`table1/${model}/params/trainable`, counts.trainable, int) : DASH,
       paper ? p.num(`paper/table1/${model}/params`, paper.parameters, int) : DASH,
-      p.summary(`table1/${model}/imagenet-top5`, pre.map((x) => x.top5), pct),
+      imported && pre.length === 0 ? importedCell("top-5") : p.summary(`table1/${model}/imagenet-top5`, pre.map((x) => x.top5), pct),
       p.paper(`table1/${model}/imagenet-top5`, paper?.imagenetTop5, 1),
-      p.summary(`table1/${model}/imagenet-top1`, pre.map((x) => x.top1), pct),
+      imported && pre.length === 0 ? importedCell("top-1") : p.summary(`table1/${model}/imagenet-top1`, pre.map((x) => x.top1), pct),
     ]
   })
   const t: Table = {
@@ -642,7 +649,11 @@ const provenanceSection = (data: ReportData): Section => {
       ? `; backend ${pv.backend}; fingerprint ${pv.fingerprint}; versions ${Object.entries(pv.versions).map(([k, v]) => `${k} ${v}`).join(", ")}; params ${JSON.stringify(pv.params)}`
       : ""
   const others = [
-    ...data.pretrained.map((x) => `Pretrained ${MODEL_NAMES[x.model]} seed ${x.seed}: ${x.origin}, ${x.dataSource} ImageNet${describe(x.provenance)}`),
+    ...data.pretrained.map((x) =>
+      x.origin === "imported"
+        ? `Pretrained ${MODEL_NAMES[x.model]}: imported weights (${x.file}, sha256 ${x.sha256})${describe(x.provenance)}`
+        : `Pretrained ${MODEL_NAMES[x.model]} seed ${x.seed}: trained, ${x.dataSource} ImageNet${describe(x.provenance)}`,
+    ),
     ...(data.similarity?.provenance ? [`Similarity (${data.similarity.measure}): ${data.similarity.provenance.dataSource} data${describe(data.similarity.provenance)}`] : []),
   ]
   const html = `<table id="provenance-data" class="provenance"><thead><tr>${headers.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows

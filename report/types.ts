@@ -98,20 +98,38 @@ export interface RunResult {
   readonly provenance: Provenance
 }
 
-/** ImageNet accuracy of one pretrained model (the weights that transfer runs start from). */
-export interface PretrainedResult {
+/**
+ * One pretrained model (the weights that transfer runs start from): pretrained in-house,
+ * with its ImageNet accuracy, or imported from a Keras file (the paper's Inception-v3 is
+ * TF-Slim's released weights), which has no accuracy of ours, only the file it came from.
+ */
+export type PretrainedResult = TrainedPretrained | ImportedPretrained
+
+interface PretrainedCommon {
   readonly model: ModelId
   /** Pretraining seed; several entries per model give mean ± std. */
   readonly seed: number
-  readonly top1: number
-  readonly top5: number
-  /** "imported" for weights converted from Keras (Inception-v3 in the paper), "trained" otherwise. */
-  readonly origin: "trained" | "imported"
   /** Whether the ImageNet set was the real one or a synthetic stand-in. */
   readonly dataSource: "synthetic" | "real"
   /** The pretraining (or import) artifact's provenance, shown in the report when given. */
   readonly provenance?: Provenance
 }
+
+export interface TrainedPretrained extends PretrainedCommon {
+  readonly origin: "trained"
+  readonly top1: number
+  readonly top5: number
+}
+
+export interface ImportedPretrained extends PretrainedCommon {
+  readonly origin: "imported"
+  /** The Keras weights file's name and the sha256 of its bytes. */
+  readonly file: string
+  readonly sha256: string
+}
+
+/** The entries pretrained in-house, the only ones with an ImageNet accuracy of ours. */
+export const trainedPretrained = (xs: readonly PretrainedResult[]): TrainedPretrained[] => xs.filter((x): x is TrainedPretrained => x.origin === "trained")
 
 /** Parameter counts of a model: Table 1's convention (spec.md) and the true trainable count. */
 export interface ParameterCount {

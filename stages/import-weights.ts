@@ -2,7 +2,7 @@
 // ImageNet weights rather than its own): stands in for pretrain/<arch> in the graph. The
 // file is an external input, so its content hash is part of this stage's fingerprint.
 import * as Schema from "effect/Schema"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import { attempt, BackendSchema, plannedBackend, useBackend } from "./common.ts"
 import { ArchSchema, FINAL_WEIGHTS, INIT_WEIGHTS, TrainedResultSchema, type TrainedResult } from "./training.ts"
@@ -40,15 +40,18 @@ export const importKerasWeights = defineStage<typeof Params.Type, typeof Params.
       try {
         weights = await loadKerasH5(file, built.model)
       } catch (e) {
+        const reason = (e as Error).message.replace(/\.$/, "")
         throw new Error(
-          `importing ${ctx.params.arch} weights: ${(e as Error).message}. ` +
+          `importing ${ctx.params.arch} weights: ${reason}${reason.endsWith("?") ? "" : "."} ` +
             `Fix: point importedWeights.${ctx.params.arch} at the Keras ${ctx.params.arch === "inception-v3" ? "inception_v3" : "resnet50"}_weights_tf_dim_ordering_tf_kernels_notop.h5 ` +
             `(Keras 2 / tf.keras layout) and run with widthMultiplier 1 (now ${ctx.params.widthMultiplier}), or remove the key to pretrain in-house.`,
         )
       }
+      const { hashFile } = await import("../pipeline/store.ts")
+      const { sha256 } = hashFile(file)
       const report = transferInit(built, weights)
       for (const ts of weights.values()) tf.dispose(ts)
-      ctx.log(`imported ${report.pretrained.length} layers from ${file}`)
+      ctx.log(`imported ${report.pretrained.length} layers from ${file} (sha256 ${sha256})`)
       await saveModelWeights(join(ctx.outDir, INIT_WEIGHTS), built.model)
       await saveModelWeights(join(ctx.outDir, FINAL_WEIGHTS), built.model)
       return {
@@ -62,6 +65,7 @@ export const importKerasWeights = defineStage<typeof Params.Type, typeof Params.
         seconds: (Date.now() - started) / 1000,
         backend: { name: info.name, versions: info.versions },
         checkpoint: { choice: "last", step: 0 },
+        imported: { file: basename(file), sha256 },
       }
     }),
 })

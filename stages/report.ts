@@ -130,15 +130,17 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
       }))
       const pretrained = p.pretrained.map(({ stage, model }) => {
         const up = trained(stage)
-        return {
+        const common = {
           model: reportModel(model),
           seed: up.result.spec.seed,
-          top1: up.result.test.accuracy!,
-          top5: up.result.test.top5!,
-          origin: "trained" as const,
           dataSource: p.synthetic.imagenet ? ("synthetic" as const) : ("real" as const),
           provenance: provenance(up, { spec: up.result.spec }, "imagenet"),
         }
+        const imported = up.result.imported
+        if (imported) return { ...common, origin: "imported" as const, file: imported.file, sha256: imported.sha256 }
+        const { accuracy, top5 } = up.result.test
+        if (accuracy === undefined || top5 === undefined) throw new Error(`report: pretrained ${model} (${up.id}) has no ImageNet accuracy/top5 in its test metrics (${Object.keys(up.result.test).join(", ") || "none"})`)
+        return { ...common, origin: "trained" as const, top1: accuracy, top5 }
       })
       // Figures 2-4 from the per-model similarity tables, in the chosen measure; Figures 2-3
       // also in a companion measure (PWCCA beside (SV)CCA) from the same stored scores.

@@ -81,6 +81,8 @@ export const TrainedResultSchema = Schema.Struct({
   }),
   /** TEST_SCORES in the artifact, when the task has per-image scores (RETINA, CheXpert). */
   testScores: Schema.optional(Schema.String),
+  /** Set for weights imported from a Keras file (no training, no test metrics): the file and its content hash. */
+  imported: Schema.optional(Schema.Struct({ file: Schema.String, sha256: Schema.String })),
 })
 /** What a pretraining, fine-tuning or weight-import stage returns. */
 export type TrainedResult = typeof TrainedResultSchema.Type

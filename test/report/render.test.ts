@@ -58,6 +58,10 @@ test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inpu
   assert.is(v["paper/table1/inception-v3/params"], 22881424)
   assert.is(v["table1/cbr-small/params/table1-convention"], 2108672)
   assert.is(v["table1/resnet50/imagenet-top5/mean"], 0.92)
+  // Inception-v3's weights are imported (no top-5 of ours): the cell names the file and its hash, beside the paper's 93.9.
+  const inceptionRow = out.markdown.split("\n").find((l) => l.startsWith("| Inception-v3 |"))!
+  assert.match(inceptionRow, /\| imported weights \(inception_v3_weights_tf_dim_ordering_tf_kernels_notop\.h5, sha256 b5d5b6ffe8a1\) \| 93\.9 \| imported weights/)
+  assert.is(v["table1/inception-v3/imagenet-top5/mean"], undefined)
   const ch = input.runs.filter((x) => x.model === "cbr-tiny" && x.init === "transfer" && x.dataset === "chexpert").map((x) => x.metrics.chexpertAuc!.edema!)
   assert.is(v["table2/cbr-tiny/transfer/edema/mean"], mean(ch))
   assert.is(v["paper/table2/cbr-tiny/transfer/edema"], 89.81)
@@ -154,7 +158,7 @@ test("claims section has all eleven verdicts, with the synthetic note; provenanc
   assert.is((p.match(/<tr>/g) ?? []).length, input.runs.length + 1)
   assert.match(p, /U-Zeros/)
   assert.match(p, /Similarity \(svcca\): synthetic data; backend cpu; fingerprint fp-similarity/)
-  assert.match(p, /Pretrained Inception-v3 seed 1: imported/)
+  assert.match(p, /Pretrained Inception-v3: imported weights \(inception_v3_weights_tf_dim_ordering_tf_kernels_notop\.h5, sha256 b5d5b6ffe8a1a0b3e8d1e4b2e5e3c6a1f9d8e7c6b5a4f3e2d1c0b9a8f7e6d5c4\)/)
   assert.match(out.html, /finetune\.lr/)
   assert.match(out.markdown, /SYNTHETIC DATA/)
   assert.match(out.markdown, /### Claim 11/)
