@@ -55,6 +55,41 @@ export const momentumUpdate = (x: Float32Array, acc: Float32Array, g: Float32Arr
   }
 }
 
+// ---------------------------------------------------------------- learning-rate schedules
+
+/**
+ * How the learning rate changes over a run (the standard ImageNet recipes decay it):
+ * constant; "step": multiplied by `factor` every `every` steps (ResNet's x0.1 every 30 epochs);
+ * "cosine": linear warm-up over `warmupSteps`, then half a cosine from the base rate down to
+ * `finalFraction` of it at the last step.
+ */
+export type LearningRateSchedule =
+  | { readonly kind: "constant" }
+  | { readonly kind: "step"; readonly every: number; readonly factor: number }
+  | { readonly kind: "cosine"; readonly warmupSteps: number; readonly finalFraction: number }
+
+export const CONSTANT_RATE: LearningRateSchedule = { kind: "constant" }
+
+/** The rate for step `step` (0-based: the update that makes step + 1) of `totalSteps`. */
+export const learningRateAt = (schedule: LearningRateSchedule, base: number, step: number, totalSteps: number): number => {
+  if (!(Number.isInteger(step) && step >= 0 && Number.isInteger(totalSteps) && step < totalSteps)) {
+    throw new RangeError(`learningRateAt: step ${step} is not in 0..${totalSteps - 1}`)
+  }
+  switch (schedule.kind) {
+    case "constant":
+      return base
+    case "step":
+      return base * schedule.factor ** Math.floor(step / schedule.every)
+    case "cosine": {
+      const warm = Math.min(schedule.warmupSteps, totalSteps - 1)
+      if (step < warm) return (base * (step + 1)) / (warm + 1)
+      // Progress 0 at the first step after warm-up, 1 at the last step.
+      const progress = totalSteps - 1 === warm ? 1 : (step - warm) / (totalSteps - 1 - warm)
+      return base * (schedule.finalFraction + (1 - schedule.finalFraction) * 0.5 * (1 + Math.cos(Math.PI * progress)))
+    }
+  }
+}
+
 /** What the in-place path needs of tfjs-backend-wasm (4.22.0): heap views and reference counts. */
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo
@@ -102,17 +137,20 @@ export class Optimizer {
   /** Whether the last apply() ran on the wasm heap (for tests and benches). */
   lastUpdateOnHeap = false
 
-  /** One update from gradients aligned with the variables (null = no gradient, left unchanged). */
-  apply(grads: readonly (tf.Tensor | null | undefined)[]): void {
+  /**
+   * One update from gradients aligned with the variables (null = no gradient, left unchanged),
+   * at `learningRate` (a schedule's rate for this step; default the configured rate).
+   */
+  apply(grads: readonly (tf.Tensor | null | undefined)[], learningRate = this.config.learningRate): void {
     this.iterations++
     const c = this.config
     const heap = this.heapBackend()
     this.lastUpdateOnHeap = heap !== null
-    if (heap) return this.applyOnHeap(heap, grads)
+    if (heap) return this.applyOnHeap(heap, grads, learningRate)
     tf.tidy(() => {
       if (c.kind === "adam") {
         const t = this.iterations
-        const lrT = (c.learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t)
+        const lrT = (learningRate * Math.sqrt(1 - c.beta2 ** t)) / (1 - c.beta1 ** t)
         this.variables.forEach((v, i) => {
           const g = grads[i]
           if (!g) return
@@ -130,15 +168,15 @@ export class Optimizer {
           const [acc] = this.slots[i]
           const a1 = tf.add(tf.mul(acc, c.momentum), g)
           acc.assign(a1)
-          v.assign(tf.sub(v, tf.mul(a1, c.learningRate)))
+          v.assign(tf.sub(v, tf.mul(a1, learningRate)))
         })
       }
     })
   }
 
-  private applyOnHeap(heap: WasmHeapBackend, grads: readonly (tf.Tensor | null | undefined)[]): void {
+  private applyOnHeap(heap: WasmHeapBackend, grads: readonly (tf.Tensor | null | undefined)[], learningRate: number): void {
     const c = this.config
-    const k = c.kind === "adam" ? adamScalars(c.learningRate, c.beta1, c.beta2, c.epsilon, this.iterations) : null
+    const k = c.kind === "adam" ? adamScalars(learningRate, c.beta1, c.beta2, c.epsilon, this.iterations) : null
     this.variables.forEach((v, i) => {
       const g = grads[i]
       if (!g) return
@@ -158,7 +196,7 @@ export class Optimizer {
       const x = heap.typedArrayFromHeap(v) as Float32Array
       const gv = heap.typedArrayFromHeap(g) as Float32Array
       if (k) adamUpdate(x, heap.typedArrayFromHeap(slots[0]) as Float32Array, heap.typedArrayFromHeap(slots[1]) as Float32Array, gv, k, out)
-      else if (c.kind === "sgd-momentum") momentumUpdate(x, heap.typedArrayFromHeap(slots[0]) as Float32Array, gv, c.momentum, c.learningRate, out)
+      else if (c.kind === "sgd-momentum") momentumUpdate(x, heap.typedArrayFromHeap(slots[0]) as Float32Array, gv, c.momentum, learningRate, out)
       const nextTensor = tf.engine().makeTensorFromTensorInfo(next)
       v.assign(nextTensor)
       nextTensor.dispose() // the variable holds its own reference

@@ -4,6 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core"
 import type { LayersModel } from "@tensorflow/tfjs-layers"
 import type { ImageSet, LabelSpec } from "../data/imageset.ts"
+import type { Rng } from "../lib/random.ts"
 
 // ---------------------------------------------------------------- tasks
 
@@ -57,6 +58,74 @@ export const flipHorizontally = (pixels: Uint8Array, height: number, width: numb
       }
     }
   }
+}
+
+/**
+ * Random-resized crops (Inception's, torchvision's RandomResizedCrop): a crop covering a
+ * uniform `scale` fraction of the image's area with an aspect (width / height) log-uniform in
+ * `ratio`, resized back to the image's size. Standard ImageNet recipes use scale [0.08, 1],
+ * ratio [3/4, 4/3].
+ */
+export interface RandomResizedCrop {
+  readonly scale: readonly [number, number]
+  readonly ratio: readonly [number, number]
+}
+
+export interface CropBox { readonly top: number; readonly left: number; readonly height: number; readonly width: number }
+
+/**
+ * One crop box inside a height x width image, drawn from `rng` as torchvision draws it: up to
+ * ten tries of (area, aspect), the first that fits wins; if none fits, the centred crop of
+ * the whole image at the nearest allowed aspect.
+ */
+export const randomResizedCropBox = (rng: Rng, height: number, width: number, crop: RandomResizedCrop): CropBox => {
+  const area = height * width
+  const logLo = Math.log(crop.ratio[0]), logHi = Math.log(crop.ratio[1])
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const target = area * rng.uniform(crop.scale[0], crop.scale[1])
+    const aspect = Math.exp(rng.uniform(logLo, logHi))
+    const w = Math.round(Math.sqrt(target * aspect)), h = Math.round(Math.sqrt(target / aspect))
+    if (w > 0 && h > 0 && w <= width && h <= height) return { top: rng.int(height - h + 1), left: rng.int(width - w + 1), height: h, width: w }
+  }
+  let w = width, h = height
+  if (width / height < crop.ratio[0]) h = Math.round(width / crop.ratio[0])
+  else if (width / height > crop.ratio[1]) w = Math.round(height * crop.ratio[1])
+  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w }
+}
+
+/** Source coordinate of each output position: pixel centres aligned, clamped into the box. */
+const sampleGrid = (start: number, size: number, out: number): { lo: Int32Array; hi: Int32Array; frac: Float64Array } => {
+  const lo = new Int32Array(out), hi = new Int32Array(out), frac = new Float64Array(out)
+  for (let i = 0; i < out; i++) {
+    const at = Math.min(Math.max(start + ((i + 0.5) * size) / out - 0.5, start), start + size - 1)
+    lo[i] = Math.floor(at)
+    hi[i] = Math.min(lo[i]! + 1, start + size - 1)
+    frac[i] = at - lo[i]!
+  }
+  return { lo, hi, frac }
+}
+
+/** Each image's box resized (bilinear) back to height x width; NHWC uint8, 3 channels, into a new array. */
+export const cropAndResize = (pixels: Uint8Array, height: number, width: number, boxes: readonly CropBox[]): Uint8Array => {
+  const out = new Uint8Array(pixels.length)
+  const image = height * width * 3
+  boxes.forEach((box, n) => {
+    const ys = sampleGrid(box.top, box.height, height), xs = sampleGrid(box.left, box.width, width)
+    const base = n * image
+    for (let y = 0; y < height; y++) {
+      const r0 = base + ys.lo[y]! * width * 3, r1 = base + ys.hi[y]! * width * 3, fy = ys.frac[y]!
+      for (let x = 0; x < width; x++) {
+        const c0 = xs.lo[x]! * 3, c1 = xs.hi[x]! * 3, fx = xs.frac[x]!
+        const o = base + (y * width + x) * 3
+        for (let c = 0; c < 3; c++) {
+          const top = pixels[r0 + c0 + c]! * (1 - fx) + pixels[r0 + c1 + c]! * fx
+          const bottom = pixels[r1 + c0 + c]! * (1 - fx) + pixels[r1 + c1 + c]! * fx
+          out[o + c] = Math.round(top * (1 - fy) + bottom * fy)
+        }
+      }
+    }
+  })
+  return out
 }
 
 /** uint8 NHWC -> float32 input tensor. */

@@ -3,7 +3,8 @@
 // convergence plots, progress callbacks, and checkpoints it resumes from after a kill.
 //
 // Every random choice is derived from (seed, epoch or step): the epoch's example order
-// from fork("order/<epoch>") and the flips of a step from fork("flip/<step>"). So the
+// from fork("order/<epoch>"), the crop boxes of a step from fork("crop/<step>") and its
+// flips from fork("flip/<step>"); the learning rate is a function of the step. So the
 // random state at any step is just (seed, step), which the checkpoint holds (its step and
 // the identity's seed; no generator state is stored), and a resumed run is bit-identical
 // to an uninterrupted one on the same backend.
@@ -17,8 +18,8 @@ import { Rng } from "../lib/random.ts"
 import type { Batch, ImageSet } from "../data/imageset.ts"
 import { loadCheckpoint, newestReadableCheckpoint, saveCheckpoint } from "./checkpoint.ts"
 import type { CurvePoint } from "./metrics.ts"
-import { checkInputSize, checkTaskMatches, flipHorizontally, taskLoss, toInputTensor, UNIT, type Normalisation, type Task } from "./task.ts"
-import { Optimizer, type OptimizerConfig } from "./optimizer.ts"
+import { checkInputSize, checkTaskMatches, cropAndResize, flipHorizontally, randomResizedCropBox, taskLoss, toInputTensor, UNIT, type Normalisation, type RandomResizedCrop, type Task } from "./task.ts"
+import { CONSTANT_RATE, learningRateAt, Optimizer, type LearningRateSchedule, type OptimizerConfig } from "./optimizer.ts"
 import { evaluate } from "./evaluate.ts"
 
 export { chexpertTask, classificationTask, flipHorizontally, retinaTask, taskLoss, taskOutputs, toInputTensor, type Normalisation, type Task } from "./task.ts"
@@ -54,6 +55,10 @@ export interface TrainOptions {
   readonly seed: number | string
   /** Random horizontal flips with probability 1/2 (default true). */
   readonly flip?: boolean
+  /** Random-resized crops of every training image, before the flip (default none). */
+  readonly randomResizedCrop?: RandomResizedCrop
+  /** The learning rate over the run (default constant at the optimiser's rate). */
+  readonly learningRateSchedule?: LearningRateSchedule
   readonly normalisation?: Normalisation
   /** Validation curve point every N steps and after the last step (0 = only after the last; default 0). */
   readonly evalEvery?: number
@@ -92,6 +97,8 @@ interface RunIdentity {
   seed: string
   batchSize: number
   flip: boolean
+  crop: RandomResizedCrop | null
+  schedule: LearningRateSchedule
   normalisation: Normalisation
   task: Task
   trainCount: number
@@ -139,7 +146,9 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
   const bs = Math.min(batchSize, set.count)
   const checkpointEvery = options.checkpointEvery ?? perEpoch
   const evalEvery = options.evalEvery ?? 0
-  const identity: RunIdentity = { seed: String(options.seed), batchSize, flip, normalisation, task, trainCount: set.count }
+  const crop = options.randomResizedCrop ?? null
+  const schedule = options.learningRateSchedule ?? CONSTANT_RATE
+  const identity: RunIdentity = { seed: String(options.seed), batchSize, flip, crop, schedule, normalisation, task, trainCount: set.count }
 
   const trainable = model.trainableWeights
   const variables = trainable.map((w) => w.read() as tf.Variable)
@@ -203,19 +212,24 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
       // Prefetch the next batch while this one trains.
       pending = step + 1 < options.steps ? read(step + 1) : undefined
       let pixels = batch.pixels
+      if (crop) {
+        // A new array: an ImageSet may hand out buffers it keeps (a cache).
+        const r = new Rng(options.seed).fork(`crop/${step}`)
+        pixels = cropAndResize(pixels, set.height, set.width, Array.from({ length: bs }, () => randomResizedCropBox(r, set.height, set.width, crop)))
+      }
       if (flip) {
         const r = new Rng(options.seed).fork(`flip/${step}`)
         const flags = Array.from({ length: bs }, () => r.bernoulli(0.5))
         // Flip a copy: an ImageSet may hand out buffers it keeps (a cache).
         if (flags.some(Boolean)) {
-          pixels = pixels.slice()
+          if (pixels === batch.pixels) pixels = pixels.slice()
           flipHorizontally(pixels, set.height, set.width, flags)
         }
       }
       const lossTensor = tf.tidy(() => {
         const x = toInputTensor(pixels, bs, set.height, set.width, normalisation)
         const { value, grads } = tf.variableGrads(() => taskLoss(task, model.apply(x, { training: true }) as tf.Tensor, batch.labels, bs), variables)
-        optimizer.apply(variables.map((v) => grads[v.name]))
+        optimizer.apply(variables.map((v) => grads[v.name]), learningRateAt(schedule, options.optimizer.learningRate, step, options.steps))
         return value
       })
       const loss = (await lossTensor.data())[0]

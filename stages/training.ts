@@ -12,6 +12,33 @@ import { BackendSchema, useBackend, type BackendRequest } from "./common.ts"
 
 export const ArchSchema = Schema.Literal(...ARCH_NAMES)
 
+const LearningRateScheduleSchema = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("constant") }),
+  Schema.Struct({
+    kind: Schema.Literal("step"),
+    every: Schema.Int.pipe(Schema.positive()),
+    factor: Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThan(1)),
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("cosine"),
+    warmupSteps: Schema.Int.pipe(Schema.nonNegative()),
+    finalFraction: Schema.Number.pipe(Schema.greaterThanOrEqualTo(0), Schema.lessThan(1)),
+  }),
+)
+
+/** An ordered range [lo, hi] with 0 < lo <= hi (<= max where given). */
+const Range = (what: string, max?: number) =>
+  Schema.Tuple(Schema.Number.pipe(Schema.positive()), Schema.Number.pipe(Schema.positive())).pipe(
+    Schema.filter(([lo, hi]) => (lo <= hi && (max === undefined || hi <= max)) || `${what} [${lo}, ${hi}] must have 0 < lo <= hi${max === undefined ? "" : ` <= ${max}`}`),
+  )
+
+const RandomResizedCropSchema = Schema.Struct({
+  /** The crop's area as a fraction of the image's. */
+  scale: Range("randomResizedCrop.scale", 1),
+  /** The crop's aspect, width / height (log-uniform). */
+  ratio: Range("randomResizedCrop.ratio"),
+})
+
 /** The training settings, with their constraints: a config and a stage's params both decode through it. */
 export const TrainingSchema = Schema.Struct({
   steps: Schema.Int.pipe(Schema.positive()),
@@ -20,8 +47,15 @@ export const TrainingSchema = Schema.Struct({
   optimizer: Schema.Literal("adam", "sgd-momentum"),
   /** Validation curve point every N steps (convergence figures, steps-to-threshold). */
   evalEvery: Schema.Int.pipe(Schema.positive()),
-  /** Random horizontal flips (spec.md: the only augmentation). */
+  /**
+   * The learning rate over the run (ml/optimizer.ts): constant (spec.md's default), stepped
+   * (x factor every `every` steps) or cosine (linear warm-up, then down to finalFraction).
+   */
+  learningRateSchedule: LearningRateScheduleSchema,
+  /** Random horizontal flips (spec.md: the only augmentation the paper names). */
   flip: Schema.Boolean,
+  /** Random-resized crops of training images (ml/task.ts), or null for none. */
+  randomResizedCrop: Schema.NullOr(RandomResizedCropSchema),
   /**
    * Batch norm's moving-average momentum (Keras default 0.99). At a few hundred steps 0.99
    * leaves 0.99^steps of the initial statistics in the evaluated model (0.37 after 100), and a
@@ -185,6 +219,8 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       steps: a.training.steps,
       seed: a.seed,
       flip: a.training.flip,
+      ...(a.training.randomResizedCrop ? { randomResizedCrop: a.training.randomResizedCrop } : {}),
+      learningRateSchedule: a.training.learningRateSchedule,
       evalEvery: a.training.evalEvery,
       checkpointDir: join(ctx.scratchDir, "checkpoints"),
       signal: ctx.signal,

@@ -1,11 +1,11 @@
 // The in-place wasm update of ml/optimizer.ts against the op-by-op path (same bits over
 // several steps, Adam and SGD-momentum), against a hand-computed Adam step, and the choice
-// of path by backend.
+// of path by backend; the learning-rate schedules as pure functions.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-backend-cpu"
-import { adamScalars, adamUpdate, Optimizer, type OptimizerConfig, type UpdatePath } from "../../ml/optimizer.ts"
+import { adamScalars, adamUpdate, learningRateAt, Optimizer, type OptimizerConfig, type UpdatePath } from "../../ml/optimizer.ts"
 import { restoreBackend, tinyConvNet, useWasm, weightArrays } from "./fixtures/tiny-models.ts"
 
 test.before(useWasm)
@@ -93,6 +93,43 @@ test("the heap update on wasm leaves a tensor that shares the variable's data un
   assert.equal(Array.from(v.dataSync()), [0.5, 1.5, 2.5])
   opt.dispose()
   tf.dispose([source, v, g])
+})
+
+test("learningRateAt: constant, step decay at its boundaries, cosine warm-up and decay to its final fraction", () => {
+  const at = (schedule: Parameters<typeof learningRateAt>[0], step: number, total = 100) => learningRateAt(schedule, 0.1, step, total)
+  assert.is(at({ kind: "constant" }, 0), 0.1)
+  assert.is(at({ kind: "constant" }, 99), 0.1)
+  // x0.1 every 30 steps: 0.1 for steps 0-29, 0.01 from 30, 0.001 from 60, 1e-4 from 90.
+  const step = { kind: "step", every: 30, factor: 0.1 } as const
+  assert.equal([0, 29, 30, 59, 60, 90, 99].map((s) => at(step, s)), [0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1, 0.1 * 0.1 ** 2, 0.1 * 0.1 ** 3, 0.1 * 0.1 ** 3])
+  // Cosine with 4 warm-up steps over 100: 0.1 x 1/5 .. 4/5, the full rate at step 4, half way
+  // (base + final) / 2 at the mid-point of the decay, the final fraction at the last step.
+  const cos = { kind: "cosine", warmupSteps: 4, finalFraction: 0.01 } as const
+  for (const [s, want] of [[0, 0.02], [3, 0.08], [4, 0.1], [99, 0.001]] as const) assert.ok(Math.abs(at(cos, s) - want) < 1e-12, `cosine step ${s}: ${at(cos, s)} vs ${want}`)
+  // 99 steps: the decay runs over steps 4..98, its mid-point is step 51.
+  assert.ok(Math.abs(learningRateAt(cos, 0.1, 51, 99) - (0.1 + 0.001) / 2) < 1e-12, "mid-point of the decay, 99 steps")
+  const rates = Array.from({ length: 100 }, (_, s) => at(cos, s))
+  for (let s = 5; s < 100; s++) assert.ok(rates[s]! <= rates[s - 1]!, `cosine decays monotonically after warm-up (step ${s})`)
+  // Without warm-up the first step takes the full rate; a one-step run ends at the final fraction.
+  assert.is(at({ kind: "cosine", warmupSteps: 0, finalFraction: 0 }, 0), 0.1)
+  assert.ok(Math.abs(learningRateAt({ kind: "cosine", warmupSteps: 0, finalFraction: 0.5 }, 0.1, 0, 1) - 0.05) < 1e-12)
+  assert.throws(() => at({ kind: "constant" }, 100), /step 100 is not in 0\.\.99/)
+})
+
+test("apply at a scheduled rate equals an optimiser configured at that rate", () => {
+  tf.tidy(() => {
+    for (const config of [{ kind: "adam", learningRate: 0.1 }, { kind: "sgd-momentum", learningRate: 0.1, momentum: 0.9 }] as const) {
+      const a = tf.variable(tf.tensor1d([1, -2, 3])), b = tf.variable(tf.tensor1d([1, -2, 3]))
+      const scheduled = new Optimizer(config, [a], ["w"]), fixed = new Optimizer({ ...config, learningRate: 0.025 }, [b], ["w"])
+      for (let i = 0; i < 3; i++) {
+        const g = tf.tensor1d([0.5, -1, 2])
+        scheduled.apply([g], 0.025)
+        fixed.apply([g])
+      }
+      assert.equal(bits(a.dataSync() as Float32Array), bits(b.dataSync() as Float32Array), config.kind)
+      scheduled.dispose(); fixed.dispose(); a.dispose(); b.dispose()
+    }
+  })
 })
 
 test.run()

@@ -9,6 +9,7 @@ import { memoryImageSet, type ImageSet } from "../../data/imageset.ts"
 import {
   batchIndices, chexpertTask, evaluate, flipHorizontally, Optimizer, referableScores, retinaTask, taskLoss, taskMetrics, train, type TrainOptions,
 } from "../../ml/train.ts"
+import { cropAndResize, randomResizedCropBox, type RandomResizedCrop } from "../../ml/task.ts"
 import { selectBackend } from "../../ml/backend.ts"
 import { buildModel } from "../../models/index.ts"
 import { listCheckpoints } from "../../ml/checkpoint.ts"
@@ -39,6 +40,78 @@ test("flipHorizontally mirrors only flagged images", () => {
   const px = Uint8Array.from([0, 0, 0, 1, 1, 1, 2, 2, 2, /**/ 0, 0, 0, 1, 1, 1, 2, 2, 2])
   flipHorizontally(px, 1, 3, [true, false])
   assert.equal(Array.from(px), [2, 2, 2, 1, 1, 1, 0, 0, 0, /**/ 0, 0, 0, 1, 1, 1, 2, 2, 2])
+})
+
+const IMAGENET_CROP: RandomResizedCrop = { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] }
+
+test("randomResizedCropBox: boxes inside the image, area and aspect within bounds, spread over them, deterministic for a seed", () => {
+  const H = 224, W = 224, n = 4000
+  const r = new Rng("crop-stats")
+  const boxes = Array.from({ length: n }, () => randomResizedCropBox(r, H, W, IMAGENET_CROP))
+  const scales: number[] = [], logAspects: number[] = []
+  for (const b of boxes) {
+    assert.ok(b.top >= 0 && b.left >= 0 && b.height >= 1 && b.width >= 1 && b.top + b.height <= H && b.left + b.width <= W, JSON.stringify(b))
+    scales.push((b.height * b.width) / (H * W))
+    logAspects.push(Math.log(b.width / b.height))
+  }
+  // Rounding w and h to whole pixels moves area and aspect by at most ~1 pixel's worth at 224 px.
+  const slack = 2.5 / 21 // one pixel on each side of the smallest crop's side (sqrt(0.08) x 224 = 63 px)
+  assert.ok(Math.min(...scales) >= 0.08 * (1 - slack) && Math.max(...scales) <= 1, `scale in [${Math.min(...scales)}, ${Math.max(...scales)}]`)
+  assert.ok(Math.min(...logAspects) >= Math.log(3 / 4) - slack && Math.max(...logAspects) <= Math.log(4 / 3) + slack)
+  // Spread: both ends of the scale range are reached, and aspects are log-symmetric about 1.
+  assert.ok(scales.filter((s) => s < 0.15).length > n * 0.03 && scales.filter((s) => s > 0.85).length > n * 0.05)
+  const meanLog = logAspects.reduce((a, b) => a + b, 0) / n
+  assert.ok(Math.abs(meanLog) < 0.01, `mean log aspect ${meanLog}`)
+  // Area uniform on [0.08, 1], kept when the box fits (s <= min(a, 1/a) for aspect a), else
+  // redrawn: E[s | fits] over log-uniform a is 0.4778 (numerical integral); the sample mean's
+  // standard error is ~0.004 at n = 4000.
+  const meanScale = scales.reduce((a, b) => a + b, 0) / n
+  assert.ok(Math.abs(meanScale - 0.4778) < 0.015, `mean scale ${meanScale}`)
+  // Same seed, same boxes; another seed, other boxes.
+  const again = new Rng("crop-stats")
+  assert.equal(Array.from({ length: n }, () => randomResizedCropBox(again, H, W, IMAGENET_CROP)), boxes)
+  const other = new Rng("crop-stats-2")
+  assert.not.equal(Array.from({ length: 20 }, () => randomResizedCropBox(other, H, W, IMAGENET_CROP)), boxes.slice(0, 20))
+  // Nothing fits (a 1:1 crop range on a 4:1 image): the centred crop at the nearest allowed aspect.
+  assert.equal(randomResizedCropBox(new Rng(1), 10, 40, { scale: [0.9, 1], ratio: [1, 1] }), { top: 0, left: 15, height: 10, width: 10 })
+})
+
+test("cropAndResize: the whole-image box is the identity; a half box of a ramp is the ramp stretched, bilinearly", () => {
+  const H = 4, W = 8
+  const ramp = new Uint8Array(H * W * 3)
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) ramp[(y * W + x) * 3 + c] = 10 * x + c
+  assert.equal(Array.from(cropAndResize(ramp, H, W, [{ top: 0, left: 0, height: H, width: W }])), Array.from(ramp))
+  // Columns 0..3 stretched to 8: source x = (x + 0.5) / 2 - 0.5, clamped to [0, 3]: 0, 0.25, 0.75, 1.25, ..., 3.
+  const half = cropAndResize(ramp, H, W, [{ top: 0, left: 0, height: H, width: 4 }])
+  const row = Array.from({ length: W }, (_, x) => half[x * 3]!)
+  assert.equal(row, [0, 3, 8, 13, 18, 23, 28, 30])
+  assert.ok(half !== ramp)
+})
+
+test("random-resized crops in training: deterministic for a seed, different from no crops, never writing into the ImageSet's buffers", async () => {
+  const first = await trainSet.read([0, 1, 2, 3, 4, 5, 6, 7])
+  const pristine = first.pixels.slice()
+  const cached = { ...trainSet, count: 8, read: async () => first }
+  const a = model(), b = model(), c = model()
+  await train(base(a, { train: cached, validation: undefined, steps: 3, randomResizedCrop: IMAGENET_CROP }))
+  await train(base(b, { train: cached, validation: undefined, steps: 3, randomResizedCrop: IMAGENET_CROP }))
+  await train(base(c, { train: cached, validation: undefined, steps: 3 }))
+  assert.equal(weightArrays(a), weightArrays(b))
+  assert.not.equal(weightArrays(a), weightArrays(c))
+  assert.ok(Buffer.from(first.pixels).equals(Buffer.from(pristine)))
+})
+
+test("a learning-rate schedule changes the run, and a checkpoint made under another schedule is not resumed", async () => {
+  await withDir(async (dir) => {
+    const constant = model(), stepped = model()
+    await train(base(constant, { validation: undefined, steps: 4 }))
+    await train(base(stepped, { validation: undefined, steps: 4, learningRateSchedule: { kind: "step", every: 2, factor: 0.1 } }))
+    assert.not.equal(weightArrays(constant), weightArrays(stepped))
+    await train(base(model(), { validation: undefined, steps: 2, checkpointDir: dir }))
+    let mismatch: unknown
+    try { await train(base(model(), { validation: undefined, steps: 4, checkpointDir: dir, learningRateSchedule: { kind: "cosine", warmupSteps: 0, finalFraction: 0 } })) } catch (e) { mismatch = e }
+    assert.match(String(mismatch), /the checkpoint was made with schedule = \{"kind":"constant"\} but this run has \{"kind":"cosine"/)
+  })
 })
 
 test("batchIndices: each epoch is a seeded permutation cut into full batches", () => {

@@ -115,6 +115,30 @@ test("unknown keys, wrong types and missing dataset roots are errors naming the 
   })
 })
 
+test("pretraining recipe settings: the paper pretrains with SGD-momentum, a stepped decay and random-resized crops; bad settings name the field", () => {
+  const pre = profiles.paper!.pretrain
+  assert.is(pre.optimizer, "sgd-momentum")
+  assert.equal(pre.learningRateSchedule, { kind: "step", every: 150_000, factor: 0.1 })
+  assert.equal(pre.randomResizedCrop, { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] })
+  // Fine-tuning keeps spec.md's defaults.
+  assert.equal([profiles.paper!.finetune.learningRateSchedule, profiles.paper!.finetune.randomResizedCrop], [{ kind: "constant" }, null])
+  withDir((dir) => {
+    const file = join(dir, "c.json")
+    const bad = (pretrain: unknown, field: RegExp) => {
+      writeFileSync(file, JSON.stringify({ pretrain }))
+      assert.throws(() => resolveConfig("mini", file, dir), (e: Error) => e instanceof ConfigProblem && field.test(e.message) && e.message.includes(file), String(field))
+    }
+    bad({ randomResizedCrop: { scale: [0.9, 0.5], ratio: [0.75, 1.33] } }, /randomResizedCrop\.scale \[0\.9, 0\.5\] must have 0 < lo <= hi <= 1/)
+    bad({ randomResizedCrop: { scale: [0.08, 1.5], ratio: [0.75, 1.33] } }, /randomResizedCrop\.scale \[0\.08, 1\.5\] must have 0 < lo <= hi <= 1/)
+    bad({ learningRateSchedule: { kind: "step", every: 100, factor: 1.5 } }, /factor/)
+    bad({ learningRateSchedule: { kind: "cosine", warmupSteps: -1, finalFraction: 0 } }, /warmupSteps/)
+    bad({ learningRateSchedule: { kind: "linear" } }, /learningRateSchedule/)
+    writeFileSync(file, JSON.stringify({ pretrain: { optimizer: "sgd-momentum", learningRate: 0.05, learningRateSchedule: { kind: "cosine", warmupSteps: 10, finalFraction: 0 }, randomResizedCrop: { scale: [0.25, 1], ratio: [0.75, 1.333] } } }))
+    const { config } = resolveConfig("mini", file, dir)
+    assert.equal(config.pretrain.randomResizedCrop, { scale: [0.25, 1], ratio: [0.75, 1.333] })
+  })
+})
+
 test("the paper profile with real roots lists the whole graph at paper resolution", () => {
   withDir((dir) => {
     for (const d of ["imagenet", "eyepacs", "chexpert"]) mkdirSync(join(dir, d))
