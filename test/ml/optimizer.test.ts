@@ -116,17 +116,18 @@ test("learningRateAt: constant, step decay at its boundaries, cosine warm-up and
   assert.throws(() => at({ kind: "constant" }, 100), /step 100 is not in 0\.\.99/)
 })
 
-test("apply at a scheduled rate equals an optimiser configured at that rate", () => {
+test("apply at a scheduled rate equals an optimiser configured at that rate, on the heap and op paths", () => {
   tf.tidy(() => {
-    for (const config of [{ kind: "adam", learningRate: 0.1 }, { kind: "sgd-momentum", learningRate: 0.1, momentum: 0.9 }] as const) {
+    for (const path of ["auto", "ops"] as const) for (const config of [{ kind: "adam", learningRate: 0.1 }, { kind: "sgd-momentum", learningRate: 0.1, momentum: 0.9 }] as const) {
       const a = tf.variable(tf.tensor1d([1, -2, 3])), b = tf.variable(tf.tensor1d([1, -2, 3]))
-      const scheduled = new Optimizer(config, [a], ["w"]), fixed = new Optimizer({ ...config, learningRate: 0.025 }, [b], ["w"])
+      const scheduled = new Optimizer(config, [a], ["w"], path), fixed = new Optimizer({ ...config, learningRate: 0.025 }, [b], ["w"], path)
       for (let i = 0; i < 3; i++) {
         const g = tf.tensor1d([0.5, -1, 2])
         scheduled.apply([g], 0.025)
         fixed.apply([g])
       }
-      assert.equal(bits(a.dataSync() as Float32Array), bits(b.dataSync() as Float32Array), config.kind)
+      assert.equal(bits(a.dataSync() as Float32Array), bits(b.dataSync() as Float32Array), `${config.kind} ${path}`)
+      assert.not.equal(Array.from(a.dataSync()), [1, -2, 3], "the weights moved")
       scheduled.dispose(); fixed.dispose(); a.dispose(); b.dispose()
     }
   })
