@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { defineStage } from "../pipeline/stage.ts"
 import { DatasetManifestSchema } from "../data/manifest.ts"
 import { CHEXPERT_FINDINGS, findingKey } from "../data/findings.ts"
-import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, ReportData, RunResult, InitScheme, Provenance, Figure4Entry } from "../report/types.ts"
+import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, PretrainedResult, ReportData, RunResult, InitScheme, Provenance, Figure4Entry, TrainedPretrained } from "../report/types.ts"
 import { JsonNumber } from "../lib/json-number.ts"
 import { attempt, inputOf } from "./common.ts"
 import { TrainedResultSchema, type TestScores, type TrainedResult } from "./training.ts"
@@ -70,6 +70,16 @@ const parameterCounts = async (archs: readonly string[]) => {
     const c = paramCounts(arch as Parameters<typeof paramCounts>[0])
     return { model: reportModel(arch), table1Convention: c.table1Convention, trainable: c.trainable }
   })
+}
+
+/** A pretrained model as the report sees it: its ImageNet accuracy, or, for imported weights, the file they came from. */
+export const pretrainedEntry = (common: Omit<TrainedPretrained, "origin" | "top1" | "top5">, id: string, result: TrainedResult): PretrainedResult => {
+  if (result.imported) return { ...common, origin: "imported", file: result.imported.file, sha256: result.imported.sha256 }
+  const { accuracy, top5 } = result.test
+  if (accuracy === undefined || top5 === undefined) {
+    throw new Error(`report: pretrained ${common.model} (${id}) has no ImageNet accuracy/top5 in its test metrics (${Object.keys(result.test).join(", ") || "none"}) and is not imported`)
+  }
+  return { ...common, origin: "trained", top1: accuracy, top5 }
 }
 
 export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded, ReportResult, typeof ReportResultSchema.Encoded, Record<string, unknown>>({
@@ -136,11 +146,7 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
           dataSource: p.synthetic.imagenet ? ("synthetic" as const) : ("real" as const),
           provenance: provenance(up, { spec: up.result.spec }, "imagenet"),
         }
-        const imported = up.result.imported
-        if (imported) return { ...common, origin: "imported" as const, file: imported.file, sha256: imported.sha256 }
-        const { accuracy, top5 } = up.result.test
-        if (accuracy === undefined || top5 === undefined) throw new Error(`report: pretrained ${model} (${up.id}) has no ImageNet accuracy/top5 in its test metrics (${Object.keys(up.result.test).join(", ") || "none"})`)
-        return { ...common, origin: "trained" as const, top1: accuracy, top5 }
+        return pretrainedEntry(common, up.id, up.result)
       })
       // Figures 2-4 from the per-model similarity tables, in the chosen measure; Figures 2-3
       // also in a companion measure (PWCCA beside (SV)CCA) from the same stored scores.

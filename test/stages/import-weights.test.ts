@@ -18,6 +18,7 @@ import { FINAL_WEIGHTS, INIT_WEIGHTS, type TrainedResult } from "../../stages/tr
 import { readTensorFile } from "../../ml/checkpoint.ts"
 import { paramCounts } from "../../models/count.ts"
 import { hashFile } from "../../pipeline/store.ts"
+import { pretrainedEntry } from "../../stages/report.ts"
 
 const script = resolve(import.meta.dirname, "../fixtures/keras_notop.py")
 // pyenv and the like can shadow the distribution's python3 (where apt puts python3-h5py).
@@ -73,6 +74,11 @@ const checkImported = async (arch: Arch, path: string, written: Written, modelLa
   assert.equal(r.imported, { file: path.split("/").pop(), sha256: hashFile(path).sha256 })
   assert.equal(r.test, {}, "no ImageNet metrics of ours for imported weights")
   assert.match(log.join("\n"), new RegExp(`imported ${written.layers.length} layers from .* \\(sha256 [0-9a-f]{64}\\)`))
+  // The report takes it as imported weights (file and hash), not as a pretraining without metrics.
+  const common = { model: arch, seed: r.spec.seed, dataSource: "real" as const }
+  assert.equal(pretrainedEntry(common, `import-weights/${arch}`, r), { ...common, origin: "imported", file: r.imported!.file, sha256: r.imported!.sha256 })
+  const { imported: _, ...notImported } = r
+  assert.throws(() => pretrainedEntry(common, "pretrain/x", notImported), /pretrained .* \(pretrain\/x\) has no ImageNet accuracy\/top5 in its test metrics \(none\) and is not imported/)
   // The parameter counts Table 1 prints as ours are the file's (the paper's own 23,570,408 /
   // 22,881,424 match no standard count: models/count.ts).
   assert.equal({ trainable: written.trainable, total: written.total }, { trainable: paramCounts(arch).trainable, total: paramCounts(arch).total })
