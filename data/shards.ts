@@ -6,12 +6,15 @@
 // Batches are sized to about `batchBytes` so that reading one image at random costs at
 // most one small batch; the Arrow footer lets a reader seek straight to a batch, so a
 // split larger than memory is read with a bounded cache.
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { createWriteStream } from "node:fs"
 import { open, readFile, type FileHandle } from "node:fs/promises"
 import { join } from "node:path"
 import type { Batch, ImageSet, LabelSpec } from "./imageset.ts"
 import { labelWidth } from "./imageset.ts"
-import type { DatasetManifest, ShardFile } from "./manifest.ts"
+import { describeParseError } from "../pipeline/schema-errors.ts"
+import { DatasetManifestSchema, type DatasetManifest, type ShardFile } from "./manifest.ts"
 
 type Arrow = typeof import("apache-arrow")
 
@@ -156,7 +159,9 @@ export const readManifest = async (dir: string): Promise<DatasetManifest> => {
   }
   const splits = (parsed as { splits?: unknown } | null)?.splits
   if (typeof splits !== "object" || splits === null) throw new Error(`${file}: no "splits" object, so it is not an ingest's manifest; ${REINGEST}`)
-  return parsed as DatasetManifest
+  const decoded = Schema.decodeUnknownEither(DatasetManifestSchema)(parsed)
+  if (Either.isLeft(decoded)) throw new Error(`${file}: ${describeParseError(decoded.left, "dataset")}; ${REINGEST}`)
+  return decoded.right
 }
 
 // An Arrow IPC file starts with "ARROW1\0\0" and ends with its footer and "ARROW1"; a file

@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { CHEXPERT_FINDINGS } from "../data/findings.ts"
+import { FitSchema } from "../data/manifest.ts"
 import { TABLE_MODELS } from "../models/types.ts"
 import { BackendSchema } from "./common.ts"
 import { TrainingSchema } from "./training.ts"
@@ -14,7 +15,6 @@ import { TrainingSchema } from "./training.ts"
 const Arch = Schema.Literal(...TABLE_MODELS)
 export type Arch = typeof Arch.Type
 const Policy = Schema.Literal("U-Ignore", "U-Zeros", "U-Ones")
-const Fit = Schema.Literal("cover", "contain", "fill")
 
 /** A stage's training settings plus what a config decides per model before a stage sees it. */
 const Training = Schema.Struct({
@@ -72,7 +72,7 @@ export const ConfigSchema = Schema.Struct({
     imagenet: Schema.Struct({
       source: Source({ classes: Schema.Int, trainPerClass: Schema.Int, valPerClass: Schema.Int, size: Schema.Int }),
       size: Schema.Int.pipe(Schema.positive()),
-      fit: Fit,
+      fit: FitSchema,
     }),
     retina: Schema.Struct({
       /** The generator's knobs (data/generate/eyepacs.ts): lesion size/contrast, grader noise, grade 1/2 overlap, look-alikes. */
@@ -87,7 +87,7 @@ export const ConfigSchema = Schema.Struct({
       }),
       /** 587 in the paper. */
       size: Schema.Int.pipe(Schema.positive()),
-      fit: Fit,
+      fit: FitSchema,
       /** Table 3's very small data regime (5,000 in the paper). */
       smallData: Schema.Int.pipe(Schema.positive()),
     }),
@@ -95,7 +95,7 @@ export const ConfigSchema = Schema.Struct({
       source: Source({ patients: Schema.Int, width: Schema.Int, findingContrast: Schema.Number, findingScale: Schema.Number }),
       /** 224 in the paper. */
       size: Schema.Int.pipe(Schema.positive()),
-      fit: Fit,
+      fit: FitSchema,
       /** Per pathology; spec.md's default: U-Ones for Atelectasis and Edema, U-Zeros for the rest. */
       uncertainty: Schema.Record({ key: Schema.Literal(...CHEXPERT_FINDINGS), value: Policy }),
     }),
