@@ -14,8 +14,12 @@
 // Per-channel sums over batch and space are a [1, m] x [m, C] matMul: wasm's Sum over the
 // leading axes transposes first, and was a third of a ResNet-50 training step (tf.profile,
 // 40 px, width 0.125); the matMul is 2-4x faster per call with the same values.
+// On wasm the forward and backward are one kernel each instead (ml/kernels/wasm-batch-norm.ts:
+// JS passes over the heap, ~20 kernel calls fewer per batch norm); other backends (webgpu,
+// cpu, tfjs-node) keep the op-by-op path.
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../ml/kernels/wasm-batch-norm.ts"
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0]
 
@@ -32,6 +36,26 @@ interface BatchNormInternals {
   movingVariance: tfl.LayerVariable
 }
 
+/** How the training path computes: "auto" = the fused kernels on wasm (when registered), op by op elsewhere. */
+export type BatchNormPath = "auto" | "ops"
+
+let defaultPath: BatchNormPath = "auto"
+
+/**
+ * Sets the path every training-mode batch norm layer takes from now on (process-wide, as
+ * the kernel registry is) and returns the previous one; for benches and tests that compare
+ * the fused kernels with the op path.
+ */
+export const setBatchNormPath = (path: BatchNormPath): BatchNormPath => {
+  const previous = defaultPath
+  defaultPath = path
+  return previous
+}
+
+/** Whether a training-mode batch norm with this path runs the fused wasm kernels now. */
+export const batchNormFused = (path: BatchNormPath = defaultPath): boolean =>
+  path === "auto" && tf.getBackend() === "wasm" && tf.getKernel(BATCH_NORM_TRAINING, "wasm") !== undefined
+
 /**
  * Normalised output of a training-mode batch norm with its batch mean and (biased)
  * variance. The caller owns `mean` and `variance` (kept outside any tidy) and must dispose them.
@@ -41,8 +65,10 @@ export const batchNormTraining = (
   gamma: tf.Tensor | null,
   beta: tf.Tensor | null,
   epsilon: number,
+  path: BatchNormPath = defaultPath,
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } => {
   const channels = x.shape[x.rank - 1]!
+  if (batchNormFused(path)) return batchNormTrainingFused(x, gamma ?? tf.ones([channels]), beta ?? tf.zeros([channels]), epsilon)
   const m = x.size / channels
   // Called inside customGrad's tidies, which dispose the ones row.
   const channelSum = (t: tf.Tensor): tf.Tensor => tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(t, [m, channels])), [channels])
@@ -68,6 +94,29 @@ export const batchNormTraining = (
         const dgamma = channelSum(tf.mul(d, sxhat))
         const inner = tf.sub(tf.sub(d, tf.div(dbeta, m)), tf.mul(sxhat, tf.div(dgamma, m)))
         return [tf.mul(inner, tf.mul(sg, sinv)), dgamma, dbeta]
+      },
+    }
+  })
+  const y = f(x, g, b)
+  return { y, mean: mean!, variance: variance! }
+}
+
+/** The wasm kernels' path: one forward and one backward kernel, the same contract as the op path. */
+const batchNormTrainingFused = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } => {
+  let mean: tf.Tensor | undefined, variance: tf.Tensor | undefined
+  const f = tf.customGrad((xIn, gIn, bIn, save) => {
+    const [xs, gs, bs] = [xIn as tf.Tensor, gIn as tf.Tensor, bIn as tf.Tensor]
+    const [y, batchMean, batchVariance] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x: xs, gamma: gs, beta: bs }, { epsilon }) as tf.Tensor[]
+    // keep(): customGrad runs this inside a tidy; the caller disposes the statistics.
+    mean = tf.keep(batchMean!)
+    variance = tf.keep(batchVariance!)
+    const saveForBackward = save as unknown as (tensors: tf.Tensor[]) => void
+    saveForBackward([xs, gs, batchMean!, batchVariance!])
+    return {
+      value: y!,
+      gradFunc: (dy, saved) => {
+        const [sx, sg, smean, svar] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
+        return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy: dy as tf.Tensor, x: sx, gamma: sg, mean: smean, variance: svar }, { epsilon }) as tf.Tensor[]
       },
     }
   })

@@ -4,6 +4,7 @@ import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-co
 import type { KernelConfig } from "@tensorflow/tfjs-core"
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from "./wasm-conv-grads.ts"
 import { maxPoolGradWasm } from "./wasm-maxpool-grad.ts"
+import { batchNormTrainingGradWasm, batchNormTrainingWasm } from "./wasm-batch-norm.ts"
 import { batchMatMulWasm, captureStockBatchMatMul } from "./wasm-matmul.ts"
 import { captureStockTranspose, transposeWasm } from "./wasm-transpose.ts"
 
@@ -14,6 +15,8 @@ export const wasmKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: 
   { config: batchMatMulWasm, reason: "wasm's transposeA/transposeB path is ~8x slower than Transpose + its plain product (matMul gradients use it)" },
   { config: transposeWasm, reason: "wasm's own is slow on matrix transposes (3-5x slower than a tiled JS loop); other permutations still use it" },
   { config: maxPoolGradWasm, reason: "wasm's own took ~10% of a CBR training step; one channel-contiguous JS pass is ~3x faster" },
+  { config: batchNormTrainingWasm, reason: "training-mode batch norm forward in one kernel (models/batch-norm.ts; ~10 op kernels otherwise)" },
+  { config: batchNormTrainingGradWasm, reason: "its backward (dx, dgamma, dbeta) in one kernel (~12 op kernels otherwise)" },
 ]
 
 /** Registers every override; returns the kernel names now served by transfusion code. */

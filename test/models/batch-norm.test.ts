@@ -1,11 +1,15 @@
 // The training-path batch norm (models/batch-norm.ts) against tfjs-layers' stock
-// layer, and its input gradient against finite differences computed in float64.
+// layer, and its gradients against finite differences computed in float64; the fused wasm
+// kernels (ml/kernels/wasm-batch-norm.ts) against the op path on the cpu backend and the
+// same finite differences.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 import "@tensorflow/tfjs-backend-cpu"
-import { batchNormalization, batchNormTraining } from "../../models/batch-norm.ts"
+import { batchNormalization, batchNormFused, batchNormTraining, setBatchNormPath } from "../../models/batch-norm.ts"
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../../ml/kernels/wasm-batch-norm.ts"
+import { selectBackend } from "../../ml/backend.ts"
 import { Rng } from "../../lib/random.ts"
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -52,11 +56,12 @@ test("matches tfjs-layers' BatchNormalization in training: output, moving statis
   assert.ok(maxAbsDiff((ours.apply(x) as tf.Tensor).dataSync(), (stock.apply(x) as tf.Tensor).dataSync()) < 1e-6)
 })
 
-test("dx, dgamma and dbeta equal float64 finite differences", async () => {
-  await tf.setBackend("cpu")
-  const rng = new Rng("bn-fd")
+/** dx, dgamma and dbeta of <batchNormTraining(x), dy> on the current backend against float64 central differences. */
+const checkFiniteDifferences = (seed: string, offset: number) => {
+  const rng = new Rng(seed)
   const n = 4 * 3, c = 2, eps = 1e-3
-  const x = Float64Array.from(randomArray(n * c, rng, -2, 2))
+  // `offset` moves the mean far from zero against the spread (the fused path's shifted sums)
+  const x = Float64Array.from(randomArray(n * c, rng, offset - 2, offset + 2))
   const g = Float64Array.from(randomArray(c, rng, 0.5, 1.5)), bta = Float64Array.from(randomArray(c, rng))
   const dy = Float64Array.from(randomArray(n * c, rng))
   const loss = (xv: Float64Array, gv: Float64Array, bv: Float64Array) => {
@@ -90,6 +95,11 @@ test("dx, dgamma and dbeta equal float64 finite differences", async () => {
     assert.ok(Math.abs(fd(g, i) - gg![i]!) < 1e-3, `dgamma[${i}]`)
     assert.ok(Math.abs(fd(bta, i) - gb![i]!) < 1e-3, `dbeta[${i}]`)
   }
+}
+
+test("dx, dgamma and dbeta equal float64 finite differences", async () => {
+  await tf.setBackend("cpu")
+  checkFiniteDifferences("bn-fd", 0)
 })
 
 test("scale=false (Keras InceptionV3) trains, where the stock layer throws", async () => {
@@ -106,6 +116,123 @@ test("scale=false (Keras InceptionV3) trains, where the stock layer throws", asy
   const before = tf.memory().numTensors
   tf.tidy(() => { ours.apply(x, { training: true }) })
   assert.is(tf.memory().numTensors, before, "no tensors leak from a training call")
+  if (initialBackend) await tf.setBackend(initialBackend)
+})
+
+/** y, mean, variance, dx, dgamma and dbeta of batchNormTraining on the current backend, and the kernels it ran. */
+const statisticsAndGradients = async (x: Float32Array, shape: number[], gamma: Float32Array, beta: Float32Array, dy: Float32Array) => {
+  let kernels: string[] = []
+  const values = tf.tidy(() => {
+    const xt = tf.tensor(x, shape), dyt = tf.tensor(dy, shape)
+    let stats: Float32Array[] = []
+    const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const r = batchNormTraining(a, g, b, 1e-3)
+      stats = [r.y.dataSync().slice() as Float32Array, r.mean.dataSync().slice() as Float32Array, r.variance.dataSync().slice() as Float32Array]
+      r.mean.dispose(); r.variance.dispose()
+      return tf.sum(tf.mul(r.y, dyt))
+    }
+    const grads = tf.grads(f)([xt, tf.tensor1d(gamma), tf.tensor1d(beta)]).map((t) => t.dataSync().slice() as Float32Array)
+    return [...stats, ...grads]
+  })
+  const profile = await tf.profile(() => tf.tidy(() => {
+    tf.grads((a: tf.Tensor) => {
+      const r = batchNormTraining(a, tf.tensor1d(gamma), tf.tensor1d(beta), 1e-3)
+      r.mean.dispose(); r.variance.dispose()
+      return tf.sum(r.y)
+    })([tf.tensor(x, shape)])
+  }))
+  kernels = profile.kernels.map((k) => k.name)
+  return { values, kernels }
+}
+
+test("on wasm the fused kernels run and match the op path on the cpu backend (ranks 2 and 4, one channel, large means)", async () => {
+  await selectBackend("wasm")
+  const rng = new Rng("bn-fused-vs-cpu")
+  const names = ["y", "mean", "variance", "dx", "dgamma", "dbeta"]
+  for (const shape of [[3, 5, 4, 6], [7, 3], [2, 3, 3, 1], [16, 4, 4, 9]]) for (const offset of [0, 40]) {
+    const size = shape.reduce((a, b) => a * b), c = shape[shape.length - 1]!
+    const x = randomArray(size, rng, offset - 2, offset + 3), dy = randomArray(size, rng)
+    const gamma = randomArray(c, rng, 0.5, 1.5), beta = randomArray(c, rng)
+    await tf.setBackend("wasm")
+    assert.ok(batchNormFused(), "the wasm backend takes the fused path")
+    const onWasm = await statisticsAndGradients(x, shape, gamma, beta, dy)
+    assert.ok(onWasm.kernels.includes(BATCH_NORM_TRAINING) && onWasm.kernels.includes(BATCH_NORM_TRAINING_GRAD), `fused kernels ran: ${onWasm.kernels.join(",")}`)
+    assert.not.ok(onWasm.kernels.includes("Sub"), "no op-path kernels on wasm")
+    await tf.setBackend("cpu")
+    assert.not.ok(batchNormFused(), "the cpu backend keeps the op path")
+    const onCpu = await statisticsAndGradients(x, shape, gamma, beta, dy)
+    names.forEach((name, i) => {
+      const scale = Math.max(1, ...Array.from(onCpu.values[i]!, Math.abs))
+      // the op path rounds every op (and its sums) to float32: agreement is to its rounding
+      const tolerance = (i < 3 ? 1e-5 : 1e-4) * scale * (1 + offset / 4)
+      const diff = maxAbsDiff(onWasm.values[i]!, onCpu.values[i]!)
+      assert.ok(diff < tolerance, `${name} differs by ${diff} (tolerance ${tolerance}) for shape ${JSON.stringify(shape)}, offset ${offset}`)
+    })
+  }
+})
+
+test("on wasm the batch norm layer (fused) matches tfjs-layers' stock layer on cpu; scale=false matches the op path", async () => {
+  const rng = new Rng("bn-layer-wasm")
+  const shape: [number, number, number, number] = [3, 5, 4, 6]
+  const xv = randomArray(3 * 5 * 4 * 6, rng, -2, 3), dyv = randomArray(3 * 5 * 4 * 6, rng)
+  const gamma = randomArray(6, rng, 0.5, 1.5), beta = randomArray(6, rng)
+  const args = { axis: -1, momentum: 0.9, epsilon: 1e-3 }
+  const pass = async (backend: string, make: () => tfl.layers.Layer, weights: (tf.Tensor | Float32Array)[]) => {
+    await tf.setBackend(backend)
+    const x = tf.tensor4d(xv, shape), dy = tf.tensor4d(dyv, shape)
+    const layer = make()
+    layer.apply(x) // build
+    layer.setWeights(weights.map((w) => (w instanceof Float32Array ? tf.tensor1d(w) : w)))
+    return trainingPass(layer, x, dy)
+  }
+  const withScale = () => [gamma, beta, tf.zeros([6]), tf.ones([6])]
+  const a = await pass("wasm", () => batchNormalization({ ...args, name: "ours_wasm" }), withScale())
+  const b = await pass("cpu", () => tfl.layers.batchNormalization({ ...args, name: "stock_cpu" }), withScale())
+  assert.ok(maxAbsDiff(a.y, b.y) < 1e-5, "output")
+  for (let i = 0; i < 4; i++) assert.ok(maxAbsDiff(a.stats[i]!, b.stats[i]!) < 1e-5, `weight ${i} after the update`)
+  assert.ok(maxAbsDiff(a.gx, b.gx) < 1e-4, "dx")
+  for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(a.gw[i]!, b.gw[i]!) < 1e-4, `d weight ${i}`)
+  const noScale = () => [beta, tf.zeros([6]), tf.ones([6])]
+  const c = await pass("wasm", () => batchNormalization({ ...args, scale: false, name: "ours_noscale_wasm" }), noScale())
+  const d = await pass("cpu", () => batchNormalization({ ...args, scale: false, name: "ours_noscale_cpu" }), noScale())
+  assert.ok(maxAbsDiff(c.y, d.y) < 1e-5, "output without scale")
+  for (let i = 0; i < 3; i++) assert.ok(maxAbsDiff(c.stats[i]!, d.stats[i]!) < 1e-5, `weight ${i} without scale`)
+  assert.ok(maxAbsDiff(c.gx, d.gx) < 1e-4, "dx without scale")
+  assert.is(c.gw.length, 1)
+  assert.ok(maxAbsDiff(c.gw[0]!, d.gw[0]!) < 1e-4, "dbeta without scale")
+})
+
+test("on wasm the fused dx, dgamma and dbeta equal float64 finite differences, also with a mean far from zero", async () => {
+  await tf.setBackend("wasm")
+  assert.ok(batchNormFused())
+  checkFiniteDifferences("bn-fd-wasm", 0)
+  checkFiniteDifferences("bn-fd-wasm-offset", 100)
+})
+
+test("on wasm setBatchNormPath(\"ops\") takes the op path, and the fused path leaks no tensors or wasm buffers", async () => {
+  await tf.setBackend("wasm")
+  const x = tf.randomNormal([2, 3, 3, 4], 0, 1, "float32", 5)
+  const layer = batchNormalization({ name: "bn_leak" })
+  layer.apply(x)
+  const step = () => tf.tidy(() => {
+    tf.grads((a: tf.Tensor) => tf.sum(layer.apply(a, { training: true }) as tf.Tensor))([x])
+  })
+  const previous = setBatchNormPath("ops")
+  try {
+    const kernels = (await tf.profile(step)).kernels.map((k) => k.name)
+    assert.not.ok(kernels.includes(BATCH_NORM_TRAINING), "ops path")
+    assert.ok(kernels.includes("Sub"))
+  } finally {
+    setBatchNormPath(previous)
+  }
+  step()
+  const backend = tf.backend() as unknown as { numDataIds(): number }
+  const tensors = tf.memory().numTensors, ids = backend.numDataIds()
+  for (let i = 0; i < 3; i++) step()
+  assert.is(tf.memory().numTensors, tensors)
+  assert.is(backend.numDataIds(), ids)
+  x.dispose()
+  layer.dispose()
   if (initialBackend) await tf.setBackend(initialBackend)
 })
 
