@@ -10,7 +10,7 @@
 //     dbeta = sum(dy), dgamma = sum(dy * xhat),
 //     dx = gamma / sqrt(var + eps) * (dy - dbeta / m - xhat * dgamma / m).
 // Moving statistics follow tfjs-layers exactly (biased batch variance, same momentum
-// update), so results match the stock layer.
+// update, rounded the same way on every path), so results match the stock layer.
 // Per-channel sums over batch and space are a [1, m] x [m, C] matMul: wasm's Sum over the
 // leading axes transposes first, and was a third of a ResNet-50 training step (tf.profile,
 // 40 px, width 0.125); the matMul is 2-4x faster per call with the same values.
@@ -19,7 +19,7 @@
 // cpu, tfjs-node) keep the op-by-op path.
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../ml/kernels/wasm-batch-norm.ts"
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, movingAverageOnHeap } from "../ml/kernels/wasm-batch-norm.ts"
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0]
 
@@ -134,11 +134,12 @@ export class TrainableBatchNormalization extends StockBatchNormalization {
     const axis = self.axis >= 0 ? self.axis : self.axis + input.rank
     if (!training || axis !== input.rank - 1) return super.call(inputs, kwargs)
     return tf.tidy(() => {
+      const fused = batchNormFused()
       const { y, mean, variance } = batchNormTraining(input, self.scale && self.gamma ? self.gamma.read() : null, self.center && self.beta ? self.beta.read() : null, self.epsilon)
       const decay = 1 - self.momentum
       for (const [variable, value] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
         const current = variable.read()
-        variable.write(tf.sub(current, tf.mul(tf.sub(current, value), decay)))
+        variable.write(fused ? movingAverageOnHeap(current, value, decay) : tf.sub(current, tf.mul(tf.sub(current, value), decay)))
       }
       mean.dispose()
       variance.dispose()

@@ -11,7 +11,8 @@
 // two agree to float32 rounding, not bit for bit.
 // xhat is recomputed in the backward pass from x and the statistics instead of being kept
 // from the forward pass: one activation-sized tensor less per batch norm held for the tape.
-import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
+import { backend as currentBackend, engine } from "@tensorflow/tfjs-core"
+import type { KernelConfig, KernelFunc, Tensor, TensorInfo } from "@tensorflow/tfjs-core"
 
 /** Kernel names (this project's own; tfjs has no training-mode batch norm kernel). */
 export const BATCH_NORM_TRAINING = "TransfusionBatchNormTraining"
@@ -93,6 +94,31 @@ export const batchNormBackward = (
     k[c] = -a[c]! * sumDy[c]! / m - b[c]! * mean[c]!
   }
   for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) dx[i + c] = a[c]! * dy[i + c]! + b[c]! * x[i + c]! + k[c]!
+}
+
+/**
+ * The moving-average update of a batch norm statistic, current - (current - value) decay,
+ * each operation rounded to float32 in the op path's order (the same bits as tf.sub/tf.mul).
+ */
+export const movingAverageUpdate = (current: Float32Array, value: Float32Array, decay: number, out: Float32Array): void => {
+  const f = Math.fround
+  const d = f(decay)
+  for (let i = 0; i < current.length; i++) out[i] = f(current[i]! - f(f(current[i]! - value[i]!) * d))
+}
+
+/**
+ * movingAverageUpdate on the wasm heap into a new tensor: no kernel calls, and nothing on
+ * the gradient tape (the op path's three ops per statistic were recorded there, with the
+ * copies of their inputs the tape keeps). The current backend must be wasm.
+ */
+export const movingAverageOnHeap = (current: Tensor, value: Tensor, decay: number): Tensor => {
+  if (current.dtype !== "float32" || value.dtype !== "float32" || current.size !== value.size) throw new Error(`batch norm moving average: statistic (${current.dtype}, ${current.size}) and batch value (${value.dtype}, ${value.size}) must be float32 of the same size`)
+  const heap = currentBackend() as unknown as WasmHeapBackend
+  // Fresh data, never in place: the old value may still be referenced (a checkpoint read, a clone).
+  const next = heap.makeOutput([...current.shape], "float32")
+  const view = (t: TensorInfo) => heap.typedArrayFromHeap(t) as Float32Array
+  movingAverageUpdate(view(current), view(value), decay, view(next))
+  return engine().makeTensorFromTensorInfo(next)
 }
 
 const floatInput = (name: string, t: TensorInfo | undefined): TensorInfo => {

@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 import "@tensorflow/tfjs-backend-cpu"
 import { batchNormalization, batchNormFused, batchNormTraining, setBatchNormPath } from "../../models/batch-norm.ts"
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../../ml/kernels/wasm-batch-norm.ts"
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, movingAverageOnHeap } from "../../ml/kernels/wasm-batch-norm.ts"
 import { selectBackend } from "../../ml/backend.ts"
 import { Rng } from "../../lib/random.ts"
 
@@ -207,6 +207,22 @@ test("on wasm the fused dx, dgamma and dbeta equal float64 finite differences, a
   assert.ok(batchNormFused())
   checkFiniteDifferences("bn-fd-wasm", 0)
   checkFiniteDifferences("bn-fd-wasm-offset", 100)
+})
+
+test("on wasm the moving-average update on the heap gives the op path's bits and runs no kernels", async () => {
+  await tf.setBackend("wasm")
+  const rng = new Rng("bn-moving")
+  for (const momentum of [0.99, 0.9, 0.1]) {
+    const current = tf.tensor1d(randomArray(37, rng, -3, 3)), value = tf.tensor1d(randomArray(37, rng, -30, 30))
+    const decay = 1 - momentum
+    const viaOps = tf.tidy(() => tf.sub(current, tf.mul(tf.sub(current, value), decay)))
+    let onHeap: tf.Tensor | undefined
+    const profile = await tf.profile(() => { onHeap = movingAverageOnHeap(current, value, decay) })
+    assert.is(profile.kernels.length, 0)
+    assert.equal(Array.from(onHeap!.dataSync()), Array.from(viaOps.dataSync()), `momentum ${momentum}`)
+    tf.dispose([current, value, viaOps, onHeap!])
+  }
+  assert.throws(() => tf.tidy(() => movingAverageOnHeap(tf.zeros([3]), tf.zeros([4]), 0.1)), /same size/)
 })
 
 test("on wasm setBatchNormPath(\"ops\") takes the op path, and the fused path leaks no tensors or wasm buffers", async () => {
