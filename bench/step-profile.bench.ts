@@ -5,14 +5,15 @@
 // tape, tidy, layer bookkeeping, small-tensor allocation), and the Adam update's share.
 // Options: --models resnet50:40,inception-v3:75 --width 0.125 --batch 16 --top 12 --steps 3
 // --optimizer auto|ops (ml/optimizer.ts: its wasm heap update, or op by op as before).
-// --batch-norm auto,ops (models/batch-norm.ts: the fused wasm kernels, or op by op; a list
-// profiles each model once per path, alternating, so both see the same machine load).
+// --layers auto,ops (models/fused-path.ts: batch norm and conv bias on their own wasm
+// kernels, or the stock ops; a list profiles each model once per path, alternating, so
+// both see the same machine load).
 import * as tf from "@tensorflow/tfjs-core"
 import { selectBackend } from "../ml/backend.ts"
 import type { ArchName } from "../models/index.ts"
 import { makeTrainer } from "./training.bench.ts"
 import type { UpdatePath } from "../ml/optimizer.ts"
-import { setBatchNormPath, type BatchNormPath } from "../models/batch-norm.ts"
+import { setLayerPath, type LayerPath } from "../models/fused-path.ts"
 
 interface KernelTotal { name: string; ms: number; calls: number }
 
@@ -23,14 +24,14 @@ export default async function (options: Record<string, string> = {}): Promise<vo
   const top = Number(options.top ?? 12)
   const steps = Number(options.steps ?? 3)
   const updatePath: UpdatePath = options.optimizer === "ops" ? "ops" : "auto"
-  const batchNormPaths = (options["batch-norm"] ?? "auto").split(",").map((p): BatchNormPath => {
-    if (p !== "auto" && p !== "ops") throw new Error(`step-profile: --batch-norm takes auto, ops or a list of them, not "${p}"`)
+  const layerPaths = (options.layers ?? "auto").split(",").map((p): LayerPath => {
+    if (p !== "auto" && p !== "ops") throw new Error(`step-profile: --layers takes auto, ops or a list of them, not "${p}"`)
     return p
   })
   console.log(`${info.name}, ${info.threads} thread(s); width x${width}, batch ${batch}; ${steps} profiled steps per model after 2 warm-up steps`)
-  for (const item of (options.models ?? "resnet50:40,inception-v3:75").split(",")) for (const batchNormPath of batchNormPaths) {
+  for (const item of (options.models ?? "resnet50:40,inception-v3:75").split(",")) for (const layerPath of layerPaths) {
     const [arch, size] = item.split(":") as [ArchName, string]
-    setBatchNormPath(batchNormPath)
+    setLayerPath(layerPath)
     const trainer = makeTrainer({ arch, size: Number(size), request: "wasm", batch, width, updatePath })
     await trainer.step()
     await trainer.step()
@@ -43,7 +44,7 @@ export default async function (options: Record<string, string> = {}): Promise<vo
       wallMs += performance.now() - t0
       for (const k of profile.kernels) {
         const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0
-        // A customGrad's forward body (our batch norm) is recorded as "unnamed scope" around
+        // A customGrad's forward body (our batch norm, the wasm conv bias) is recorded as "unnamed scope" around
         // the kernels it runs, which are recorded too: kept out of the sum.
         if (k.name === "unnamed scope") {
           nestedMs += ms
@@ -68,9 +69,9 @@ export default async function (options: Record<string, string> = {}): Promise<vo
     const cpu = process.cpuUsage(cpu0)
     const cpuMs = (cpu.user + cpu.system) / 1000
     const per = (v: number) => (v / steps).toFixed(1)
-    console.log(`\n${arch} ${size}px, batch norm ${batchNormPath}: ${per(wallMs)} ms/step wall (${(100 * cpuMs / wallMs).toFixed(0)}% of a core over the run), ${per(kernelMs)} ms in ${Math.round(calls / steps)} kernel calls, ` +
+    console.log(`\n${arch} ${size}px, layers ${layerPath}: ${per(wallMs)} ms/step wall (${(100 * cpuMs / wallMs).toFixed(0)}% of a core over the run), ${per(kernelMs)} ms in ${Math.round(calls / steps)} kernel calls, ` +
       `${per(wallMs - kernelMs)} ms outside kernels (${(100 * (wallMs - kernelMs) / wallMs).toFixed(0)}%); ` +
-      `Adam update alone (${updatePath}) ${per(adamWallMs)} ms wall, ${per(adamMs)} ms in ${Math.round(adamCalls / steps)} kernel calls; batch-norm forward bodies ${per(nestedMs)} ms (their kernels are in the list)`)
+      `Adam update alone (${updatePath}) ${per(adamWallMs)} ms wall, ${per(adamMs)} ms in ${Math.round(adamCalls / steps)} kernel calls; customGrad forward bodies ${per(nestedMs)} ms (their kernels are in the list)`)
     for (const t of [...totals.values()].sort((a, b) => b.ms - a.ms).slice(0, top)) {
       console.log(`  ${t.name.padEnd(28)} ${per(t.ms).padStart(8)} ms/step  ${(100 * t.ms / kernelMs).toFixed(1).padStart(5)}% of kernel time  ${String(Math.round(t.calls / steps)).padStart(5)} calls/step`)
     }

@@ -16,10 +16,11 @@
 // 40 px, width 0.125); the matMul is 2-4x faster per call with the same values.
 // On wasm the forward and backward are one kernel each instead (ml/kernels/wasm-batch-norm.ts:
 // JS passes over the heap, ~20 kernel calls fewer per batch norm); other backends (webgpu,
-// cpu, tfjs-node) keep the op-by-op path.
+// cpu, tfjs-node) keep the op-by-op path (models/fused-path.ts).
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, movingAverageOnHeap } from "../ml/kernels/wasm-batch-norm.ts"
+import { runsWasmKernel, type LayerPath } from "./fused-path.ts"
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0]
 
@@ -36,25 +37,8 @@ interface BatchNormInternals {
   movingVariance: tfl.LayerVariable
 }
 
-/** How the training path computes: "auto" = the fused kernels on wasm (when registered), op by op elsewhere. */
-export type BatchNormPath = "auto" | "ops"
-
-let defaultPath: BatchNormPath = "auto"
-
-/**
- * Sets the path every training-mode batch norm layer takes from now on (process-wide, as
- * the kernel registry is) and returns the previous one; for benches and tests that compare
- * the fused kernels with the op path.
- */
-export const setBatchNormPath = (path: BatchNormPath): BatchNormPath => {
-  const previous = defaultPath
-  defaultPath = path
-  return previous
-}
-
 /** Whether a training-mode batch norm with this path runs the fused wasm kernels now. */
-export const batchNormFused = (path: BatchNormPath = defaultPath): boolean =>
-  path === "auto" && tf.getBackend() === "wasm" && tf.getKernel(BATCH_NORM_TRAINING, "wasm") !== undefined
+export const batchNormFused = (path?: LayerPath): boolean => runsWasmKernel(BATCH_NORM_TRAINING, path)
 
 /**
  * Normalised output of a training-mode batch norm with its batch mean and (biased)
@@ -65,7 +49,7 @@ export const batchNormTraining = (
   gamma: tf.Tensor | null,
   beta: tf.Tensor | null,
   epsilon: number,
-  path: BatchNormPath = defaultPath,
+  path?: LayerPath,
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } => {
   const channels = x.shape[x.rank - 1]!
   if (batchNormFused(path)) return batchNormTrainingFused(x, gamma ?? tf.ones([channels]), beta ?? tf.zeros([channels]), epsilon)

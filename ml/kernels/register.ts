@@ -5,6 +5,7 @@ import type { KernelConfig } from "@tensorflow/tfjs-core"
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from "./wasm-conv-grads.ts"
 import { maxPoolGradWasm } from "./wasm-maxpool-grad.ts"
 import { batchNormTrainingGradWasm, batchNormTrainingWasm } from "./wasm-batch-norm.ts"
+import { biasAddGradWasm, biasAddWasm } from "./wasm-bias-add.ts"
 import { batchMatMulWasm, captureStockBatchMatMul } from "./wasm-matmul.ts"
 import { captureStockTranspose, transposeWasm } from "./wasm-transpose.ts"
 
@@ -17,6 +18,8 @@ export const wasmKernelOverrides: ReadonlyArray<{ config: KernelConfig; reason: 
   { config: maxPoolGradWasm, reason: "wasm's own took ~10% of a CBR training step; one channel-contiguous JS pass is ~3x faster" },
   { config: batchNormTrainingWasm, reason: "training-mode batch norm forward in one kernel (models/batch-norm.ts; ~10 op kernels otherwise)" },
   { config: batchNormTrainingGradWasm, reason: "its backward (dx, dgamma, dbeta) in one kernel (~12 op kernels otherwise)" },
+  { config: biasAddWasm, reason: "a conv layer's bias add (models/conv.ts) without the tape's input copies" },
+  { config: biasAddGradWasm, reason: "its bias gradient in one pass (wasm's Sum over leading axes transposes first)" },
 ]
 
 /** Registers every override; returns the kernel names now served by transfusion code. */

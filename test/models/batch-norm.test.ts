@@ -7,7 +7,8 @@ import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 import "@tensorflow/tfjs-backend-cpu"
-import { batchNormalization, batchNormFused, batchNormTraining, setBatchNormPath } from "../../models/batch-norm.ts"
+import { batchNormalization, batchNormFused, batchNormTraining } from "../../models/batch-norm.ts"
+import { setLayerPath } from "../../models/fused-path.ts"
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, movingAverageOnHeap } from "../../ml/kernels/wasm-batch-norm.ts"
 import { selectBackend } from "../../ml/backend.ts"
 import { Rng } from "../../lib/random.ts"
@@ -225,7 +226,7 @@ test("on wasm the moving-average update on the heap gives the op path's bits and
   assert.throws(() => tf.tidy(() => movingAverageOnHeap(tf.zeros([3]), tf.zeros([4]), 0.1)), /same size/)
 })
 
-test("on wasm setBatchNormPath(\"ops\") takes the op path, and the fused path leaks no tensors or wasm buffers", async () => {
+test("on wasm setLayerPath(\"ops\") takes the op path, and the fused path leaks no tensors or wasm buffers", async () => {
   await tf.setBackend("wasm")
   const x = tf.randomNormal([2, 3, 3, 4], 0, 1, "float32", 5)
   const layer = batchNormalization({ name: "bn_leak" })
@@ -233,13 +234,13 @@ test("on wasm setBatchNormPath(\"ops\") takes the op path, and the fused path le
   const step = () => tf.tidy(() => {
     tf.grads((a: tf.Tensor) => tf.sum(layer.apply(a, { training: true }) as tf.Tensor))([x])
   })
-  const previous = setBatchNormPath("ops")
+  const previous = setLayerPath("ops")
   try {
     const kernels = (await tf.profile(step)).kernels.map((k) => k.name)
     assert.not.ok(kernels.includes(BATCH_NORM_TRAINING), "ops path")
     assert.ok(kernels.includes("Sub"))
   } finally {
-    setBatchNormPath(previous)
+    setLayerPath(previous)
   }
   step()
   const backend = tf.backend() as unknown as { numDataIds(): number }

@@ -1,11 +1,15 @@
 // The training-path Conv2D (models/conv.ts): same values and gradients as tfjs-layers'
-// stock layer, and no input gradient computed for a model's first conv.
+// stock layer, and no input gradient computed for a model's first conv; the wasm bias-add
+// kernels (ml/kernels/wasm-bias-add.ts) against tf.add on the cpu backend and finite differences.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import * as tfl from "@tensorflow/tfjs-layers"
 import "@tensorflow/tfjs-backend-cpu"
-import { conv2d } from "../../models/conv.ts"
+import { addChannelBias, conv2d } from "../../models/conv.ts"
+import { BIAS_ADD, BIAS_ADD_GRAD } from "../../ml/kernels/wasm-bias-add.ts"
+import { setLayerPath } from "../../models/fused-path.ts"
+import { Rng } from "../../lib/random.ts"
 import { buildModel } from "../../models/index.ts"
 import { selectBackend } from "../../ml/backend.ts"
 
@@ -48,6 +52,54 @@ test("a training step computes no input gradient for the first conv", async () =
   assert.is(count("Conv2DBackpropFilter"), 4)
   assert.is(count("Conv2DBackpropInput"), 3)
   built.model.dispose()
+})
+
+test("addChannelBias on wasm runs its kernels and matches tf.add on cpu; dbias equals float64 finite differences", async () => {
+  const rng = new Rng("bias-add")
+  for (const shape of [[2, 5, 3, 7], [9, 4], [3, 2, 2, 1]]) {
+    const size = shape.reduce((a, b) => a * b), c = shape[shape.length - 1]!
+    const x = Float32Array.from({ length: size }, () => rng.uniform(-3, 3)), dy = Float32Array.from({ length: size }, () => rng.uniform(-1, 1))
+    const bias = Float32Array.from({ length: c }, () => rng.uniform(-1, 1))
+    const run = async (backend: string) => {
+      await tf.setBackend(backend)
+      let values: Float32Array[] = []
+      const profile = await tf.profile(() => {
+        values = tf.tidy(() => {
+          const xt = tf.tensor(x, shape), bt = tf.tensor1d(bias), dyt = tf.tensor(dy, shape)
+          const y = addChannelBias(xt, bt)
+          const [gx, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(addChannelBias(a, b), dyt)))([xt, bt])
+          return [y, gx!, gb!].map((t) => t.dataSync().slice() as Float32Array)
+        })
+      })
+      return { values, kernels: profile.kernels.map((k) => k.name) }
+    }
+    const onWasm = await run("wasm"), onCpu = await run("cpu")
+    assert.ok(onWasm.kernels.includes(BIAS_ADD) && onWasm.kernels.includes(BIAS_ADD_GRAD), onWasm.kernels.join(","))
+    assert.not.ok(onCpu.kernels.includes(BIAS_ADD))
+    assert.equal(Array.from(onWasm.values[0]!), Array.from(onCpu.values[0]!), "y: the same float32 sums as Add")
+    assert.equal(Array.from(onWasm.values[1]!), Array.from(dy), "dx is dy")
+    assert.ok(maxAbsDiff(onWasm.values[2]!, onCpu.values[2]!) < 1e-5 * size, `dbias for ${JSON.stringify(shape)}`)
+    // L(b) = sum((x + b) dy) in float64; central differences
+    const loss = (b: Float64Array) => { let t = 0; for (let i = 0; i < size; i++) t += (x[i]! + b[i % c]!) * dy[i]!; return t }
+    const b64 = Float64Array.from(bias), h = 1e-3
+    for (let k = 0; k < c; k++) {
+      const saved = b64[k]!
+      b64[k] = saved + h; const up = loss(b64)
+      b64[k] = saved - h; const down = loss(b64)
+      b64[k] = saved
+      const fd = (up - down) / (2 * h)
+      assert.ok(Math.abs(fd - onWasm.values[2]![k]!) < 1e-5 * (1 + Math.abs(fd)), `dbias[${k}] ${onWasm.values[2]![k]} vs ${fd}`)
+    }
+  }
+  await tf.setBackend("wasm")
+  const previous = setLayerPath("ops")
+  try {
+    const kernels = (await tf.profile(() => { tf.tidy(() => addChannelBias(tf.ones([2, 3]), tf.ones([3]))) })).kernels.map((k) => k.name)
+    assert.equal(kernels, ["Add"], "the ops path is tf.add")
+  } finally {
+    setLayerPath(previous)
+  }
+  assert.throws(() => tf.tidy(() => addChannelBias(tf.ones([2, 3]), tf.ones([4]))), /bias has shape \[4\] but x has 3 channels/)
 })
 
 test.run()
