@@ -8,6 +8,8 @@
 // sum, plus a Reshape: ~5 kernel calls per conv layer become 2. The sum accumulates in
 // float64 and rounds once (wasm's Sum adds in float32), so dbias agrees to float32 rounding.
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
+// Blocks of rows that fit in L1, one channel at a time within a block.
+import { BLOCK_ELEMENTS } from "./wasm-batch-norm.ts"
 
 export const BIAS_ADD = "TransfusionBiasAdd"
 export const BIAS_ADD_GRAD = "TransfusionBiasAddGrad"
@@ -20,14 +22,29 @@ interface WasmHeapBackend {
 /** y = x + bias per channel (x [m, C] row-major), rounded to float32 on store as Add does. */
 export const addBias = (x: Float32Array, bias: Float32Array, y: Float32Array): void => {
   const C = bias.length, n = x.length
-  for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) y[i + c] = x[i + c]! + bias[c]!
+  const block = Math.max(1, Math.floor(BLOCK_ELEMENTS / C)) * C
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const r1 = Math.min(n, r0 + block)
+    for (let c = 0; c < C; c++) {
+      const b = bias[c]!
+      for (let i = r0 + c; i < r1; i += C) y[i] = x[i]! + b
+    }
+  }
 }
 
 /** Per-channel sums of dy ([m, C] row-major) into `out` ([C]). */
 export const channelSums = (dy: Float32Array, out: Float32Array): void => {
   const C = out.length, n = dy.length
+  const block = Math.max(1, Math.floor(BLOCK_ELEMENTS / C)) * C
   const acc = new Float64Array(C)
-  for (let i = 0; i < n; i += C) for (let c = 0; c < C; c++) acc[c] += dy[i + c]!
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const r1 = Math.min(n, r0 + block)
+    for (let c = 0; c < C; c++) {
+      let a = 0
+      for (let i = r0 + c; i < r1; i += C) a += dy[i]!
+      acc[c] += a
+    }
+  }
   out.set(acc)
 }
 
