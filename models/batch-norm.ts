@@ -90,17 +90,17 @@ const batchNormTrainingFused = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, epsilo
   let mean: tf.Tensor | undefined, variance: tf.Tensor | undefined
   const f = tf.customGrad((xIn, gIn, bIn, save) => {
     const [xs, gs, bs] = [xIn as tf.Tensor, gIn as tf.Tensor, bIn as tf.Tensor]
-    const [y, batchMean, batchVariance] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x: xs, gamma: gs, beta: bs }, { epsilon }) as tf.Tensor[]
+    const [y, batchMean, batchVariance, statistics] = tf.engine().runKernel(BATCH_NORM_TRAINING, { x: xs, gamma: gs, beta: bs }, { epsilon }) as tf.Tensor[]
     // keep(): customGrad runs this inside a tidy; the caller disposes the statistics.
     mean = tf.keep(batchMean!)
     variance = tf.keep(batchVariance!)
     const saveForBackward = save as unknown as (tensors: tf.Tensor[]) => void
-    saveForBackward([xs, gs, batchMean!, batchVariance!])
+    saveForBackward([xs, statistics!])
     return {
       value: y!,
       gradFunc: (dy, saved) => {
-        const [sx, sg, smean, svar] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
-        return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy: dy as tf.Tensor, x: sx, gamma: sg, mean: smean, variance: svar }, { epsilon }) as tf.Tensor[]
+        const [sx, sstats] = saved as [tf.Tensor, tf.Tensor]
+        return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, { dy: dy as tf.Tensor, x: sx, saved: sstats }, { epsilon }) as tf.Tensor[]
       },
     }
   })

@@ -162,7 +162,11 @@ const channelVector = (name: string, t: TensorInfo, channels: number): void => {
   if (t.shape.length !== 1 || t.shape[0] !== channels) throw new Error(`${BATCH_NORM_TRAINING}: ${name} has shape [${t.shape.join(", ")}] but x has ${channels} channels`)
 }
 
-/** Inputs x, gamma, beta; attr epsilon. Outputs y (x's shape), mean and variance ([C]). */
+/**
+ * Inputs x, gamma, beta; attr epsilon. Outputs y (x's shape), mean and variance ([C]), and
+ * gamma, mean and variance again as one [3, C] tensor for the backward kernel: the tape
+ * keeps a copy (an Identity kernel) of each tensor saved for the gradient, one instead of three.
+ */
 export const batchNormTrainingWasm: KernelConfig = {
   kernelName: BATCH_NORM_TRAINING,
   backendName: "wasm",
@@ -175,29 +179,35 @@ export const batchNormTrainingWasm: KernelConfig = {
     const y = heap.makeOutput([...x.shape], "float32")
     const mean = heap.makeOutput([channels], "float32")
     const variance = heap.makeOutput([channels], "float32")
+    const saved = heap.makeOutput([3, channels], "float32")
     // Views only after makeOutput: allocation may grow the heap and detach older views.
     const view = (t: TensorInfo) => heap.typedArrayFromHeap(t) as Float32Array
-    batchNormForward(view(x), channels, view(gamma), view(beta), (attrs as { epsilon: number }).epsilon, view(y), view(mean), view(variance))
-    return [y, mean, variance]
+    const [meanView, varianceView, gammaView] = [view(mean), view(variance), view(gamma)]
+    batchNormForward(view(x), channels, gammaView, view(beta), (attrs as { epsilon: number }).epsilon, view(y), meanView, varianceView)
+    const savedView = view(saved)
+    savedView.set(gammaView, 0)
+    savedView.set(meanView, channels)
+    savedView.set(varianceView, 2 * channels)
+    return [y, mean, variance, saved]
   }) as KernelFunc,
 }
 
-/** Inputs dy, x, gamma, mean, variance; attr epsilon. Outputs dx (x's shape), dgamma and dbeta ([C]). */
+/** Inputs dy, x and the forward kernel's [3, C] gamma/mean/variance; attr epsilon. Outputs dx (x's shape), dgamma and dbeta ([C]). */
 export const batchNormTrainingGradWasm: KernelConfig = {
   kernelName: BATCH_NORM_TRAINING_GRAD,
   backendName: "wasm",
   kernelFunc: (({ inputs, backend, attrs }) => {
     const heap = backend as unknown as WasmHeapBackend
-    const dy = floatInput("dy", inputs.dy), x = floatInput("x", inputs.x), gamma = floatInput("gamma", inputs.gamma)
-    const mean = floatInput("mean", inputs.mean), variance = floatInput("variance", inputs.variance)
+    const dy = floatInput("dy", inputs.dy), x = floatInput("x", inputs.x), saved = floatInput("saved", inputs.saved)
     const channels = x.shape[x.shape.length - 1]!
     if (dy.shape.join("x") !== x.shape.join("x")) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: dy has shape [${dy.shape.join(", ")}] but x has [${x.shape.join(", ")}]`)
-    for (const [name, t] of [["gamma", gamma], ["mean", mean], ["variance", variance]] as const) channelVector(name, t, channels)
+    if (saved.shape.join("x") !== `3x${channels}`) throw new Error(`${BATCH_NORM_TRAINING_GRAD}: saved statistics have shape [${saved.shape.join(", ")}] but x has ${channels} channels (want [3, ${channels}])`)
     const dx = heap.makeOutput([...x.shape], "float32")
     const dgamma = heap.makeOutput([channels], "float32")
     const dbeta = heap.makeOutput([channels], "float32")
     const view = (t: TensorInfo) => heap.typedArrayFromHeap(t) as Float32Array
-    batchNormBackward(view(dy), view(x), channels, view(gamma), view(mean), view(variance), (attrs as { epsilon: number }).epsilon, view(dx), view(dgamma), view(dbeta))
+    const s = view(saved)
+    batchNormBackward(view(dy), view(x), channels, s.subarray(0, channels), s.subarray(channels, 2 * channels), s.subarray(2 * channels), (attrs as { epsilon: number }).epsilon, view(dx), view(dgamma), view(dbeta))
     return [dx, dgamma, dbeta]
   }) as KernelFunc,
 }
