@@ -44,7 +44,13 @@ export const makeRunBook = (env: ExecEnv): RunBook => {
   const summary: RunSummary = { fresh: [], ran: [], failed: [], notRun: [] }
   const settled = new Map<string, boolean>()
   const pointAt = (target: Fingerprinted) => {
-    env.store.setLatest(target.node.id, target.fingerprint)
+    // `latest` only serves `status` diffs: one that cannot be written (ENOSPC, EACCES) is
+    // reported, and the stage, whose artifact exists, still counts as done.
+    try {
+      env.store.setLatest(target.node.id, target.fingerprint)
+    } catch (e) {
+      env.reporter.event({ type: "message", text: `${target.node.id}: could not point ${target.node.id}/latest at ${target.fingerprint}: ${(e as Error).message}` })
+    }
     updateLinks(env, target)
   }
   const fresh = (target: Fingerprinted) => {

@@ -142,12 +142,22 @@ export const executeStage = (
         progress: (done, total, unit) => reporter.event({ type: "progress", id: node.id, done, total, ...(unit ? { unit } : {}) }),
         signal: controller.signal,
       }
-      // A failed attempt keeps its log beside the store's artifacts; nothing is committed.
-      const failed = (failure: Failure): StageError => {
-        log(`# FAILED: ${describeFailure(failure)}`)
+      /**
+       * Ends the attempt as failed (its own failure, a result its schema rejects, or a commit
+       * the store refused: ENOSPC, EXDEV, EACCES): the log gets the reason and is kept as the
+       * failed log, since the temp dir holding it is removed; nothing is committed. Where even
+       * that copy fails (the disk that refused the commit may refuse it too), the error says so
+       * rather than name a missing log.
+       */
+      const failed = (failure: Extract<Failure, { readonly message: string }>): StageError => {
         const failedLog = store.failedLogPath(node.id, fingerprint)
-        mkdirSync(dirname(failedLog), { recursive: true })
-        if (existsSync(logPath)) copyFileSync(logPath, failedLog)
+        try {
+          log(`# FAILED: ${describeFailure(failure)}`)
+          mkdirSync(dirname(failedLog), { recursive: true })
+          if (existsSync(logPath)) copyFileSync(logPath, failedLog)
+        } catch (e) {
+          return stageError(node.id, { ...failure, message: `${failure.message}\n  (its log could not be kept either: ${(e as Error).message})` })
+        }
         return stageError(node.id, failure, failedLog)
       }
       const exit = yield* Effect.exit(Effect.suspend(() => node.kind.run(ctx)))
@@ -159,7 +169,7 @@ export const executeStage = (
       if (Either.isLeft(encoded)) return yield* failed({ reason: "invalid-result", message: encoded.left })
       const finishedAt = new Date()
       log(`# done in ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s`)
-      const manifest = yield* Effect.try({
+      const committed = yield* Effect.either(Effect.try({
         try: () =>
           store.commit(
             outDir,
@@ -175,8 +185,10 @@ export const executeStage = (
             },
             force,
           ),
-        catch: (e) => stageError(node.id, { reason: "commit-failed", message: (e as Error).message }),
-      })
+        catch: (e) => (e as Error).message,
+      }))
+      if (committed._tag === "Left") return yield* failed({ reason: "commit-failed", message: committed.left })
+      const manifest = committed.right
       rmSync(store.failedLogPath(node.id, fingerprint), { force: true })
       rmSync(scratchDir, { recursive: true, force: true })
       return { state: "ran", manifest } satisfies Execution

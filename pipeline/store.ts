@@ -17,6 +17,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -109,6 +110,14 @@ const fsyncTree = (dir: string): void => {
     else if (ent.isFile()) fsyncPath(p)
   }
   fsyncPath(dir)
+}
+
+const isDirectoryAt = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
@@ -220,7 +229,9 @@ export class Store {
 
   /**
    * Makes `tmpDir` the artifact for (id, fingerprint): hashes its files, writes the manifest
-   * last, renames the directory into place. Returns the manifest.
+   * last, renames the directory into place. Returns the manifest. Pointing `latest` at it is
+   * the run's bookkeeping (book.ts), not part of the commit: a `latest` that cannot be written
+   * must not make a committed stage count as failed.
    */
   commit(
     tmpDir: string,
@@ -269,7 +280,6 @@ export class Store {
         renameSync(tmpDir, target)
         fsyncPath(stageDir)
         rmSync(aside, { recursive: true, force: true })
-        this.setLatest(info.stage, info.fingerprint)
         return manifest
       }
       const existing = this.readManifest(info.stage, info.fingerprint)
@@ -282,29 +292,45 @@ export class Store {
     }
     renameSync(tmpDir, target)
     fsyncPath(stageDir)
-    this.setLatest(info.stage, info.fingerprint)
     return manifest
+  }
+
+  /**
+   * The directories under the id directories (id path, name, full path), following
+   * symlinked folders as `run` does (an id directory moved to another disk and linked back
+   * is still the store's), each real folder once, so a link cycle ends.
+   */
+  private idDirEntries(): { id: string; name: string; path: string; isDir: boolean }[] {
+    const out: { id: string; name: string; path: string; isDir: boolean }[] = []
+    const seen = new Set<string>()
+    const walk = (dir: string, id: string): void => {
+      let real
+      let entries
+      try {
+        real = realpathSync(dir)
+        entries = readdirSync(dir, { withFileTypes: true })
+      } catch {
+        return
+      }
+      if (seen.has(real)) return
+      seen.add(real)
+      for (const ent of entries) {
+        if (ent.name.startsWith(".") && id === "") continue
+        const path = join(dir, ent.name)
+        const isDir = ent.isDirectory() || (ent.isSymbolicLink() && isDirectoryAt(path))
+        out.push({ id, name: ent.name, path, isDir })
+        if (isDir && !ent.name.startsWith(".") && !fingerprintDir.test(ent.name)) walk(path, id ? `${id}/${ent.name}` : ent.name)
+      }
+    }
+    walk(this.root, "")
+    return out
   }
 
   /** Every committed artifact in the store. */
   artifacts(): ArtifactRef[] {
     const out: ArtifactRef[] = []
-    const walk = (dir: string): void => {
-      let entries
-      try {
-        entries = readdirSync(dir, { withFileTypes: true })
-      } catch {
-        return
-      }
-      for (const ent of entries) {
-        if (!ent.isDirectory() || ent.name.startsWith(".")) continue
-        const p = join(dir, ent.name)
-        if (fingerprintDir.test(ent.name)) {
-          out.push({ id: relative(this.root, dir).split(sep).join("/"), fingerprint: ent.name, dir: p })
-        } else walk(p)
-      }
-    }
-    walk(this.root)
+    for (const e of this.idDirEntries())
+      if (e.isDir && e.id !== "" && fingerprintDir.test(e.name)) out.push({ id: e.id, fingerprint: e.name, dir: e.path })
     return out.sort((a, b) => (a.id === b.id ? (a.fingerprint < b.fingerprint ? -1 : 1) : a.id < b.id ? -1 : 1))
   }
 
@@ -431,28 +457,15 @@ export class Store {
       if (!dryRun) rmSync(path, { recursive: true, force: true })
     }
     // Failed logs and half-written `latest` files, anywhere under the id directories.
-    const walk = (dir: string, id: string): void => {
-      let entries
-      try {
-        entries = readdirSync(dir, { withFileTypes: true })
-      } catch {
-        return
-      }
-      for (const ent of entries) {
-        const p = join(dir, ent.name)
-        if (ent.isDirectory()) {
-          if (!ent.name.startsWith(".") && !fingerprintDir.test(ent.name)) walk(p, id ? `${id}/${ent.name}` : ent.name)
-          continue
-        }
-        const failed = failedLogName.exec(ent.name)
-        if (failed && id) {
-          const fp = failed[1]!
-          if (locks.isHeld(fp)) continue
-          if (!keep.has(`${id}/${fp}`) || this.isComplete(id, fp)) drop(p)
-        } else if (latestTempName.test(ent.name) && Date.now() - statSync(p).mtimeMs > locks.timing.staleAfterMs) drop(p)
-      }
+    for (const { id, name, path, isDir } of this.idDirEntries()) {
+      if (isDir || id === "") continue
+      const failed = failedLogName.exec(name)
+      if (failed) {
+        const fp = failed[1]!
+        if (locks.isHeld(fp)) continue
+        if (!keep.has(`${id}/${fp}`) || this.isComplete(id, fp)) drop(path)
+      } else if (latestTempName.test(name) && Date.now() - statSync(path).mtimeMs > locks.timing.staleAfterMs) drop(path)
     }
-    walk(this.root, "")
     let scratch: string[] = []
     try {
       scratch = readdirSync(join(this.root, ".scratch")).sort()

@@ -15,6 +15,9 @@ import { updateLinks } from "../../pipeline/book.ts"
 import type { StageEvent } from "../../pipeline/events.ts"
 import { Locks } from "../../pipeline/lock.ts"
 import { FileHasher } from "../../pipeline/fingerprint.ts"
+import { inlineExecutor } from "../../pipeline/executors/local.ts"
+import { selectNodes } from "../../pipeline/graph.ts"
+import { localScheduler } from "../../pipeline/scheduler.ts"
 import { currentProcess, processStarted } from "../../pipeline/owner.ts"
 import { Workspace, waitFor } from "./workspace.ts"
 
@@ -430,6 +433,97 @@ test("concurrency: two drivers with overlapping selections run each stage once; 
     assert.equal(s.store.verify(), [])
     for (const id of ["source", "square/0", "square/1", "square/2", "sum"]) assert.ok(s.store.isComplete(id, s.fps.get(id)!.fingerprint), id)
     assert.equal(tmpNames(w), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+/** Makes fs.renameSync throw `code` for renames `when` picks (what a full disk, another mount or a read-only folder does), for the duration of `body`. */
+const failingRename = async <A>(code: string, when: (from: string, to: string) => boolean, body: () => Promise<A>): Promise<A> => {
+  const real = fs.renameSync
+  fs.renameSync = (from: fs.PathLike, to: fs.PathLike) => {
+    if (when(String(from), String(to))) throw Object.assign(new Error(`${code}: injected, rename '${String(from)}' -> '${String(to)}'`), { code })
+    real(from, to)
+  }
+  syncBuiltinESMExports()
+  try {
+    return await body()
+  } finally {
+    fs.renameSync = real
+    syncBuiltinESMExports()
+  }
+}
+
+for (const code of ["EXDEV", "EACCES", "ENOSPC"]) {
+  test(`a commit refused with ${code} keeps the stage's log as its failed log and leaves no temp dir`, async () => {
+    const w = new Workspace({ n: 1 })
+    try {
+      const s = await w.session()
+      const fp = s.fps.get("source")!.fingerprint
+      const target = s.store.artifactDir("source", fp)
+      const summary = await failingRename(code, (from, to) => to === target && from.includes(`${join("artifacts", ".tmp")}`), () => w.run(["source"]))
+      assert.equal(summary.failed.map((f) => f.id), ["source"])
+      assert.match(summary.failed[0]!.message, new RegExp(`could not commit the artifact: ${code}`))
+      const failedLog = s.store.failedLogPath("source", fp)
+      assert.is(summary.failed[0]!.logPath, failedLog)
+      const log = readFileSync(failedLog, "utf8")
+      assert.match(log, new RegExp(`# source \\(source\\) fingerprint ${fp}`))
+      assert.match(log, new RegExp(`# FAILED: could not commit the artifact: ${code}`))
+      assert.not.ok(s.store.isComplete("source", fp))
+      assert.equal(tmpNames(w), [])
+    } finally {
+      w.dispose()
+    }
+  })
+}
+
+test("a `latest` that cannot be written after the commit's rename: the stage counts as ran, with a message", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const project = await w.load()
+    const s = await w.session()
+    process.env.TOY_RUNS = w.runsFile
+    const events: StageEvent[] = []
+    const env = { store: s.store, locks: s.locks, reporter: { event: (e: StageEvent) => events.push(e) }, root: project.root }
+    const summary = await failingRename("EACCES", (_from, to) => to.endsWith(`${join("source", "latest")}`), () =>
+      Effect.runPromise(localScheduler(env, inlineExecutor(env), { jobs: 1, gpus: 0 })({ nodes: selectNodes(s.graph, ["source"]), fps: s.fps }, { force: new Set() })),
+    )
+    assert.equal(summary.failed, [])
+    assert.equal(summary.ran.map((r) => r.id), ["source"])
+    const fp = s.fps.get("source")!.fingerprint
+    assert.ok(s.store.isComplete("source", fp))
+    assert.ok(events.some((e) => e.type === "message" && e.text.startsWith(`source: could not point source/latest at ${fp}: EACCES`)), JSON.stringify(events))
+  } finally {
+    w.dispose()
+  }
+})
+
+test("verify and gc see artifacts under a symlinked id directory, as run does", async () => {
+  const w = new Workspace({ n: 2 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const art = join(w.root, "artifacts")
+    // The square stages moved to another disk and linked back: run finds them fresh.
+    fs.renameSync(join(art, "square"), join(w.root, "elsewhere"))
+    fs.symlinkSync(join(w.root, "elsewhere"), join(art, "square"))
+    w.takeRuns()
+    await w.run()
+    assert.equal(w.takeRuns(), [], "run reads them through the link")
+    // A link cycle under the store ends the walk instead of looping.
+    fs.symlinkSync(art, join(art, "source", "loop"))
+    assert.equal(s.store.artifacts().map((a) => a.id), ["source", "square/0", "square/1", "sum"])
+    const fp0sq = s.fps.get("square/0")!.fingerprint
+    writeFileSync(join(w.root, "elsewhere", "0", fp0sq, "value.txt"), "tampered")
+    assert.equal(s.store.verify().map((p) => p.artifact), [`square/0/${fp0sq}`])
+    // gc under a config that references none of them removes them through the link too.
+    writeFileSync(join(w.root, "other.json"), JSON.stringify({ n: 1, scale: 7, fail: [], slowMs: 0 }))
+    writeFileSync(join(w.root, "elsewhere", "1", `${fp0}.failed.log`), "old failure")
+    const gc = await cli(w, ["gc", "--config", "other.json"])
+    assert.is(gc.code, 0, gc.out)
+    assert.match(gc.out, `removed square/0/${fp0sq}`)
+    assert.match(gc.out, `removed square/1/${fp0}.failed.log`)
+    assert.equal(readdirSync(join(w.root, "elsewhere", "0")).filter((n) => /^[0-9a-f]{20}$/.test(n)), [])
   } finally {
     w.dispose()
   }
