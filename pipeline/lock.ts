@@ -194,6 +194,20 @@ export class Locks {
     return { removed: true, message: `removed the lock on ${key} (${held})` }
   }
 
+  /** Gives up on waiting for `key` (held by `holder`) after `waitedMs`, naming the holder and `unlock`. */
+  private timeout(key: string, what: string, waitedMs: number): LockTimeout {
+    const h = this.holder(key)
+    const age = ageMs(this.path(key))
+    return new LockTimeout({
+      key,
+      message:
+        `gave up after ${(waitedMs / 1000).toFixed(0)} s waiting for ${what}, ` +
+        `${h ? `held by ${describeOwner(h)} since ${h.since}` : "whose holder is unreadable"}` +
+        `${age === undefined ? "" : ` (heartbeat ${(age / 1000).toFixed(0)} s ago)`}; ` +
+        `if that process is gone, remove the lock with \`unlock ${key}\``,
+    })
+  }
+
   /**
    * Holds the lock for the scope's lifetime (refreshing its heartbeat), waiting while
    * another live process holds it. `onWait` is called once when we start waiting; after
@@ -210,18 +224,7 @@ export class Locks {
             warned = true
           }
           const { waitTimeoutMs } = this.timing
-          if (waitTimeoutMs !== undefined && Date.now() - start >= waitTimeoutMs) {
-            const h = this.holder(key)
-            const age = ageMs(this.path(key))
-            return yield* new LockTimeout({
-              key,
-              message:
-                `gave up after ${(waitTimeoutMs / 1000).toFixed(0)} s waiting for the lock on ${key}, ` +
-                `${h ? `held by ${describeOwner(h)} since ${h.since}` : "whose holder is unreadable"}` +
-                `${age === undefined ? "" : ` (heartbeat ${(age / 1000).toFixed(0)} s ago)`}; ` +
-                `if that process is gone, remove the lock with \`unlock ${key}\``,
-            })
-          }
+          if (waitTimeoutMs !== undefined && Date.now() - start >= waitTimeoutMs) return yield* this.timeout(key, `the lock on ${key}`, waitTimeoutMs)
           yield* Effect.sleep("200 millis")
         }
         beat({ add: this.path(key), everyMs: this.timing.heartbeatMs })
@@ -229,4 +232,85 @@ export class Locks {
       () => Effect.sync(() => this.release(key)),
     )
   }
+
+  /**
+   * Registers a run on the store for the scope's lifetime (a lock of its own, with a
+   * heartbeat), waiting while `gc` holds the store, for at most `timing.waitTimeoutMs`
+   * (default `defaultStoreWaitMs`: a gc takes seconds). The run registers first and then
+   * looks for gc, while gc takes its lock first and then looks for runs (`storeUsers`):
+   * whichever comes second sees the other, so the two never both go on.
+   */
+  holdStoreForRun(onWait: (gc: Holder | undefined) => void): Effect.Effect<void, LockTimeout, Scope.Scope> {
+    const key = `${RUN_KEY_PREFIX}${currentProcess().host}-${process.pid}-${++runCounter}`
+    const waitMs = this.timing.waitTimeoutMs ?? defaultStoreWaitMs
+    return Effect.acquireRelease(
+      Effect.gen(this, function* () {
+        const start = Date.now()
+        let warned = false
+        for (;;) {
+          if (!this.tryAcquire(key)) throw new Error(`${this.path(key)} exists and names a live holder: run keys are unique per process`)
+          if (!this.isHeld(GC_KEY)) break
+          this.release(key)
+          if (!warned) {
+            onWait(this.holder(GC_KEY))
+            warned = true
+          }
+          if (Date.now() - start >= waitMs) return yield* this.timeout(GC_KEY, "gc to finish with the store", waitMs)
+          yield* Effect.sleep("200 millis")
+        }
+        beat({ add: this.path(key), everyMs: this.timing.heartbeatMs })
+      }),
+      () => Effect.sync(() => this.release(key)),
+    )
+  }
+
+  /**
+   * Holds the store for `gc` for the scope's lifetime: its lock (waiting for another gc as
+   * for any lock), then the runs and stages using the store, which gc must not delete
+   * under (see holdStoreForRun for why this order).
+   */
+  holdStoreForGc(onWait: (holder: Holder | undefined) => void): Effect.Effect<StoreUsers, LockTimeout, Scope.Scope> {
+    return Effect.map(this.hold(GC_KEY, onWait), () => this.storeUsers())
+  }
+
+  /**
+   * The lock files of registered runs whose holder is gone (a driver killed with kill -9).
+   * Nobody takes a run's key again, so unlike a stage lock no later run breaks them: gc
+   * removes them.
+   */
+  staleRunLocks(): string[] {
+    let names: string[] = []
+    try {
+      names = readdirSync(this.dir)
+    } catch {
+      return []
+    }
+    return names
+      .filter((n) => n.startsWith(RUN_KEY_PREFIX) && n.endsWith(".lock") && !this.isHeld(n.slice(0, -".lock".length)))
+      .sort()
+      .map((n) => join(this.dir, n))
+  }
+
+  /** The live runs and stages using the store, apart from gc itself. */
+  storeUsers(): StoreUsers {
+    const live = this.live().filter((l) => l.key !== GC_KEY)
+    return {
+      runs: live.filter((l) => l.key.startsWith(RUN_KEY_PREFIX)),
+      stages: live.filter((l) => !l.key.startsWith(RUN_KEY_PREFIX)),
+    }
+  }
+}
+
+/** The key of the lock `gc` holds on the whole store (`unlock gc` removes one a killed gc left elsewhere). */
+export const GC_KEY = "gc"
+const RUN_KEY_PREFIX = "run-"
+let runCounter = 0
+/** How long a run waits for a gc by default before it gives up (TRANSFUSION_LOCK_TIMEOUT overrides it). */
+export const defaultStoreWaitMs = 600_000
+
+export interface StoreUsers {
+  /** Runs registered on the store (their drivers). */
+  readonly runs: readonly { readonly key: string; readonly holder: Holder | undefined }[]
+  /** Stage locks (by fingerprint) and other per-key locks, such as a Slurm driver's submission. */
+  readonly stages: readonly { readonly key: string; readonly holder: Holder | undefined }[]
 }

@@ -4,6 +4,7 @@
 //   <stage id>/<fingerprint>.failed.log   the log of a failed attempt
 //   .tmp/<fingerprint>.<pid>.<n>/    a run in progress; renamed into place only on success
 //   .locks/<fingerprint>.lock        who is running a stage (see lock.ts)
+//   .locks/gc.lock, run-*.lock       gc holding the store, and the runs registered on it (lock.ts)
 //   .scratch/<fingerprint>/          state kept across failed attempts (checkpoints), removed on commit
 //   .cache/                          file-hash cache
 // A reader never sees a partial artifact: a directory under <stage id>/ exists only once complete.
@@ -430,8 +431,8 @@ export class Store {
   /**
    * Deletes every artifact not in `keep` ("id/fingerprint") and the leftovers of killed runs:
    * temp dirs of processes that are gone, failed logs of stages not kept or since committed,
-   * scratch state of fingerprints not kept or already committed, and `.latest.<pid>.tmp`
-   * files. Nothing a live lock holder is using is touched. `dryRun` only reports.
+   * scratch state of fingerprints not kept or already committed, `.latest.<pid>.tmp`
+   * files and the registrations of killed runs. Nothing a live lock holder is using is touched. `dryRun` only reports.
    */
   gc(keep: ReadonlySet<string>, dryRun: boolean, locks: Locks = new Locks(join(this.root, ".locks"), () => {})): GcResult {
     const tempDirs = this.sweepTempDirs({ dryRun, locks })
@@ -476,6 +477,7 @@ export class Store {
       if (locks.isHeld(fp)) continue
       if (!keptFps.has(fp) || committed.has(fp)) drop(join(this.root, ".scratch", fp))
     }
+    for (const path of locks.staleRunLocks()) drop(path)
     return { removed, bytes, tempDirs, leaks }
   }
 }

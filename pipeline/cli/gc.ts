@@ -1,16 +1,18 @@
 // `gc`: delete artifacts that no profile's current graph references, and the leftovers
 // of killed runs (temp dirs, failed logs, scratch state). It refuses, unless --force, when
-// a profile cannot be planned (its artifacts would look unreferenced) or while a stage is
-// running (a live run may use artifacts no profile gc planned references, e.g. under
-// another --config).
+// a profile cannot be planned (its artifacts would look unreferenced) or while a run or a
+// stage is using the store (it may use artifacts no profile gc planned references, e.g.
+// under another --config). It holds the store meanwhile, so a run started during gc waits
+// for it (lock.ts, holdStoreForRun).
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { Locks, StoreUsers } from "../lock.ts"
 import { describeOwner } from "../owner.ts"
 import type { Project } from "../project.ts"
 import { CliFailure } from "./errors.ts"
-import { globalOptions, openSession, storeFor } from "./session.ts"
+import { globalOptions, locksFor, openSession, storeFor } from "./session.ts"
 
 export const gcCommand = (project: Project) =>
   Command.make(
@@ -26,7 +28,7 @@ export const gcCommand = (project: Project) =>
         const profiles = Option.isSome(args.profile) ? [args.profile.value] : project.profiles
         const keep = new Set<string>()
         const unplanned: string[] = []
-        let locks
+        let locks: Locks | undefined
         for (const profile of profiles) {
           const session = yield* Effect.either(openSession(project, { ...args, profile: Option.some(profile) }, (l) => console.error(l)))
           if (session._tag === "Left") {
@@ -42,10 +44,16 @@ export const gcCommand = (project: Project) =>
             message: `gc removed nothing: profile ${unplanned.join("; profile ")} could not be planned, so its artifacts would look unreferenced; fix it (or pass the --config it needs), or run gc --force`,
           })
         }
-        const live = locks?.live() ?? []
-        if (live.length && !args.dryRun && !args.force) {
-          const who = live.map((l) => `${l.key} (${l.holder ? describeOwner(l.holder) : "unreadable holder"})`).join(", ")
-          return yield* new CliFailure({ message: `gc removed nothing: stages are running (${who}) and may use artifacts it would remove; run gc when they finish, or gc --force` })
+        locks ??= yield* locksFor(store, (l) => console.error(l))
+        // A dry run removes nothing, so it neither takes the store nor keeps runs waiting.
+        if (!args.dryRun) {
+          const { runs, stages } = yield* locks
+            .holdStoreForGc((h) => console.error(`gc: waiting for another gc (${h ? describeOwner(h) : "unreadable holder"}) to finish`))
+            .pipe(Effect.mapError((e) => new CliFailure({ message: e.message })))
+          const who = (users: StoreUsers["runs"]) => users.map((l) => `${l.key} (${l.holder ? describeOwner(l.holder) : "unreadable holder"})`).join(", ")
+          const busy = [...(stages.length ? [`stages are running (${who(stages)})`] : []), ...(runs.length ? [`runs are in progress (${who(runs)})`] : [])]
+          if (busy.length && !args.force)
+            return yield* new CliFailure({ message: `gc removed nothing: ${busy.join("; ")} and may use artifacts it would remove; run gc when they finish, or gc --force` })
         }
         const { removed, bytes, tempDirs, leaks } = store.gc(keep, args.dryRun, locks)
         const verb = args.dryRun ? "would remove" : "removed"
@@ -57,5 +65,5 @@ export const gcCommand = (project: Project) =>
           `${removed.length} artifacts, ${(bytes / 1e6).toFixed(1)} MB ${args.dryRun ? "would be " : ""}freed; ` +
             `${tempDirs.orphans.length} orphan temp dirs, ${leaks.length} leftovers; ${keep.size} referenced`,
         )
-      }),
+      }).pipe(Effect.scoped),
   ).pipe(Command.withDescription("remove artifacts no profile references, and killed runs' leftovers"))

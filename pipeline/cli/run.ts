@@ -16,6 +16,7 @@ import type { Project } from "../project.ts"
 import { localScheduler, type Scheduler } from "../scheduler.ts"
 import { slurmScheduler } from "../slurm/scheduler.ts"
 import { defaultSlurmSettings, type SlurmSettings } from "../slurm/settings.ts"
+import { describeOwner } from "../owner.ts"
 import { statusOf } from "../status.ts"
 import { describeUtilisation, utilisation, type TimelineSpan } from "../timeline.ts"
 import { CliFailure, refuseUnknownFlags, tryPlan } from "./errors.ts"
@@ -85,6 +86,11 @@ export const runCommand = (project: Project) =>
         const { graph, fps, store } = session
         const selected = yield* tryPlan(() => selectNodes(graph, args.ids))
         const force = args.force ? (args.ids.length ? yield* tryPlan(() => matchIds(graph, args.ids)) : new Set(selected.map((n) => n.id))) : new Set<string>()
+        // Registered on the store before touching it, so a gc waits for this run and this run for a gc.
+        if (!args.dryRun)
+          yield* session.locks
+            .holdStoreForRun((gc) => reporter.say(`waiting for gc (${gc ? describeOwner(gc) : "unreadable holder"}) to finish with the store`))
+            .pipe(Effect.mapError((e) => new CliFailure({ message: e.message })))
         if (!args.dryRun) for (const name of store.cleanOrphanTempDirs()) reporter.say(`removed an unfinished run's temp dir .tmp/${name} (its process is gone)`)
         for (const o of session.overrides) reporter.say(`override: ${o}`)
         // The Slurm scheduler asks the cluster for each job's GPUs (--gres); the slots are local.

@@ -94,6 +94,15 @@ export const planGraph = (project: Project, args: GlobalArgs): Effect.Effect<Pla
     return { profile, configFile, graph, overrides: planned.overrides, executor: planned.executor }
   })
 
+/** The store's locks, waiting at most TRANSFUSION_LOCK_TIMEOUT seconds for a live holder when that is set. */
+export const locksFor = (store: Store, say: (line: string) => void): Effect.Effect<Locks, ConfigError> => {
+  const lockWait = process.env.TRANSFUSION_LOCK_TIMEOUT
+  const waitSeconds = lockWait === undefined || lockWait === "" ? undefined : Number(lockWait)
+  if (waitSeconds !== undefined && !(waitSeconds > 0))
+    return Effect.fail(new ConfigError({ message: `TRANSFUSION_LOCK_TIMEOUT="${lockWait}" is not a positive number of seconds` }))
+  return Effect.succeed(new Locks(join(store.root, ".locks"), say, waitSeconds === undefined ? {} : { waitTimeoutMs: waitSeconds * 1000 }))
+}
+
 /** Plans the profile and fingerprints its nodes. */
 export const openSession = (project: Project, args: GlobalArgs, say: (line: string) => void, options: SessionOptions = {}): Effect.Effect<Session, ConfigError> =>
   Effect.gen(function* () {
@@ -112,11 +121,7 @@ export const openSession = (project: Project, args: GlobalArgs, say: (line: stri
         ),
       catch: (e) => new ConfigError({ message: e instanceof GraphError ? e.message : (e as Error).message }),
     })
-    const lockWait = process.env.TRANSFUSION_LOCK_TIMEOUT
-    const waitSeconds = lockWait === undefined || lockWait === "" ? undefined : Number(lockWait)
-    if (waitSeconds !== undefined && !(waitSeconds > 0))
-      return yield* new ConfigError({ message: `TRANSFUSION_LOCK_TIMEOUT="${lockWait}" is not a positive number of seconds` })
-    const locks = new Locks(join(store.root, ".locks"), say, waitSeconds === undefined ? {} : { waitTimeoutMs: waitSeconds * 1000 })
+    const locks = yield* locksFor(store, say)
     const argv = [
       "--profile",
       profile,

@@ -40,8 +40,8 @@ const otherProcess = () => {
   return { pid: child.pid!, stop: () => child.kill("SIGKILL") }
 }
 
-const cli = async (w: Workspace, args: string[]) => {
-  const c = w.cli(args)
+const cli = async (w: Workspace, args: string[], env: Record<string, string> = {}) => {
+  const c = w.cli(args, env)
   const code = await c.done
   return { code, out: c.output() }
 }
@@ -524,6 +524,60 @@ test("verify and gc see artifacts under a symlinked id directory, as run does", 
     assert.match(gc.out, `removed square/0/${fp0sq}`)
     assert.match(gc.out, `removed square/1/${fp0}.failed.log`)
     assert.equal(readdirSync(join(w.root, "elsewhere", "0")).filter((n) => /^[0-9a-f]{20}$/.test(n)), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("gc holds the store: a run started meanwhile waits for it, gives up after the timeout naming gc and `unlock gc`, and runs once it is gone", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    // A gc running on another login node (fresh heartbeat).
+    const gcLock = plantLock(locksOf(w), "gc", { pid: 4321, host: "login-2" })
+    const blocked = await cli(w, ["run"], { TRANSFUSION_LOCK_TIMEOUT: "1" })
+    assert.is(blocked.code, 1, blocked.out)
+    assert.match(blocked.out, /waiting for gc \(pid 4321 on login-2\) to finish with the store/)
+    assert.match(blocked.out, /gave up after 1 s waiting for gc to finish with the store, held by pid 4321 on login-2 .*`unlock gc`/)
+    assert.equal(w.takeRuns(), [], "nothing ran while gc held the store")
+    assert.equal(tmpNames(w), [])
+    const unlocked = await cli(w, ["unlock", "gc"])
+    assert.is(unlocked.code, 0, unlocked.out)
+    assert.not.ok(existsSync(gcLock))
+    const ran = await cli(w, ["run"])
+    assert.is(ran.code, 0, ran.out)
+    assert.equal(w.takeRuns(), ["source", "square/0", "sum"])
+    assert.equal(readdirSync(locksOf(w)), [], "the run's registration is released")
+  } finally {
+    w.dispose()
+  }
+})
+
+test("gc refuses while a run is registered on the store, even between its stages, naming it; a killed run's registration is swept", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    // A run registered in this process, holding no stage lock (between stages, or planning).
+    writeFileSync(join(w.root, "other.json"), JSON.stringify({ n: 1, scale: 7, fail: [], slowMs: 0 }))
+    const refused = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* s.locks.holdStoreForRun(() => {})
+          return yield* Effect.promise(() => cli(w, ["gc", "--config", "other.json"]))
+        }),
+      ),
+    )
+    assert.is(refused.code, 1, refused.out)
+    assert.match(refused.out, new RegExp(`gc removed nothing: runs are in progress \\(run-${hostname()}-${process.pid}-\\d+ \\(pid ${process.pid} on ${hostname()}\\)\\)`))
+    assert.is(s.store.artifacts().length, 3)
+    // A driver killed with kill -9 leaves its registration; gc removes it and goes on.
+    const killed = plantLock(locksOf(w), `run-${hostname()}-4194003-1`, { pid: 4194003, host: hostname() })
+    const gc = await cli(w, ["gc", "--config", "other.json"])
+    assert.is(gc.code, 0, gc.out)
+    assert.match(gc.out, `removed .locks/run-${hostname()}-4194003-1.lock`)
+    assert.not.ok(existsSync(killed))
+    assert.equal(s.store.artifacts().map((a) => a.id), ["source"], "what other.json references is kept")
+    assert.equal(readdirSync(locksOf(w)), [], "gc released its own lock")
   } finally {
     w.dispose()
   }
