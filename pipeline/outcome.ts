@@ -40,7 +40,8 @@ export type Failure =
   /** The stage's cluster job left the queue (or can never start) without committing an artifact. */
   | { readonly reason: "job-ended"; readonly jobId: string; readonly how: string; readonly exitCode?: string; readonly tail: readonly string[] }
   /** A job an earlier driver submitted may still be queued, and the cluster cannot say. */
-  | { readonly reason: "job-unknowable"; readonly jobId: string; readonly why: string }
+  /** squeue did not answer about a job recorded (or, without `jobId`, claimed but never recorded) for the stage. */
+  | { readonly reason: "job-unknowable"; readonly jobId?: string; readonly why: string }
 
 export type FailureReason = Failure["reason"]
 
@@ -71,7 +72,7 @@ export const describeFailure = (f: Failure): string => {
     case "job-ended":
       return `Slurm job ${f.jobId} ${f.how}${f.exitCode && f.exitCode !== "0:0" ? `, exit code ${f.exitCode}` : ""} without committing an artifact${lastOutput(f.tail)}`
     case "job-unknowable":
-      return `cannot tell whether job ${f.jobId}, submitted earlier for it, is still queued (${f.why}); not submitting it again`
+      return `cannot tell whether ${f.jobId === undefined ? "the job claimed earlier for it (its id never recorded)" : `job ${f.jobId}, submitted earlier for it,`} is still queued (${f.why}); not submitting it again`
   }
 }
 

@@ -5,6 +5,9 @@ import type { SlurmSettings } from "./settings.ts"
 
 const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
 
+/** A job's `--comment`: the project and the fingerprint, how a claimed job whose id was never recorded is found again. */
+export const jobComment = (project: string, fingerprint: string): string => `${project} ${fingerprint}`
+
 /** The `sbatch` flags for one stage: its resources, the settings, its upstream jobs. */
 export const sbatchFlags = (
   node: AnyNode,
@@ -19,7 +22,7 @@ export const sbatchFlags = (
   const r = node.resources
   const flags = [
     `--job-name=${node.id}`,
-    `--comment=${project} ${fingerprint}`,
+    `--comment=${jobComment(project, fingerprint)}`,
     `--output=${logPattern}`,
     `--chdir=${cwd}`,
     "--nodes=1",

@@ -2,6 +2,7 @@
 // scontrol, scancel), behind an interface the tests replace with a simulated cluster, and
 // what a job's state means.
 import { execFileSync } from "node:child_process"
+import { userInfo } from "node:os"
 
 export class SlurmError extends Error {}
 
@@ -20,6 +21,8 @@ export interface SlurmCommands {
   /** The job's exit code ("1:0") while Slurm still remembers it. */
   readonly exitCode: (id: string) => string | undefined
   readonly cancel: (ids: readonly string[]) => void
+  /** Ids of this user's jobs Slurm still knows whose `--comment` is `comment` (a claimed job whose id was never recorded). */
+  readonly findByComment: (comment: string) => string[]
 }
 
 const run = (cmd: string, args: readonly string[], input?: string): string => {
@@ -67,6 +70,14 @@ export const slurmCommands: SlurmCommands = {
   cancel: (ids) => {
     if (ids.length) run("scancel", [...ids])
   },
+  findByComment: (comment) =>
+    // `%k` is the comment; the id comes first, and the comment (which holds a space) is the rest of the line.
+    run("squeue", ["-h", "-t", "all", "-u", userInfo().username, "-o", "%i|%k"])
+      .split("\n")
+      .flatMap((line) => {
+        const bar = line.indexOf("|")
+        return bar > 0 && line.slice(bar + 1).trim() === comment ? [line.slice(0, bar).trim()] : []
+      }),
 }
 
 /** True when `sbatch` exists and the controller answers; otherwise why not. */

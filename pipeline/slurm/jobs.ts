@@ -1,6 +1,7 @@
 // What the store keeps about submitted jobs (under <store>/.slurm/), so a driver that was
 // killed and started again adopts the jobs still queued or running instead of submitting
-// them twice; and where the jobs' logs and event files go.
+// them twice; and where the jobs' logs and event files go. A job is claimed (recorded
+// without its id) before `sbatch`, so no job is ever queued without a record.
 import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { writeFileAtomic } from "../atomic.ts"
@@ -16,20 +17,46 @@ export interface JobRecord {
   readonly driver: { readonly host: string; readonly pid: number }
 }
 
+/**
+ * Written before `sbatch`, replaced by the JobRecord once sbatch answers with the job's id:
+ * a driver killed in between (or an sbatch that failed after the controller queued the job)
+ * leaves this claim, and the next driver finds the job by its comment instead of submitting
+ * a second one.
+ */
+export interface JobClaim {
+  readonly claimed: true
+  readonly stage: string
+  readonly fingerprint: string
+  /** The `--comment` the job was submitted with (what `squeue -o %k` shows). */
+  readonly comment: string
+  readonly claimedAt: string
+  readonly driver: { readonly host: string; readonly pid: number }
+}
+
+export const isClaim = (r: JobRecord | JobClaim): r is JobClaim => "claimed" in r && r.claimed === true
+
 export const slurmDir = (storeRoot: string): string => join(storeRoot, ".slurm")
 export const jobRecordPath = (storeRoot: string, fingerprint: string): string => join(slurmDir(storeRoot), "jobs", `${fingerprint}.json`)
-/** `%j` is Slurm's placeholder for the job id. */
-export const jobLogPattern = (storeRoot: string, id: string): string => join(slurmDir(storeRoot), "logs", `${id}-%j.out`)
+/** A job's stdout+stderr. */
+export const jobLogPath = (storeRoot: string, id: string, jobId: string): string => join(slurmDir(storeRoot), "logs", `${id}-${jobId}.out`)
+/**
+ * sbatch's `--output` pattern for a stage's jobs: `%j` is Slurm's placeholder for the job
+ * id, and any other `%` (in the store's path or the id) is written `%%`, which Slurm reads
+ * as a plain "%", so the log lands at jobLogPath.
+ */
+export const jobLogPattern = (storeRoot: string, id: string): string => `${join(slurmDir(storeRoot), "logs", id).replaceAll("%", "%%")}-%j.out`
 
-export const readJobRecord = (storeRoot: string, fingerprint: string): JobRecord | undefined => {
+/** The job recorded for a fingerprint: submitted (with its id), or only claimed. */
+export const readJobRecord = (storeRoot: string, fingerprint: string): JobRecord | JobClaim | undefined => {
   try {
-    return JSON.parse(readFileSync(jobRecordPath(storeRoot, fingerprint), "utf8")) as JobRecord
+    return JSON.parse(readFileSync(jobRecordPath(storeRoot, fingerprint), "utf8")) as JobRecord | JobClaim
   } catch {
     return undefined
   }
 }
 
-export const listJobRecords = (storeRoot: string): JobRecord[] => {
+/** Every recorded job, claims included. */
+export const listJobs = (storeRoot: string): (JobRecord | JobClaim)[] => {
   const dir = join(slurmDir(storeRoot), "jobs")
   if (!existsSync(dir)) return []
   return readdirSync(dir)
@@ -40,7 +67,10 @@ export const listJobRecords = (storeRoot: string): JobRecord[] => {
     })
 }
 
-export const writeJobRecord = (storeRoot: string, record: JobRecord): void => {
+/** Every submitted job recorded (claims left out: they have no id yet). */
+export const listJobRecords = (storeRoot: string): JobRecord[] => listJobs(storeRoot).filter((r): r is JobRecord => !isClaim(r))
+
+export const writeJobRecord = (storeRoot: string, record: JobRecord | JobClaim): void => {
   writeFileAtomic(jobRecordPath(storeRoot, record.fingerprint), JSON.stringify(record, null, 2))
 }
 

@@ -20,9 +20,10 @@ import type { ExecEnv } from "../execute.ts"
 import type { Fingerprinted } from "../fingerprint.ts"
 import type { Scheduler } from "../scheduler.ts"
 import type { AnyNode } from "../stage.ts"
-import { batchScript, sbatchFlags } from "./batch.ts"
+import { describeOwner } from "../owner.ts"
+import { batchScript, jobComment, sbatchFlags } from "./batch.ts"
 import { isLive, isOrphaned, slurmCommands, type JobInfo, type SlurmCommands } from "./commands.ts"
-import { eventsDirOf, jobLogPattern, readJobRecord, removeJobRecord, writeJobRecord, type JobRecord } from "./jobs.ts"
+import { eventsDirOf, isClaim, jobLogPath, jobLogPattern, readJobRecord, removeJobRecord, writeJobRecord, type JobClaim, type JobRecord } from "./jobs.ts"
 import type { SlurmSettings } from "./settings.ts"
 
 const tailOf = (path: string, lines: number): string[] => {
@@ -46,6 +47,9 @@ interface Tracked {
   /** When the job was first seen ended without a visible artifact. */
   endedAt?: number
 }
+
+/** The lock a Slurm driver holds on the store while it reads the job records and submits. */
+const SUBMIT_LOCK = "slurm-submit"
 
 /** How long a job that ended successfully gets for its artifact to become visible to the driver. */
 const COMMIT_VISIBLE_MS = 15_000
@@ -101,18 +105,53 @@ export const slurmScheduler =
     }
 
     const eventsDir = eventsDirOf(store.root)
+    const driver = { host: hostname(), pid: process.pid }
+    /** The record for a job found or submitted now, written before the driver follows it. */
+    const recordJob = (node: AnyNode, target: Fingerprinted, jobId: string, submittedAt: number): JobRecord => {
+      const record: JobRecord = {
+        jobId,
+        stage: node.id,
+        fingerprint: target.fingerprint,
+        log: jobLogPath(store.root, node.id, jobId),
+        submittedAt: new Date(submittedAt).toISOString(),
+        driver,
+      }
+      writeJobRecord(store.root, record)
+      return record
+    }
+    /**
+     * The live job an earlier sbatch queued for `target` under a claim whose id never got
+     * recorded (the driver was killed, or sbatch failed after the controller took the job),
+     * found by its comment; undefined when there is none.
+     */
+    const claimedJob = (target: Fingerprinted): { jobId: string; info: JobInfo } | undefined => {
+      const ids = slurm.findByComment(jobComment(options.project, target.fingerprint))
+      const states = ids.length ? slurm.query(ids) : new Map<string, JobInfo>()
+      const jobId = ids.find((id) => isLive(states.get(id)) && !isOrphaned(states.get(id)!))
+      return jobId === undefined ? undefined : { jobId, info: states.get(jobId)! }
+    }
     const submitAll = () => {
       mkdirSync(eventsDir, { recursive: true })
-      // Jobs an earlier driver of this store submitted, to adopt rather than resubmit.
+      // Jobs an earlier driver of this store submitted or claimed, to adopt rather than resubmit.
       const records = new Map<string, JobRecord>()
+      const claims = new Map<string, JobClaim>()
       for (const node of nodes) {
         const r = readJobRecord(store.root, fps.get(node.id)!.fingerprint)
-        if (r) records.set(node.id, r)
+        if (r && isClaim(r)) claims.set(node.id, r)
+        else if (r) records.set(node.id, r)
       }
       let known = new Map<string, JobInfo>()
       let unknowable: string | undefined
       try {
         if (records.size) known = slurm.query([...records.values()].map((r) => r.jobId))
+        // A claim's job, if sbatch queued one, is adopted as if it had been recorded.
+        for (const [id, claim] of claims) {
+          const node = nodes.find((n) => n.id === id)!
+          const found = claimedJob(fps.get(id)!)
+          if (found === undefined) continue
+          records.set(id, recordJob(node, fps.get(id)!, found.jobId, Date.parse(claim.claimedAt)))
+          known.set(found.jobId, found.info)
+        }
       } catch (e) {
         unknowable = (e as Error).message
       }
@@ -127,9 +166,9 @@ export const slurmScheduler =
         }
         if (book.skipIfInputsFailed(node).length) continue
         const record = records.get(node.id)
-        if (record && unknowable) {
+        if ((record || claims.has(node.id)) && unknowable) {
           // Resubmitting a job that may still be queued would run the stage twice.
-          book.failed(node.id, { reason: "job-unknowable", jobId: record.jobId, why: unknowable })
+          book.failed(node.id, { reason: "job-unknowable", ...(record ? { jobId: record.jobId } : {}), why: unknowable })
           continue
         }
         const info = record ? known.get(record.jobId) : undefined
@@ -145,26 +184,38 @@ export const slurmScheduler =
           if (t) afterOk.push(t.jobId)
         }
         const logPattern = jobLogPattern(store.root, node.id)
-        mkdirSync(dirname(logPattern), { recursive: true })
+        mkdirSync(dirname(jobLogPath(store.root, node.id, "")), { recursive: true })
         const flags = sbatchFlags(node, settings, logPattern, options.cwd ?? process.cwd(), afterOk, target.fingerprint, options.project)
         const script = batchScript(settings.node ?? process.execPath, options.entry.execArgv, options.entry.script, options.argsFor(target, force), eventsDir, node.resources.gpu)
+        // Claimed before sbatch, so a job is never queued without a record naming it.
+        const submittedAt = Date.now()
+        try {
+          writeJobRecord(store.root, { claimed: true, stage: node.id, fingerprint: target.fingerprint, comment: jobComment(options.project, target.fingerprint), claimedAt: new Date(submittedAt).toISOString(), driver })
+        } catch (e) {
+          book.failed(node.id, { reason: "submit-failed", message: `could not record the job before submitting it: ${(e as Error).message}` })
+          continue
+        }
         let jobId: string
         try {
           jobId = slurm.submit(flags, script)
         } catch (e) {
-          book.failed(node.id, { reason: "submit-failed", message: (e as Error).message })
-          continue
+          // sbatch may have failed after the controller queued the job (a timeout): look for it.
+          let found: string | undefined
+          try {
+            found = claimedJob(target)?.jobId
+          } catch {
+            found = undefined
+          }
+          if (found === undefined) {
+            removeJobRecord(store.root, target.fingerprint)
+            book.failed(node.id, { reason: "submit-failed", message: (e as Error).message })
+            continue
+          }
+          say(`${node.id}: sbatch failed (${(e as Error).message.split("\n")[0]}) but queued job ${found}; following it`)
+          jobId = found
         }
-        const log = logPattern.replace("%j", jobId)
-        const submittedAt = Date.now()
-        writeJobRecord(store.root, {
-          jobId,
-          stage: node.id,
-          fingerprint: target.fingerprint,
-          log,
-          submittedAt: new Date(submittedAt).toISOString(),
-          driver: { host: hostname(), pid: process.pid },
-        })
+        // The claim stays if this write fails: the next driver finds the job by its comment.
+        const { log } = recordJob(node, target, jobId, submittedAt)
         active.set(node.id, { node, target, jobId, log, submittedAt, adopted: false, started: false, eventsRead: 0 })
         say(`${node.id}: submitted job ${jobId}${afterOk.length ? ` (after ${afterOk.join(", ")})` : ""}`)
       }
@@ -274,8 +325,23 @@ export const slurmScheduler =
       active.clear()
     })
 
+    // Two drivers on one store submit one at a time: the second reads the first's records
+    // only once they are all written, and adopts those jobs instead of submitting them again.
+    const submitUnderLock = Effect.scoped(
+      Effect.gen(function* () {
+        yield* env.locks.hold(SUBMIT_LOCK, (h) => say(`waiting for the Slurm driver ${h ? describeOwner(h) : "(unreadable holder)"} to finish submitting to this store`))
+        submitAll()
+      }),
+    ).pipe(
+      Effect.catchTag("LockTimeout", (e) =>
+        Effect.sync(() => {
+          for (const node of nodes) if (book.settled(node.id) === undefined) book.failed(node.id, { reason: "lock-timeout", message: e.message })
+        }),
+      ),
+    )
+
     return Effect.gen(function* () {
-      yield* Effect.sync(submitAll)
+      yield* submitUnderLock
       while (active.size > 0) {
         yield* Effect.sleep(`${Math.max(0.05, settings.pollSeconds) * 1000} millis`)
         const polled = yield* Effect.try(poll).pipe(Effect.either)

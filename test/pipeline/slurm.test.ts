@@ -8,9 +8,9 @@ import { dirname, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
 import type { StageEvent } from "../../pipeline/events.ts"
-import { batchScript, sbatchFlags } from "../../pipeline/slurm/batch.ts"
-import { slurmAvailable, type JobInfo, type SlurmCommands } from "../../pipeline/slurm/commands.ts"
-import { listJobRecords, writeJobRecord } from "../../pipeline/slurm/jobs.ts"
+import { batchScript, jobComment, sbatchFlags } from "../../pipeline/slurm/batch.ts"
+import { slurmAvailable, slurmCommands, type JobInfo, type SlurmCommands } from "../../pipeline/slurm/commands.ts"
+import { jobLogPath, jobLogPattern, listJobRecords, listJobs, writeJobRecord } from "../../pipeline/slurm/jobs.ts"
 import { slurmScheduler } from "../../pipeline/slurm/scheduler.ts"
 import { Workspace, waitFor } from "./workspace.ts"
 import { cancelLeftovers as cancelRecordedJobs, queued } from "../e2e/cluster.ts"
@@ -34,7 +34,11 @@ const artifacts = async (w: Workspace) => {
 /** Cancels whatever a test left queued, so one failure does not block the next test's jobs. */
 const cancelLeftovers = (w: Workspace) => void cancelRecordedJobs(join(w.root, "artifacts"))
 
-const slurmRun = (w: Workspace, extra: string[] = []) => w.cli(["run", "--executor", "slurm", "--slurm-poll", "0.25", ...extra])
+const slurmRun = (w: Workspace, extra: string[] = [], env: Record<string, string> = {}) => w.cli(["run", "--executor", "slurm", "--slurm-poll", "0.25", ...extra], env)
+
+/** What a shell makes of a batch script: the argv and events file its `exec` gets (node itself replaced by one that prints them). */
+const runScript = (script: string, env: NodeJS.ProcessEnv): { argv: string[]; eventsFile: string | undefined } =>
+  JSON.parse(execFileSync("/bin/sh", [], { input: script, env, encoding: "utf8" })) as { argv: string[]; eventsFile: string | undefined }
 
 test("sbatch flags map a stage's resources and the settings; the script execs the worker verb", async () => {
   const w = new Workspace({ n: 1 })
@@ -52,6 +56,20 @@ test("sbatch flags map a stage's resources and the settings; the script execs th
   } finally {
     w.dispose()
   }
+})
+
+test("batch scripts quote ids, paths and values with spaces, quotes, `$`, backticks and newlines; --output escapes `%`", () => {
+  const odd = `it's a "$HOME" \`id\` 100% \\ $(touch x)\nline`
+  const printer = ["-e", "console.log(JSON.stringify({ argv: process.argv.slice(1), eventsFile: process.env.TRANSFUSION_EVENTS_FILE }))"]
+  const script = batchScript(process.execPath, printer, `/p/${odd}/main.ts`, ["exec", `square/${odd}`, "--store", `/s/${odd}`], `/s/${odd}/.slurm/events`, 2)
+  assert.not.match(script.split("\n")[0]!, /[^#!/a-z]/, "a plain shebang")
+  const seen = runScript(script, { PATH: process.env.PATH, SLURM_JOB_ID: "123", HOME: "/nowhere" })
+  assert.equal(seen.argv, [`/p/${odd}/main.ts`, "exec", `square/${odd}`, "--store", `/s/${odd}`])
+  assert.is(seen.eventsFile, `/s/${odd}/.slurm/events/123.jsonl`)
+  assert.ok(script.includes("TRANSFUSION_GPU_DEVICE=0,1\n"), script)
+  // sbatch expands %x in --output; the store's own % must come through as one.
+  assert.is(jobLogPattern(`/s/100% done`, "square/0"), "/s/100%% done/.slurm/logs/square/0-%j.out")
+  assert.is(jobLogPath(`/s/100% done`, "square/0", "77"), "/s/100% done/.slurm/logs/square/0-77.out")
 })
 
 /**
@@ -88,6 +106,7 @@ class SimulatedCluster implements SlurmCommands {
     return out
   }
   exitCode = (id: string) => this.jobs.get(id)?.exit
+  findByComment = (comment: string): string[] => [...this.jobs.keys()].filter((id) => this.flag(id, "comment") === comment)
   cancel = (ids: readonly string[]) => {
     for (const id of ids) {
       const j = this.jobs.get(id)
@@ -226,6 +245,55 @@ test("simulated cluster: when squeue cannot say whether a recorded job is still 
   }
 })
 
+test("simulated cluster: an sbatch that fails after the controller queued the job (a timeout) does not lose it: the driver finds it by its comment and follows it", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const cluster = new SimulatedCluster({ ...process.env, TOY_ROOT: w.root, TOY_RUNS: w.runsFile })
+    const accept = cluster.submit
+    cluster.submit = (flags, script) => {
+      const id = accept(flags, script)
+      if (flags.includes("--job-name=sum")) throw new Error("sbatch --parsable failed: Socket timed out on send/recv operation")
+      return id
+    }
+    const { summary, events } = await simulatedRun(w, cluster)
+    const sumJobs = [...cluster.jobs].filter(([, j]) => j.flags.includes("--job-name=sum")).map(([id]) => id)
+    assert.is(sumJobs.length, 1)
+    assert.ok(events.some((e) => e.type === "message" && e.text.includes(`sum: sbatch failed (sbatch --parsable failed: Socket timed out`) && e.text.includes(`queued job ${sumJobs[0]}; following it`)), JSON.stringify(events))
+    assert.equal(summary.failed, [])
+    assert.equal(summary.ran.map((r) => r.id).sort(), ["source", "square/0", "sum"])
+    assert.equal(w.takeRuns(), ["source", "square/0", "sum"])
+    assert.equal(listJobs(join(w.root, "artifacts")), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("simulated cluster: a driver killed between sbatch and the record write leaves a claim; the next driver finds that job by its comment instead of submitting another", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run(["source"])
+    w.takeRuns()
+    const cluster = new SimulatedCluster({ ...process.env, TOY_ROOT: w.root, TOY_RUNS: w.runsFile })
+    const s = await w.session()
+    const project = await w.load()
+    const store = join(w.root, "artifacts")
+    const sq = s.fps.get("square/0")!
+    // What the killed driver left: its claim, and the job sbatch had queued (no record names its id).
+    writeJobRecord(store, { claimed: true, stage: "square/0", fingerprint: sq.fingerprint, comment: jobComment(project.name, sq.fingerprint), claimedAt: new Date().toISOString(), driver: { host: "login-2", pid: 7 } })
+    const queuedEarlier = cluster.submit(
+      sbatchFlags(sq.node, { pollSeconds: 1 }, join(store, ".slurm", "logs", "square", "0-%j.out"), w.root, [], sq.fingerprint, project.name),
+      batchScript(process.execPath, project.entry.execArgv, project.entry.script, ["exec", "square/0", "--expect", sq.fingerprint, ...s.argv]),
+    )
+    const { summary, events } = await simulatedRun(w, cluster)
+    assert.ok(events.some((e) => e.type === "message" && e.text.includes(`square/0: following job ${queuedEarlier} (pending)`)), JSON.stringify(events))
+    assert.is(cluster.jobs.size, 2, "only sum was submitted")
+    assert.equal(summary.ran.map((r) => r.id).sort(), ["square/0", "sum"])
+    assert.equal(w.takeRuns(), ["square/0", "sum"])
+  } finally {
+    w.dispose()
+  }
+})
+
 const available = slurmAvailable()
 if (!available.ok) {
   console.log(`  slurm.test.ts: skipping the cluster tests: ${available.reason} (CI starts a cluster with .ci/slurm/start.sh)`)
@@ -303,6 +371,60 @@ if (!available.ok) {
       assert.equal(w.takeRuns(), ids, "each stage ran exactly once")
       const a = await artifacts(w)
       assert.equal(Object.keys(a).sort(), ids)
+    } finally {
+      cancelLeftovers(w)
+      w.dispose()
+    }
+  })
+
+  test("slurm: two drivers started on one store at once submit each stage once; the second follows the first's jobs", async () => {
+    const w = new Workspace({ n: 2, slowMs: 3000 })
+    // A slow sbatch (a busy controller) widens the window in which the first driver has
+    // submitted some of its jobs and not the others.
+    const bin = join(w.root, "slow-bin")
+    mkdirSync(bin)
+    const sbatch = execFileSync("/bin/sh", ["-c", "command -v sbatch"], { encoding: "utf8" }).trim()
+    writeFileSync(join(bin, "sbatch"), `#!/bin/sh\nsleep 1.5\nexec '${sbatch}' "$@"\n`, { mode: 0o755 })
+    const env = { PATH: `${bin}:${process.env.PATH}` }
+    let submitted: string[] = []
+    try {
+      const a = slurmRun(w, [], env)
+      await waitFor(() => /submitted job/.test(a.output()), 60_000, "the first driver's first job")
+      const b = slurmRun(w, [], env)
+      const [ca, cb] = await Promise.all([a.done, b.done])
+      const both = `--- first:\n${a.output()}\n--- second:\n${b.output()}`
+      submitted = [...both.matchAll(/submitted job (\d+)/g)].map((m) => m[1]!)
+      assert.is(ca, 0, both)
+      assert.is(cb, 0, both)
+      assert.is(submitted.length, 4, both)
+      assert.not.match(b.output(), /submitted job/, both)
+      assert.match(b.output(), /waiting for the Slurm driver pid \d+ on \S+ to finish submitting to this store/, both)
+      assert.match(b.output(), /following job \d+/, both)
+      assert.equal(w.takeRuns(), ids, "each stage ran exactly once")
+    } finally {
+      cancelRecordedJobs(join(w.root, "artifacts"), submitted)
+      w.dispose()
+    }
+  })
+
+  test("slurm: a project, store and environment whose paths hold spaces, quotes, `$` and `%` reach the jobs intact", async () => {
+    // TOY_ROOT (the workspace's path) is an environment value every job reads.
+    const w = new Workspace({ n: 1 }, `it's a "$HOME" 100%-`)
+    try {
+      const r = slurmRun(w)
+      assert.is(await r.done, 0, r.output())
+      assert.match(r.output(), /3 ran, 0 fresh, 0 failed/, r.output())
+      assert.equal(w.takeRuns(), ["source", "square/0", "sum"])
+      const s = await w.session()
+      assert.equal(s.store.verify(), [])
+      const jobs = [...r.output().matchAll(/(\S+): submitted job (\d+)/g)].map((m) => ({ id: m[1]!, job: m[2]! }))
+      assert.is(jobs.length, 3, r.output())
+      // Each job's log is where the driver looks for it: the path's % came through as one.
+      for (const { id, job } of jobs) assert.ok(existsSync(jobLogPath(join(w.root, "artifacts"), id, job)), `${id}: ${jobLogPath(join(w.root, "artifacts"), id, job)}`)
+      // A job is found again by its comment (what recovers a claim whose id was never recorded).
+      const project = await w.load()
+      // (An earlier run of this suite may have left finished jobs of the same fingerprint in squeue's memory.)
+      for (const { id, job } of jobs) assert.ok(slurmCommands.findByComment(jobComment(project.name, s.fps.get(id)!.fingerprint)).includes(job), id)
     } finally {
       cancelLeftovers(w)
       w.dispose()

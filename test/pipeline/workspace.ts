@@ -28,11 +28,14 @@ export interface ToyConfig {
 }
 
 export class Workspace {
-  readonly root = mkdtempSync(join(tmpdir(), "transfusion-toy-"))
-  readonly runsFile = join(this.root, "runs.log")
+  readonly root: string
+  readonly runsFile: string
   private project: Project | undefined
 
-  constructor(config: Partial<ToyConfig> = {}) {
+  /** `name` starts the temp dir's name (a test of odd paths puts spaces, quotes, `$` in it). */
+  constructor(config: Partial<ToyConfig> = {}, name = "transfusion-toy-") {
+    this.root = mkdtempSync(join(tmpdir(), name))
+    this.runsFile = join(this.root, "runs.log")
     mkdirSync(join(this.root, "toy"))
     for (const name of readdirSync(fixture)) {
       const text = readFileSync(join(fixture, name), "utf8").replaceAll("../../../", `${repo}/`)
