@@ -2,8 +2,8 @@
 // killed and started again adopts the jobs still queued or running instead of submitting
 // them twice; and where the jobs' logs and event files go. A job is claimed (recorded
 // without its id) before `sbatch`, so no job is ever queued without a record.
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs"
-import { join } from "node:path"
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs"
+import { join, relative, sep } from "node:path"
 import { writeFileAtomic } from "../atomic.ts"
 
 /** What the store keeps about a submitted job, so a restarted driver can adopt it. */
@@ -77,3 +77,36 @@ export const writeJobRecord = (storeRoot: string, record: JobRecord | JobClaim):
 export const removeJobRecord = (storeRoot: string, fingerprint: string): void => rmSync(jobRecordPath(storeRoot, fingerprint), { force: true })
 
 export const eventsDirOf = (storeRoot: string): string => join(slurmDir(storeRoot), "events")
+
+/**
+ * The events files (`<job id>.jsonl`) of jobs no record names any more (cancelled with
+ * their driver, dropped behind a failed upstream, or left by a driver that never came
+ * back), quiet for `quietMs`: a job whose record is being written just now may already
+ * have started appending. Removed unless `dryRun`; paths relative to the store root.
+ */
+export const sweepAbandonedEvents = (storeRoot: string, dryRun: boolean, quietMs: number): string[] => {
+  const dir = eventsDirOf(storeRoot)
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return []
+  }
+  const recorded = new Set(listJobRecords(storeRoot).map((r) => r.jobId))
+  const out: string[] = []
+  for (const name of names.sort()) {
+    const m = /^(\d+)\.jsonl$/.exec(name)
+    if (!m || recorded.has(m[1]!)) continue
+    const path = join(dir, name)
+    let age: number
+    try {
+      age = Date.now() - statSync(path).mtimeMs
+    } catch {
+      continue
+    }
+    if (age < quietMs) continue
+    out.push(relative(storeRoot, path).split(sep).join("/"))
+    if (!dryRun) rmSync(path, { force: true })
+  }
+  return out
+}

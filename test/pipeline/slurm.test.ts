@@ -3,7 +3,7 @@
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
@@ -289,6 +289,32 @@ test("simulated cluster: a driver killed between sbatch and the record write lea
     assert.is(cluster.jobs.size, 2, "only sum was submitted")
     assert.equal(summary.ran.map((r) => r.id).sort(), ["square/0", "sum"])
     assert.equal(w.takeRuns(), ["square/0", "sum"])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("gc removes the events files of abandoned Slurm jobs, not those of recorded jobs or of a job whose record is being written", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const store = join(w.root, "artifacts")
+    const events = join(store, ".slurm", "events")
+    mkdirSync(events, { recursive: true })
+    const old = new Date(Date.now() - 3600_000)
+    for (const job of ["555", "556", "557"]) writeFileSync(join(events, `${job}.jsonl`), `{"type":"message","text":"job ${job}"}\n`)
+    for (const job of ["555", "556"]) utimesSync(join(events, `${job}.jsonl`), old, old)
+    // 556 is still followed (recorded); 557 is unrecorded but written just now.
+    writeJobRecord(store, { jobId: "556", stage: "sum", fingerprint: s.fps.get("sum")!.fingerprint, log: "x", submittedAt: new Date().toISOString(), driver: { host: "elsewhere", pid: 1 } })
+    const dry = w.cli(["gc", "--dry-run"])
+    assert.is(await dry.done, 0, dry.output())
+    assert.match(dry.output(), "would remove .slurm/events/555.jsonl")
+    assert.equal(readdirSync(events).sort(), ["555.jsonl", "556.jsonl", "557.jsonl"])
+    const gc = w.cli(["gc"])
+    assert.is(await gc.done, 0, gc.output())
+    assert.match(gc.output(), "removed .slurm/events/555.jsonl")
+    assert.equal(readdirSync(events).sort(), ["556.jsonl", "557.jsonl"])
   } finally {
     w.dispose()
   }
