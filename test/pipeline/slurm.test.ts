@@ -435,7 +435,7 @@ if (!available.ok) {
 
   test("slurm: a project, store and environment whose paths hold spaces, quotes, `$` and `%` reach the jobs intact", async () => {
     // TOY_ROOT (the workspace's path) is an environment value every job reads.
-    const w = new Workspace({ n: 1 }, `it's a "$HOME" 100%-`)
+    const w = new Workspace({ n: 1 }, `it's a "$HOME" 100%x-`)
     try {
       const r = slurmRun(w)
       assert.is(await r.done, 0, r.output())
