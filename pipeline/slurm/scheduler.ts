@@ -200,22 +200,30 @@ export const slurmScheduler =
           jobId = slurm.submit(flags, script)
         } catch (e) {
           // sbatch may have failed after the controller queued the job (a timeout): look for it.
+          const sbatchError = (e as Error).message
           let found: string | undefined
           try {
             found = claimedJob(target)?.jobId
-          } catch {
-            found = undefined
+          } catch (lookup) {
+            // The claim stays, so the next driver looks again instead of submitting blindly.
+            book.failed(node.id, { reason: "submit-failed", message: `${sbatchError}; and whether it queued a job anyway is unknown (${(lookup as Error).message})` })
+            continue
           }
           if (found === undefined) {
             removeJobRecord(store.root, target.fingerprint)
-            book.failed(node.id, { reason: "submit-failed", message: (e as Error).message })
+            book.failed(node.id, { reason: "submit-failed", message: sbatchError })
             continue
           }
-          say(`${node.id}: sbatch failed (${(e as Error).message.split("\n")[0]}) but queued job ${found}; following it`)
+          say(`${node.id}: sbatch failed (${sbatchError.split("\n")[0]}) but queued job ${found}; following it`)
           jobId = found
         }
-        // The claim stays if this write fails: the next driver finds the job by its comment.
-        const { log } = recordJob(node, target, jobId, submittedAt)
+        let log = jobLogPath(store.root, node.id, jobId)
+        try {
+          log = recordJob(node, target, jobId, submittedAt).log
+        } catch (e) {
+          // The job is queued: follow it. The claim stays, and a later driver finds the job by its comment.
+          say(`${node.id}: could not record job ${jobId} (${(e as Error).message}); its claim stays in the store`)
+        }
         active.set(node.id, { node, target, jobId, log, submittedAt, adopted: false, started: false, eventsRead: 0 })
         say(`${node.id}: submitted job ${jobId}${afterOk.length ? ` (after ${afterOk.join(", ")})` : ""}`)
       }

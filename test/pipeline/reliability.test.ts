@@ -19,7 +19,7 @@ import { inlineExecutor } from "../../pipeline/executors/local.ts"
 import { selectNodes } from "../../pipeline/graph.ts"
 import { localScheduler } from "../../pipeline/scheduler.ts"
 import { currentProcess, processStarted } from "../../pipeline/owner.ts"
-import { Workspace, waitFor } from "./workspace.ts"
+import { failingRename, Workspace, waitFor } from "./workspace.ts"
 
 const fp0 = "0123456789abcdef0123"
 const tmpOf = (w: Workspace) => join(w.root, "artifacts", ".tmp")
@@ -437,22 +437,6 @@ test("concurrency: two drivers with overlapping selections run each stage once; 
     w.dispose()
   }
 })
-
-/** Makes fs.renameSync throw `code` for renames `when` picks (what a full disk, another mount or a read-only folder does), for the duration of `body`. */
-const failingRename = async <A>(code: string, when: (from: string, to: string) => boolean, body: () => Promise<A>): Promise<A> => {
-  const real = fs.renameSync
-  fs.renameSync = (from: fs.PathLike, to: fs.PathLike) => {
-    if (when(String(from), String(to))) throw Object.assign(new Error(`${code}: injected, rename '${String(from)}' -> '${String(to)}'`), { code })
-    real(from, to)
-  }
-  syncBuiltinESMExports()
-  try {
-    return await body()
-  } finally {
-    fs.renameSync = real
-    syncBuiltinESMExports()
-  }
-}
 
 for (const code of ["EXDEV", "EACCES", "ENOSPC"]) {
   test(`a commit refused with ${code} keeps the stage's log as its failed log and leaves no temp dir`, async () => {

@@ -12,7 +12,7 @@ import { batchScript, jobComment, sbatchFlags } from "../../pipeline/slurm/batch
 import { slurmAvailable, slurmCommands, type JobInfo, type SlurmCommands } from "../../pipeline/slurm/commands.ts"
 import { jobLogPath, jobLogPattern, listJobRecords, listJobs, writeJobRecord } from "../../pipeline/slurm/jobs.ts"
 import { slurmScheduler } from "../../pipeline/slurm/scheduler.ts"
-import { Workspace, waitFor } from "./workspace.ts"
+import { failingRename, Workspace, waitFor } from "./workspace.ts"
 import { cancelLeftovers as cancelRecordedJobs, queued } from "../e2e/cluster.ts"
 
 // n = 2 keeps the suite short: each job is a fresh node process (seconds on a loaded 2-core CI box).
@@ -263,6 +263,25 @@ test("simulated cluster: an sbatch that fails after the controller queued the jo
     assert.equal(summary.ran.map((r) => r.id).sort(), ["source", "square/0", "sum"])
     assert.equal(w.takeRuns(), ["source", "square/0", "sum"])
     assert.equal(listJobs(join(w.root, "artifacts")), [])
+  } finally {
+    w.dispose()
+  }
+})
+
+test("simulated cluster: a job record that cannot be written after sbatch: the driver still follows the queued job, submitted once", async () => {
+  const w = new Workspace({ n: 1 })
+  try {
+    const cluster = new SimulatedCluster({ ...process.env, TOY_ROOT: w.root, TOY_RUNS: w.runsFile })
+    const s = await w.session()
+    const record = join(w.root, "artifacts", ".slurm", "jobs", `${s.fps.get("sum")!.fingerprint}.json`)
+    let writes = 0
+    // The claim (first write) goes through; the record naming the job id (second) hits a full disk.
+    const { summary, events } = await failingRename("ENOSPC", (_from, to) => to === record && ++writes === 2, () => simulatedRun(w, cluster))
+    const sumJobs = [...cluster.jobs].filter(([, j]) => j.flags.includes("--job-name=sum")).map(([id]) => id)
+    assert.is(sumJobs.length, 1)
+    assert.ok(events.some((e) => e.type === "message" && e.text.startsWith(`sum: could not record job ${sumJobs[0]} (ENOSPC`)), JSON.stringify(events))
+    assert.equal(summary.failed, [])
+    assert.equal(w.takeRuns(), ["source", "square/0", "sum"])
   } finally {
     w.dispose()
   }

@@ -1,6 +1,8 @@
 // A throwaway copy of the toy project (test/fixtures/toy) in a temp dir, so tests can edit
 // its source files, config and external file, and run it in-process or as a real CLI.
 import { spawn, type ChildProcess } from "node:child_process"
+import fs from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, existsSync, appendFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -115,3 +117,20 @@ export const waitFor = async (cond: () => boolean, ms: number, what: string): Pr
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/** Makes fs.renameSync throw `code` for renames `when` picks (what a full disk, another mount or a read-only folder does), for the duration of `body`. */
+export const failingRename = async <A>(code: string, when: (from: string, to: string) => boolean, body: () => Promise<A>): Promise<A> => {
+  const real = fs.renameSync
+  fs.renameSync = (from: fs.PathLike, to: fs.PathLike) => {
+    if (when(String(from), String(to))) throw Object.assign(new Error(`${code}: injected, rename '${String(from)}' -> '${String(to)}'`), { code })
+    real(from, to)
+  }
+  syncBuiltinESMExports()
+  try {
+    return await body()
+  } finally {
+    fs.renameSync = real
+    syncBuiltinESMExports()
+  }
+}
+
