@@ -6,28 +6,15 @@
 // engine's campaign; the micro graph's (training, activations, report) is not run here.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import { Workspace, waitFor } from "./workspace.ts"
+import { childrenOf, Workspace, waitFor } from "./workspace.ts"
 
 const KILLS = 8
 const N = 8
 const ids = ["source", ...Array.from({ length: N }, (_, i) => `square/${i}`), "sum"]
 
-/** Processes whose parent is `pid` (Linux /proc). */
-const childrenOf = (pid: number): number[] =>
-  readdirSync("/proc")
-    .filter((n) => /^\d+$/.test(n))
-    .filter((n) => {
-      try {
-        const stat = readFileSync(`/proc/${n}/stat`, "utf8")
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
 
 test(`kill -9 of the driver or a worker at ${KILLS} seeded moments: the store stays whole and nothing completed reruns`, async () => {
   if (!existsSync("/proc/self/stat")) {

@@ -134,3 +134,16 @@ export const failingRename = async <A>(code: string, when: (from: string, to: st
   }
 }
 
+/** Processes whose parent is `pid` (Linux /proc). */
+export const childrenOf = (pid: number): number[] =>
+  readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        const stat = readFileSync(`/proc/${n}/stat`, "utf8")
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
