@@ -10,7 +10,7 @@ import { CHEXPERT_FINDINGS } from "../data/findings.ts"
 import { FitSchema } from "../data/manifest.ts"
 import { TABLE_MODELS } from "../models/types.ts"
 import { BackendSchema } from "./common.ts"
-import { TrainingSchema } from "./training.ts"
+import { StepCount, TrainingSchema } from "./training.ts"
 
 const Arch = Schema.Literal(...TABLE_MODELS)
 export type Arch = typeof Arch.Type
@@ -111,7 +111,7 @@ export const ConfigSchema = Schema.Struct({
   importedWeights: Schema.optional(Schema.Struct({ resnet50: Schema.optional(Schema.String), "inception-v3": Schema.optional(Schema.String) })),
   finetune: Training,
   /** Steps for Table 3's small-data runs. */
-  smallDataSteps: Schema.Int.pipe(Schema.positive()),
+  smallDataSteps: StepCount,
   analysis: Schema.Struct({
     /** Probe images from the test split for activation dumps. */
     probeImages: Schema.Int.pipe(Schema.positive()),

@@ -39,9 +39,19 @@ const RandomResizedCropSchema = Schema.Struct({
   ratio: Range("randomResizedCrop.ratio"),
 })
 
+/**
+ * A step count: positive, and at most 10 million, 22 times the paper's longest schedule
+ * (450,000 ImageNet pretraining steps), so that a typo such as 1e12 is refused at planning
+ * instead of showing up as an ETA of centuries.
+ */
+export const StepCount = Schema.Int.pipe(
+  Schema.positive(),
+  Schema.lessThanOrEqualTo(10_000_000, { message: () => "a step count of at most 10,000,000 (the paper's longest schedule, ImageNet pretraining, is 450,000)" }),
+)
+
 /** The training settings, with their constraints: a config and a stage's params both decode through it. */
 export const TrainingSchema = Schema.Struct({
-  steps: Schema.Int.pipe(Schema.positive()),
+  steps: StepCount,
   batchSize: Schema.Int.pipe(Schema.positive()),
   learningRate: Schema.Number.pipe(Schema.positive()),
   optimizer: Schema.Literal("adam", "sgd-momentum"),

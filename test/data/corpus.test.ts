@@ -357,6 +357,7 @@ const configCase = (name: string, text: string, ...patterns: (RegExp | string)[]
 const configCases: CorpusCase[] = [
   configCase("a huge step count", JSON.stringify({ finetune: { steps: 1e300 } }), "finetune.steps = 1e+300 is not an integer", "remove it to keep profile micro's 10"),
   configCase("a step count past 2^53", JSON.stringify({ pretrain: { steps: 2 ** 60 } }), /pretrain\.steps = \d+ is not an integer/),
+  configCase("a step count past the cap", JSON.stringify({ smallDataSteps: 1e12 }), "smallDataSteps = 1000000000000 is not a step count of at most 10,000,000", "remove it to keep profile micro's 6"),
   configCase("a negative step count", JSON.stringify({ pretrain: { steps: -5 } }), "pretrain.steps = -5 is not a positive number; set it to a positive number"),
   configCase("NaN (not JSON)", '{\n  "finetune": {\n    "learningRate": NaN\n  }\n}', ":3: NaN is not a JSON number; write a finite number there"),
   configCase("a NaN string for a number", JSON.stringify({ finetune: { learningRate: "NaN" } }), 'finetune.learningRate = "NaN" is not a number'),
