@@ -165,15 +165,7 @@ export class Locks {
 
   /** Every lock whose holder may still be running, with its holder. */
   live(): { key: string; holder: Holder | undefined }[] {
-    let names: string[] = []
-    try {
-      names = readdirSync(this.dir)
-    } catch {
-      return []
-    }
-    return names
-      .filter((n) => n.endsWith(".lock"))
-      .map((n) => n.slice(0, -".lock".length))
+    return this.keys()
       .filter((key) => this.isHeld(key))
       .sort()
       .map((key) => ({ key, holder: this.holder(key) }))
@@ -279,16 +271,21 @@ export class Locks {
    * removes them.
    */
   staleRunLocks(): string[] {
+    return this.keys()
+      .filter((key) => key.startsWith(RUN_KEY_PREFIX) && !this.isHeld(key))
+      .sort()
+      .map((key) => join(this.dir, `${key}.lock`))
+  }
+
+  /** The keys of the lock files in the folder (none when it does not exist yet). */
+  private keys(): string[] {
     let names: string[] = []
     try {
       names = readdirSync(this.dir)
     } catch {
       return []
     }
-    return names
-      .filter((n) => n.startsWith(RUN_KEY_PREFIX) && n.endsWith(".lock") && !this.isHeld(n.slice(0, -".lock".length)))
-      .sort()
-      .map((n) => join(this.dir, n))
+    return names.filter((n) => n.endsWith(".lock")).map((n) => n.slice(0, -".lock".length))
   }
 
   /** The live runs and stages using the store, apart from gc itself. */
