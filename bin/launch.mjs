@@ -23,6 +23,7 @@ import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { dirname, extname, join, resolve, sep } from "node:path"
+import { isAlive } from "../lib/process-alive.mjs"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 /** Bump when the cache layout changes (an edit of this file already rebuilds: it is an input). */
@@ -244,12 +245,7 @@ const ownerAlive = (owner, path) => {
     const st = statOrUndefined(path)
     return st !== undefined && st.mtimeMs > Date.now() - 7 * 86_400_000
   }
-  try {
-    process.kill(Number(m[2]), 0)
-    return true
-  } catch (e) {
-    return e.code === "EPERM"
-  }
+  return isAlive(Number(m[2]))
 }
 
 /** Removes a folder: renamed away first, so a process starting now finds it gone. */

@@ -2,16 +2,18 @@
 // JSON header (tensor names, shapes, dtypes, byte offsets, and caller metadata such as
 // step and optimiser hyper-parameters) followed by the raw little-endian tensor bytes.
 // Values are stored bit for bit, so a resumed run continues exactly where the
-// interrupted one stopped. Files are written to a temporary name and renamed, so a
-// kill mid-write never leaves a truncated checkpoint under the final name.
+// interrupted one stopped. Files are written atomically and flushed to disk
+// (pipeline/atomic.ts), so a kill mid-write never leaves a truncated checkpoint under the
+// final name.
 //
 // Layout: "TFCK" | u32 format version | u32 header byte length | header JSON (UTF-8),
 // padded with spaces to a multiple of 8 | tensor data (each tensor 8-byte aligned).
 
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises"
-import { basename, dirname, join } from "node:path"
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import * as tf from "@tensorflow/tfjs-core"
 import type { LayersModel } from "@tensorflow/tfjs-layers"
+import { atomicTempOf, replaceFileAtomic } from "../pipeline/atomic.ts"
 
 const MAGIC = "TFCK"
 const FORMAT_VERSION = 1
@@ -61,26 +63,26 @@ export const writeTensorFile = async (path: string, tensors: readonly TensorReco
   prefix.writeUInt32LE(headerLength, 8)
   json.copy(prefix, 12)
   await mkdir(dirname(path), { recursive: true })
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`)
-  const fh = await open(tmp, "w")
-  try {
-    await fh.write(prefix)
-    let written = 0
-    for (let i = 0; i < tensors.length; i++) {
-      const d = tensors[i].data
-      await fh.write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
-      written = entries[i].offset + d.byteLength
-      const pad = align8(written) - written
-      if (pad > 0) await fh.write(Buffer.alloc(pad))
-    }
-    await fh.sync()
-  } catch (e) {
-    await fh.close()
-    await rm(tmp, { force: true })
-    throw e
-  }
-  await fh.close()
-  await rename(tmp, path)
+  await replaceFileAtomic(
+    path,
+    async (tmp) => {
+      const fh = await open(tmp, "w")
+      try {
+        await fh.write(prefix)
+        let written = 0
+        for (let i = 0; i < tensors.length; i++) {
+          const d = tensors[i].data
+          await fh.write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
+          written = entries[i].offset + d.byteLength
+          const pad = align8(written) - written
+          if (pad > 0) await fh.write(Buffer.alloc(pad))
+        }
+      } finally {
+        await fh.close()
+      }
+    },
+    { fsync: true },
+  )
 }
 
 /** Reads a file written by writeTensorFile; errors name the file and what is wrong with it. */
@@ -212,8 +214,8 @@ export const latestCheckpoint = async (dir: string): Promise<string | undefined>
 
 /** Temporary files of a tensor-file write (see writeTensorFile) by a process other than this one. */
 const staleTempFile = (name: string): boolean => {
-  const m = /^\..+\.tfck\.(\d+)\.\d+\.tmp$/.exec(name)
-  return m !== null && Number(m[1]) !== process.pid
+  const temp = atomicTempOf(name)
+  return temp !== undefined && FILE_RE.test(temp.target) && temp.pid !== process.pid
 }
 
 /**

@@ -1,10 +1,10 @@
 // A stage's fingerprint decides whether a stored artifact can stand for it. It is the
 // hash of FingerprintParts, and `status` explains a rerun by diffing these parts
 // against the ones recorded in the last artifact's manifest.
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync, renameSync, mkdirSync, type Stats } from "node:fs"
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from "node:fs"
 import { dirname, join, relative, resolve, sep } from "node:path"
-import { createHash } from "node:crypto"
-import { canonicalJson, sha256 } from "./canonical.ts"
+import { writeFileAtomic } from "./atomic.ts"
+import { canonicalJson, hashFile, sha256 } from "./canonical.ts"
 import { ImportScanner } from "./imports.ts"
 import { encodedParams, type AnyNode } from "./stage.ts"
 
@@ -137,19 +137,7 @@ export class FileHasher {
     const st = statSync(path)
     const hit = this.cache[path]
     if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs && hit.ino === st.ino) return hit.hash
-    const h = createHash("sha256")
-    const fd = openSync(path, "r")
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20)
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null)
-        if (n === 0) break
-        h.update(buf.subarray(0, n))
-      }
-    } finally {
-      closeSync(fd)
-    }
-    const hash = h.digest("hex")
+    const hash = hashFile(path).sha256
     this.cache[path] = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash }
     this.dirty = true
     return hash
@@ -218,10 +206,7 @@ export class FileHasher {
     // Entries for files that no longer exist (a moved or deleted dataset) are dropped, so
     // the cache holds at most one entry per file that is there.
     for (const path of Object.keys(this.cache)) if (!existsSync(path)) delete this.cache[path]
-    mkdirSync(dirname(this.cachePath), { recursive: true })
-    const tmp = `${this.cachePath}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(this.cache))
-    renameSync(tmp, this.cachePath)
+    writeFileAtomic(this.cachePath, JSON.stringify(this.cache))
     this.dirty = false
   }
 }

@@ -2,10 +2,9 @@
 // committed artifacts. A link is replaced by renaming a fresh symlink over it, which is
 // atomic: a reader always finds the old target or the new one, and two drivers updating
 // the same link both succeed (the last rename wins) instead of one failing with EEXIST.
-import { lstatSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs"
+import { lstatSync, mkdirSync, symlinkSync } from "node:fs"
 import { dirname, relative } from "node:path"
-
-let counter = 0
+import { replaceFileAtomicSync } from "./atomic.ts"
 
 /**
  * Points `linkPath` at `target` (a relative link). Returns why not, without throwing,
@@ -22,16 +21,8 @@ export const pointLink = (linkPath: string, target: string): string | undefined 
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
     }
     if (existing && !existing.isSymbolicLink())
-      return `left ${linkPath} as it is: it is a ${existing.isDirectory() ? "directory" : "file"}, not a link made by transfusion (move it away to get the link to ${target})`
-    const tmp = `${linkPath}.${process.pid}.${++counter}.tmp`
-    rmSync(tmp, { force: true })
-    symlinkSync(relative(dirname(linkPath), target), tmp)
-    try {
-      renameSync(tmp, linkPath)
-    } catch (e) {
-      rmSync(tmp, { force: true })
-      throw e
-    }
+      return `left ${linkPath} as it is: it is a ${existing.isDirectory() ? "directory" : "file"}, not a link this tool made (move it away to get the link to ${target})`
+    replaceFileAtomicSync(linkPath, (tmp) => symlinkSync(relative(dirname(linkPath), target), tmp))
     return undefined
   } catch (e) {
     return `could not point ${linkPath} at ${target}: ${(e as Error).message}`

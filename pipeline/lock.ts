@@ -172,7 +172,7 @@ export class Locks {
   }
 
   /**
-   * Removes the lock on `key` whoever holds it (`transfusion unlock`), unless its holder is
+   * Removes the lock on `key` whoever holds it (the `unlock` verb), unless its holder is
    * running on this machine and `force` is false. Returns what was removed, or why not.
    */
   unlock(key: string, force: boolean): { removed: boolean; message: string } {

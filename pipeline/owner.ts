@@ -5,6 +5,7 @@
 // this machine can be judged by its pid, and only when its start time still matches.
 import { readFileSync, readlinkSync } from "node:fs"
 import { hostname } from "node:os"
+import { isAlive } from "../lib/process-alive.mjs"
 
 export interface ProcessOwner {
   readonly pid: number
@@ -13,15 +14,6 @@ export interface ProcessOwner {
   readonly pidNamespace?: string
   /** The owner's start time as the kernel reports it (boot id + clock ticks since boot); absent where unknown. */
   readonly started?: string
-}
-
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
 }
 
 const readOr = (read: () => string): string | undefined => {

@@ -8,7 +8,6 @@
 //   .scratch/<fingerprint>/          state kept across failed attempts (checkpoints), removed on commit
 //   .cache/                          file-hash cache
 // A reader never sees a partial artifact: a directory under <stage id>/ exists only once complete.
-import { createHash } from "node:crypto"
 import {
   closeSync,
   existsSync,
@@ -17,7 +16,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -26,12 +24,10 @@ import {
 } from "node:fs"
 import { hostname } from "node:os"
 import { join, relative, sep } from "node:path"
+import { atomicTempOf, writeFileAtomic } from "./atomic.ts"
+import { hashFile } from "./canonical.ts"
 import { ENGINE_FORMAT, type FingerprintParts } from "./fingerprint.ts"
 import { Locks } from "./lock.ts"
-import { isAlive } from "./owner.ts"
-
-/** Re-exported for callers that judged pids through the store before owner.ts existed. */
-export { isAlive }
 
 export interface OutputFile {
   readonly size: number
@@ -61,24 +57,6 @@ export interface Manifest {
 export const MANIFEST = "manifest.json"
 export const LOG = "log.txt"
 const fingerprintDir = /^[0-9a-f]{20}$/
-
-export const hashFile = (path: string): OutputFile => {
-  const h = createHash("sha256")
-  const fd = openSync(path, "r")
-  let size = 0
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20)
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null)
-      if (n === 0) break
-      size += n
-      h.update(buf.subarray(0, n))
-    }
-  } finally {
-    closeSync(fd)
-  }
-  return { size, sha256: h.digest("hex") }
-}
 
 const listFiles = (dir: string): string[] => {
   const out: string[] = []
@@ -148,7 +126,8 @@ export const manifestProblem = (text: string, id: string, fingerprint: string): 
 
 /** A temp dir's name: `<fingerprint>.<pid>.<n>`, or `<fingerprint>-old.<pid>.<n>` for an artifact moved aside by a replace. */
 const failedLogName = /^([0-9a-f]{20})\.failed\.log$/
-const latestTempName = /^\.latest\.\d+\.tmp$/
+/** A half-written `latest`: atomic.ts's temp name, or `.latest.<pid>.tmp` as stores written before it named them. */
+const isLatestTemp = (name: string): boolean => atomicTempOf(name)?.target === "latest" || /^\.latest\.\d+\.tmp$/.test(name)
 const tempDirName = /^([0-9a-f]{20})(-old)?\.(\d+)\.\d+$/
 
 export interface TempDirSweep {
@@ -213,11 +192,7 @@ export class Store {
 
   setLatest(id: string, fingerprint: string): void {
     if (this.latest(id) === fingerprint) return
-    const dir = join(this.root, id)
-    mkdirSync(dir, { recursive: true })
-    const tmp = join(dir, `.latest.${process.pid}.tmp`)
-    writeFileSync(tmp, `${fingerprint}\n`)
-    renameSync(tmp, join(dir, "latest"))
+    writeFileAtomic(join(this.root, id, "latest"), `${fingerprint}\n`)
   }
 
   /** A fresh, empty directory on the store's filesystem (so the commit is an atomic rename). */
@@ -251,17 +226,18 @@ export class Store {
       node: process.version,
       log: LOG,
     }
-    const tmpManifest = join(tmpDir, `${MANIFEST}.tmp`)
+    const manifestPath = join(tmpDir, MANIFEST)
     try {
-      writeFileSync(tmpManifest, JSON.stringify(manifest, null, 2))
-      renameSync(tmpManifest, join(tmpDir, MANIFEST))
+      // A plain write: the directory rename below is what commits, so no reader sees this
+      // manifest before it is whole.
+      writeFileSync(manifestPath, JSON.stringify(manifest, null, 2))
       // Durable before the rename that commits: after a power loss the artifact is either
       // absent or whole, never a zero-length manifest or empty shards under a valid one.
       fsyncTree(tmpDir)
     } catch (e) {
       // Nothing is committed yet (the artifact appears only with the rename below); a
-      // half-written manifest must not be taken for an output by a later commit of this dir.
-      rmSync(tmpManifest, { force: true })
+      // retried commit of this dir writes the manifest afresh.
+      rmSync(manifestPath, { force: true })
       const code = (e as NodeJS.ErrnoException).code
       if (code === "ENOSPC" || code === "EDQUOT")
         throw new Error(`cannot commit ${info.stage}: the store's filesystem is full (${code}) under ${this.root}; nothing was committed. Free space there (\`transfusion gc\` removes artifacts no profile uses) and run again`)
@@ -431,7 +407,7 @@ export class Store {
   /**
    * Deletes every artifact not in `keep` ("id/fingerprint") and the leftovers of killed runs:
    * temp dirs of processes that are gone, failed logs of stages not kept or since committed,
-   * scratch state of fingerprints not kept or already committed, `.latest.<pid>.tmp`
+   * scratch state of fingerprints not kept or already committed, half-written `latest`
    * files and the registrations of killed runs. Nothing a live lock holder is using is touched. `dryRun` only reports.
    */
   gc(keep: ReadonlySet<string>, dryRun: boolean, locks: Locks = new Locks(join(this.root, ".locks"), () => {})): GcResult {
@@ -465,7 +441,7 @@ export class Store {
         const fp = failed[1]!
         if (locks.isHeld(fp)) continue
         if (!keep.has(`${id}/${fp}`) || this.isComplete(id, fp)) drop(path)
-      } else if (latestTempName.test(name) && Date.now() - statSync(path).mtimeMs > locks.timing.staleAfterMs) drop(path)
+      } else if (isLatestTemp(name) && Date.now() - statSync(path).mtimeMs > locks.timing.staleAfterMs) drop(path)
     }
     let scratch: string[] = []
     try {

@@ -4,7 +4,7 @@
 // HTML as a JSON block and as data-key/data-value attributes, so tests can check the
 // report file against the artifacts it was built from.
 
-import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { curvesSpec, figure2Spec, figure3Spec, figure4Spec, renderSvg, stepsSpec, type Spec } from "./charts.ts"
 import { evaluateClaims, type ClaimOptions, type ClaimResult } from "./claims.ts"
@@ -761,7 +761,8 @@ export interface WrittenReport {
 
 /**
  * Renders and writes report.html, report.md and values.json into `dir` (created if needed).
- * Each file is written to a temporary name and renamed, so a reader never sees half a report.
+ * Plain writes: `dir` is the report stage's artifact, which the store commits whole by a
+ * directory rename (pipeline/store.ts), so no reader sees half a report.
  */
 export const writeReportFiles = async (data: ReportData, dir: string, options: RenderOptions = {}): Promise<WrittenReport> => {
   const { html, markdown, values, claims } = await renderReport(data, options)
@@ -774,8 +775,7 @@ export const writeReportFiles = async (data: ReportData, dir: string, options: R
   }
   const put = async (name: string, body: string): Promise<string> => {
     const path = join(dir, name)
-    await writeFile(`${path}.tmp-${process.pid}`, body)
-    await rename(`${path}.tmp-${process.pid}`, path)
+    await writeFile(path, body)
     return path
   }
   return {

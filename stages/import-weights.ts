@@ -47,7 +47,7 @@ export const importKerasWeights = defineStage<typeof Params.Type, typeof Params.
             `(Keras 2 / tf.keras layout) and run with widthMultiplier 1 (now ${ctx.params.widthMultiplier}), or remove the key to pretrain in-house.`,
         )
       }
-      const { hashFile } = await import("../pipeline/store.ts")
+      const { hashFile } = await import("../pipeline/canonical.ts")
       const { sha256 } = hashFile(file)
       const report = transferInit(built, weights)
       for (const ts of weights.values()) tf.dispose(ts)

@@ -17,7 +17,7 @@ export const profileOption = Options.text("profile").pipe(
   Options.optional,
 )
 export const configOption = Options.file("config").pipe(
-  Options.withDescription("user config file overriding profile parameters (default: transfusion.config.json if present)"),
+  Options.withDescription("user config file overriding profile parameters (default: the project's own config file, when present)"),
   Options.optional,
 )
 export const storeOption = Options.directory("store").pipe(

@@ -1,6 +1,6 @@
 // The local scheduler's two executors, named after a node's `isolation`. `inline` runs a
 // stage in this process (cheap; tests, light stages). `worker` runs it in a long-lived
-// worker process (`transfusion worker`): a single-threaded backend then uses one core per
+// worker process (the CLI's `worker` verb): a single-threaded backend then uses one core per
 // worker, a crash cannot take the driver down, and the worker commits through the same
 // protocol a cluster job uses. A stage placed on GPU slots always runs on a worker started
 // for exactly those devices (TRANSFUSION_GPU_DEVICE, CUDA_VISIBLE_DEVICES), kept for the
@@ -62,7 +62,7 @@ interface Worker {
 }
 
 /**
- * Worker processes (`transfusion worker`) kept for the whole run, each running one stage at
+ * Worker processes (the CLI's `worker` verb) kept for the whole run, each running one stage at
  * a time: at most one per CPU slot in use, and one per GPU slot in use. A worker whose stage
  * is interrupted or which crashes is retired; the next stage gets a fresh one.
  */

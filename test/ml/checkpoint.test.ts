@@ -108,7 +108,7 @@ test("checkpoint directory: newest wins, older ones pruned, temporaries ignored"
     const m = tinyConvNet({ seed: 1 }).model
     assert.is(await latestCheckpoint(join(dir, "missing")), undefined)
     for (const s of [1, 2, 10]) await saveCheckpoint(dir, { step: s, model: m, meta: {}, keep: 2 })
-    await writeFile(join(dir, ".checkpoint-000000011.tfck.1.tmp"), "partial")
+    await writeFile(join(dir, "checkpoint-000000011.tfck.tmp-1-1"), "partial")
     assert.equal((await listCheckpoints(dir)).map((c) => c.step), [2, 10])
     assert.match((await latestCheckpoint(dir))!, /checkpoint-000000010\.tfck$/)
   })

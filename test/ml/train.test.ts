@@ -193,7 +193,7 @@ test("resume after a kill continues bit-identically to an uninterrupted run", as
     } catch (e) { error = e }
     assert.is((error as Error).message, "killed")
     // a half-written temporary file from the kill must be ignored
-    await writeFile(join(ckDir, ".checkpoint-000000006.tfck.999.tmp"), "partial")
+    await writeFile(join(ckDir, "checkpoint-000000006.tfck.tmp-999-1"), "partial")
     const resumedModel = model(7) // different init: everything must come from the checkpoint
     const resumed = await train(base(resumedModel, { steps: 7, checkpointDir: ckDir, checkpointEvery: 2 }))
     assert.is(resumed.resumedFrom, 4)
@@ -226,7 +226,7 @@ test("a damaged newest checkpoint falls back to the older one; with none readabl
     await kill()
     assert.equal((await readdir(ckDir)).sort(), ["checkpoint-000000002.tfck", "checkpoint-000000004.tfck"])
     await truncate("checkpoint-000000004.tfck")
-    const temp = ".checkpoint-000000006.tfck.4194003.1733000000000.tmp"
+    const temp = "checkpoint-000000006.tfck.tmp-4194003-1"
     await writeFile(join(ckDir, temp), "partial")
     const damaged: string[] = []
     const resumedModel = model(7)

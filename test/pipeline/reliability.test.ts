@@ -321,10 +321,14 @@ test("gc sweeps the leftovers of killed runs: scratch of committed stages, faile
     mkdirSync(join(art, ".scratch", fp), { recursive: true })
     writeFileSync(join(art, ".scratch", fp, "checkpoint.bin"), "x")
     writeFileSync(join(art, "square", "0", `${fp0}.failed.log`), "old failure")
-    writeFileSync(join(art, "source", ".latest.4194002.tmp"), fp)
+    // atomic.ts's temp name, and the name stores written before it used
+    const latestTemps = ["latest.tmp-4194002-7", ".latest.4194002.tmp"]
     const old = new Date(Date.now() - 3600_000)
-    utimesSync(join(art, "source", ".latest.4194002.tmp"), old, old)
-    const leftovers = [`.scratch/${fp}`, `source/.latest.4194002.tmp`, `square/0/${fp0}.failed.log`]
+    for (const t of latestTemps) {
+      writeFileSync(join(art, "source", t), fp)
+      utimesSync(join(art, "source", t), old, old)
+    }
+    const leftovers = [`.scratch/${fp}`, ...latestTemps.map((t) => `source/${t}`), `square/0/${fp0}.failed.log`]
     const dry = await cli(w, ["gc", "--dry-run"])
     assert.is(dry.code, 0, dry.out)
     for (const l of leftovers) assert.match(dry.out, `would remove ${l}`)
@@ -352,7 +356,7 @@ test("links: a real directory at a link path is reported, not thrown; two proces
     updateLinks(env, linked)
     assert.is(fs.readlinkSync(join(w.root, "out", "source")), join("..", "artifacts", "source", f.fingerprint))
     assert.equal(events.map((e) => (e.type === "message" ? e.text.replace(w.root, "<root>") : e.type)), [
-      `source: left <root>/out/mine as it is: it is a directory, not a link made by transfusion (move it away to get the link to ${s.store.artifactDir("source", f.fingerprint)})`,
+      `source: left <root>/out/mine as it is: it is a directory, not a link this tool made (move it away to get the link to ${s.store.artifactDir("source", f.fingerprint)})`,
     ])
     assert.is(readFileSync(join(w.root, "out", "mine", "notes.txt"), "utf8"), "the user's own")
     // Two drivers re-pointing the same link at once (as `run` does for every fresh stage).

@@ -17,7 +17,7 @@ import { importKerasWeights } from "../../stages/import-weights.ts"
 import { FINAL_WEIGHTS, INIT_WEIGHTS, type TrainedResult } from "../../stages/training.ts"
 import { readTensorFile } from "../../ml/checkpoint.ts"
 import { paramCounts } from "../../models/count.ts"
-import { hashFile } from "../../pipeline/store.ts"
+import { hashFile } from "../../pipeline/canonical.ts"
 import { pretrainedEntry } from "../../stages/report.ts"
 
 const script = resolve(import.meta.dirname, "../fixtures/keras_notop.py")
