@@ -10,7 +10,7 @@ import { type CovarianceEngine, type JointCovariance, jointCovariance } from "./
 import type { Activations } from "./matrix.ts"
 import { productF64 } from "./kernels.ts"
 import { symmetricEigen, transpose } from "./linalg.ts"
-import { poolSize, runOnWorker } from "./pool.ts"
+import { PARALLEL_PARTS, poolSize, runOnWorker } from "./pool.ts"
 
 export interface CcaOptions {
   /** Neurons whose scaled variance is below epsilon are dropped, and epsilon*I is added (reference default 0; its tutorials use 1e-10). */
@@ -85,8 +85,9 @@ const inverseSqrt = async (a: Float64Array, n: number, slot: 0 | 1): Promise<Flo
 }
 
 /**
- * Symmetric eigendecomposition on this thread (slot 0) or, for big matrices, on a worker
- * (slot 1): Promise.all([eigenOn(0, ...), eigenOn(1, ...)]) runs two at once on both cores.
+ * Symmetric eigendecomposition on this thread (slot 0) or, for big matrices when the
+ * machine has a second core, on a worker (slot 1): Promise.all([eigenOn(0, ...),
+ * eigenOn(1, ...)]) then runs two at once. The numbers are the same on either thread.
  * Slot 0 yields once first, so the worker's request is already posted when it starts.
  */
 const eigenOn = async (slot: 0 | 1, a: Float64Array, n: number, vectors: boolean): Promise<{ values: Float64Array; vectors: Float64Array }> => {
@@ -100,17 +101,18 @@ const eigenOn = async (slot: 0 | 1, a: Float64Array, n: number, vectors: boolean
 }
 
 /**
- * A B (or A B^T when `bTransposed`: b is c x k), split by rows of A over the worker
- * threads only when very big: up to ~1e9 multiply-adds (~0.2 s here) the messages and
- * the wait for a busy core cost more than they save.
+ * A B (or A B^T when `bTransposed`: b is c x k), split into PARALLEL_PARTS row ranges of
+ * A on the worker threads only when very big: up to ~1e9 multiply-adds (~0.2 s here) the
+ * messages and the wait for a busy core cost more than they save. The split depends on
+ * the sizes only, so the result is the same whatever the machine's core count.
  */
 const product = async (a: Float64Array, b: Float64Array, r: number, k: number, c: number, bTransposed = false): Promise<Float64Array> => {
-  const workers = poolSize()
-  if (r * k * c < 1e9 || workers < 2 || r < 8 * workers) return productF64(a, b, r, k, c, bTransposed)
+  const parts = PARALLEL_PARTS
+  if (r * k * c < 1e9 || r < 8 * parts) return productF64(a, b, r, k, c, bTransposed)
   const out = new Float64Array(r * c)
   await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      const r0 = Math.floor((r * w) / workers), r1 = Math.floor((r * (w + 1)) / workers)
+    Array.from({ length: parts }, async (_, w) => {
+      const r0 = Math.floor((r * w) / parts), r1 = Math.floor((r * (w + 1)) / parts)
       const part = a.slice(r0 * k, r1 * k)
       const res = await runOnWorker(w, { kind: "matmul", a: part, b, r: r1 - r0, k, c, bTransposed }, [part.buffer])
       out.set(res.product!, r0 * c)

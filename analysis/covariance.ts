@@ -3,7 +3,7 @@
 // m-long data is touched once here (never an SVD of an m-long matrix).
 import { mirrorUpper, type RowSource, type ShiftedGram, shiftedGram } from "./kernels.ts"
 import { type Activations, jointRows } from "./matrix.ts"
-import { poolSize, runOnWorker } from "./pool.ts"
+import { PARALLEL_PARTS, runOnWorker } from "./pool.ts"
 
 /** Covariance blocks with numpy's 1/(m-1) normalisation, all Float64 row-major. */
 export interface JointCovariance {
@@ -140,26 +140,26 @@ const covarianceFromParts = (parts: readonly ShiftedGram[], dx: number, dy: numb
 const WORKER_WORK = 5e8
 
 /**
- * Float32 wasm path (analysis/kernels.ts): on this thread for small problems, else each
- * worker sums a contiguous range of datapoints; the parts are added in Float64.
+ * Float32 wasm path (analysis/kernels.ts): on this thread for small problems, else
+ * PARALLEL_PARTS contiguous ranges of datapoints, each summed on a worker; the parts are
+ * added in Float64. The split depends on the problem only, never on the machine.
  */
 const jointGramWasm = async (x: Activations, y: Activations, work: number): Promise<ShiftedGram[]> => {
   const m = x.datapoints
-  const workers = poolSize()
-  if (work < WORKER_WORK || workers < 2) {
+  const parts = PARALLEL_PARTS
+  if (work < WORKER_WORK) {
     const rows = jointRows(x, y)
     return [shiftedGram(rows, 0, m, rowShifts(rows))]
   }
   const pair = { x: toSharedFloat32(x.data), y: toSharedFloat32(y.data), dx: x.neurons, dy: y.neurons, datapoints: m }
   const shift = rowShifts(jointRows({ data: pair.x, neurons: pair.dx, datapoints: m }, { data: pair.y, neurons: pair.dy, datapoints: m }))
-  const parts = await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      const colStart = Math.floor((m * w) / workers), colEnd = Math.floor((m * (w + 1)) / workers)
+  return Promise.all(
+    Array.from({ length: parts }, async (_, w) => {
+      const colStart = Math.floor((m * w) / parts), colEnd = Math.floor((m * (w + 1)) / parts)
       const res = await runOnWorker(w, { kind: "gram", ...pair, colStart, colEnd, shift })
       return { gram: res.gram!, ld: res.ld!, sums: res.sums! }
     }),
   )
-  return parts
 }
 
 let warnedFallback = false

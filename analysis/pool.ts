@@ -11,8 +11,16 @@ let slots: Slot[] | undefined
 let nextId = 1
 const pending = new Map<number, Pending & { slot: Slot }>()
 
-/** Number of worker threads used (2 on the target machine; at most availableParallelism()). */
-export const poolSize = (): number => Math.max(1, Math.min(2, availableParallelism()))
+/**
+ * How many parts a split computation is cut into (the Gram's datapoint ranges, a big
+ * product's row ranges, the two eigendecompositions of a CCA). Fixed, so that the
+ * float32 partial sums, and so the results, are the same on every machine; the worker
+ * count only decides how many parts run at once.
+ */
+export const PARALLEL_PARTS = 2
+
+/** Worker threads: as many as the machine has cores, up to the parts there are to run at once. */
+export const poolSize = (): number => Math.max(1, Math.min(PARALLEL_PARTS, availableParallelism()))
 
 const start = (): Slot[] => {
   if (slots) return slots
@@ -47,7 +55,7 @@ const failAll = (slot: Slot, err: Error): void => {
 
 type RequestBody = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never
 
-/** Runs one request on the given worker slot (index modulo pool size); buffers in `transfer` move to the worker. */
+/** Runs one request on the given worker slot (index modulo pool size, so any part count fits any pool); buffers in `transfer` move to the worker. */
 export const runOnWorker = (slotIndex: number, body: RequestBody, transfer: ArrayBuffer[] = []): Promise<Extract<WorkerResponse, { ok: true }>> => {
   const all = start()
   const slot = all[slotIndex % all.length]!
