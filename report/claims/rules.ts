@@ -1,0 +1,173 @@
+// What every claim of report/claims.ts is built from: the claim's result and options
+// types, the verdict shapes (equivalence by TOST, a meaningful positive effect, how
+// sub-verdicts combine), the number formatting of the evidence lines, the Builder that
+// collects a claim's evidence and numbers, and the test-set sampling term of claim 1.
+import type { StepsGroup } from "../select.ts"
+import { type Interval, type TostResult, diffCI, mean, tost } from "../stats.ts"
+import { delongTest } from "../../ml/metrics.ts"
+import { type InitScheme, MODEL_NAMES, type ModelId, type RunResult } from "../types.ts"
+
+export type Verdict = "supported" | "not supported" | "inconclusive"
+
+export interface ClaimResult {
+  /** 1..11: the seven claims of the brief, then four more the paper makes (Figures 2, 7, 8, Table 3). */
+  readonly id: number
+  /** Stable key used in `values` ("claims/<key>/<number>"). */
+  readonly key: string
+  /** The claim as the paper makes it. */
+  readonly claim: string
+  /** Where in the paper. */
+  readonly source: string
+  readonly verdict: Verdict
+  /** The decision rule, in words, with its thresholds. */
+  readonly rule: string
+  /** One line per comparison, with the numbers behind the verdict. */
+  readonly evidence: readonly string[]
+  /** Every number quoted in the evidence, by a stable name. */
+  readonly numbers: Readonly<Record<string, number>>
+  readonly synthetic: boolean
+}
+
+export interface ClaimOptions {
+  /** Fewer seeds than this in any compared group makes that comparison inconclusive (default 3). */
+  readonly minSeeds?: number
+  /** AUC margin for "little"/"comparable" (default 0.01 = 1 percentage point). */
+  readonly aucMargin?: number
+  /** Minimum meaningful similarity difference (default 0.05). */
+  readonly similarityMargin?: number
+  /** Minimum meaningful speedup as a fraction of the slower group's steps (default 0.1). */
+  readonly minSpeedup?: number
+  /** Steps-to-threshold equivalence margin as a fraction of the reference's steps (default 0.2). */
+  readonly stepsMargin?: number
+  /** Minimum models for the ImageNet-vs-medical dependence (default 5). */
+  readonly minModels?: number
+  /** Claim 3's margin on the slope, in AUC points per 10 ImageNet top-5 points (default 1). */
+  readonly slopeMargin?: number
+  /** Significance level of every test (default 0.05). */
+  readonly alpha?: number
+}
+
+export interface Resolved {
+  readonly minSeeds: number
+  readonly aucMargin: number
+  readonly similarityMargin: number
+  readonly minSpeedup: number
+  readonly stepsMargin: number
+  readonly minModels: number
+  readonly slopeMargin: number
+  readonly alpha: number
+}
+
+/** The options with every default filled in. */
+export const resolveOptions = (o: ClaimOptions): Resolved => ({
+  minSeeds: o.minSeeds ?? 3,
+  aucMargin: o.aucMargin ?? 0.01,
+  similarityMargin: o.similarityMargin ?? 0.05,
+  minSpeedup: o.minSpeedup ?? 0.1,
+  stepsMargin: o.stepsMargin ?? 0.2,
+  minModels: o.minModels ?? 5,
+  slopeMargin: o.slopeMargin ?? 1,
+  alpha: o.alpha ?? 0.05,
+})
+
+export const combineVerdicts = (vs: readonly Verdict[]): Verdict =>
+  vs.length === 0 ? "inconclusive" : vs.includes("not supported") ? "not supported" : vs.every((v) => v === "supported") ? "supported" : "inconclusive"
+
+export const meaningfulPositive = (meanEffect: number, ci: Interval, minEffect: number): Verdict =>
+  !Number.isFinite(ci.lo) || !Number.isFinite(ci.hi)
+    ? "inconclusive"
+    : ci.lo > 0 && meanEffect >= minEffect
+      ? "supported"
+      : ci.hi < minEffect
+        ? "not supported"
+        : "inconclusive"
+
+/** Equivalence by TOST: shown -> supported; the 95% interval wholly outside the margin -> not supported. */
+export const equivalence = (t: TostResult, ci95: Interval, alpha: number): Verdict =>
+  t.p < alpha ? "supported" : ci95.lo >= t.margin || ci95.hi <= -t.margin ? "not supported" : "inconclusive"
+
+// ---- formatting ----
+
+export const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}` : "n/a")
+export const num = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : "n/a")
+export const pval = (p: number): string => (!Number.isFinite(p) ? "n/a" : p < 1e-4 ? "< 0.0001" : p.toFixed(4))
+const ciOf = (ci: Interval, format: (x: number) => string): string => `[${format(ci.lo)}, ${format(ci.hi)}]`
+export const ciPct = (ci: Interval): string => ciOf(ci, pct)
+export const ciNum = (ci: Interval, digits = 3): string => ciOf(ci, (x) => num(x, digits))
+export const name = (m: ModelId): string => MODEL_NAMES[m]
+export const tostText = (t: TostResult, format: (x: number) => string): string =>
+  `TOST against ±${format(t.margin)}: p = ${pval(t.p)}, 90% CI ${ciOf(t.interval, format)}`
+
+export const SYNTHETIC_NOTE =
+  "The data are SYNTHETIC stand-ins, not RETINA/CheXpert/ImageNet: this verdict checks that the pipeline computes the comparison, and says nothing about the paper's claim."
+
+export class Builder {
+  readonly evidence: string[] = []
+  readonly numbers: Record<string, number> = {}
+  readonly verdicts: Verdict[] = []
+  constructor(readonly key: string) {}
+  set(nameOf: string, x: number): void {
+    if (Number.isFinite(x)) this.numbers[nameOf] = x
+  }
+  setCI(prefix: string, ci: Interval): void {
+    this.set(`${prefix}/ci-lo`, ci.lo)
+    this.set(`${prefix}/ci-hi`, ci.hi)
+  }
+  setTost(prefix: string, t: TostResult): void {
+    this.set(`${prefix}/tost-p`, t.p)
+    this.set(`${prefix}/ci90-lo`, t.interval.lo)
+    this.set(`${prefix}/ci90-hi`, t.interval.hi)
+  }
+  judge(line: string, v: Verdict): void {
+    this.evidence.push(`${line} -> ${v}`)
+    this.verdicts.push(v)
+  }
+  note(line: string): void {
+    this.evidence.push(line)
+  }
+  tooFew(what: string, counts: readonly number[], minSeeds: number): boolean {
+    if (counts.every((n) => n >= minSeeds)) return false
+    this.judge(`${what}: too few seeds (${counts.join(" vs ")}; need ${minSeeds} per group)`, "inconclusive")
+    return true
+  }
+  /** An equivalence comparison of two groups: TOST, the 95% interval, the verdict. */
+  equivalent(prefix: string, line: string, a: readonly number[], b: readonly number[], margin: number, o: Resolved, format: (x: number) => string): void {
+    const ci = diffCI(a, b)
+    const t = tost([a, b], [1, -1], margin, o.alpha)
+    this.set(prefix, ci.estimate)
+    this.setCI(prefix, ci)
+    this.setTost(prefix, t)
+    this.judge(`${line} = ${format(ci.estimate)}, 95% CI ${ciOf(ci, format)}; ${tostText(t, format)}`, equivalence(t, ci, o.alpha))
+  }
+}
+
+export const censoredNote = (...groups: StepsGroup[]): string => {
+  const n = groups.reduce((s, g) => s + g.censored, 0)
+  return n > 0 ? ` (${n} runs never reached the threshold; their training length is used)` : ""
+}
+
+export type Claim = Omit<ClaimResult, "synthetic">
+export const retinaFull = (model: ModelId, init: InitScheme) => ({ model, init, dataset: "retina" as const, regime: "full" as const })
+export const EQUIVALENCE_RULE = "equivalent (TOST at alpha = 0.05: the 90% t-interval inside the margin) -> supported; the 95% t-interval wholly outside the margin -> not supported; otherwise inconclusive"
+
+// ---- test-set sampling ----
+
+/**
+ * The test-set sampling variance of mean(AUC a) - mean(AUC b) over seed pairs scored on the same
+ * test images: DeLong's variance of each pair's paired difference, averaged over pairs (the bound
+ * for pairs that are perfectly correlated, since every pair shares the one test set). Undefined
+ * unless every seed has per-image scores on identical patients.
+ */
+export const pairedTestVariance = (a: readonly RunResult[], b: readonly RunResult[]): { variance: number; pairs: number; p: number[] } | undefined => {
+  const bySeed = new Map(b.map((r) => [r.seed, r]))
+  const vars: number[] = [], ps: number[] = []
+  for (const ra of a) {
+    const rb = bySeed.get(ra.seed)
+    const sa = ra.testScores, sb = rb?.testScores
+    if (!sa || !sb || sa.patients.length !== sb.patients.length || sa.patients.some((p, i) => p !== sb.patients[i])) return undefined
+    const d = delongTest(sa.scores, sb.scores, sa.labels)
+    vars.push(d.varA + d.varB - 2 * d.covariance)
+    ps.push(d.p)
+  }
+  return vars.length === 0 ? undefined : { variance: mean(vars), pairs: vars.length, p: ps }
+}
