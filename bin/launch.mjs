@@ -5,7 +5,9 @@
 // changes. A no-op start then costs a few stat calls instead of loading tsx and
 // transpiling, and Node parses one file instead of ~400 modules.
 //
-// Plain JavaScript on purpose: it runs before any TypeScript loader exists.
+// Plain JavaScript on purpose: it runs before any TypeScript loader exists. One file on
+// purpose (~400 lines): the cache check, the build and the cleanup share the cache layout
+// below, and every start loads this file before anything else.
 //
 // Cache layout, under `cacheDir/<key>/` (key: entry path, Node version, this format):
 //   current.json   which build to use and its inputs with their (size, mtime, ctime, inode);
