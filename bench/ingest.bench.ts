@@ -1,5 +1,5 @@
-// Ingest throughput on 2 cores for 587 px fundus JPEGs and 224 px x-rays (from
-// CheXpert-small-sized 320 px films), beside sharp alone doing the same decode+resize
+// Ingest throughput on this machine's cores (it prints how many) for 587 px fundus JPEGs
+// and 224 px x-rays (from CheXpert-small-sized 320 px films), beside sharp alone doing the same decode+resize
 // on the same files (target: ingest within 1.5x of sharp alone), and peak RSS of an
 // ingest of 1x and 4x the images in a fresh process (target: independent of size).
 import { execFileSync } from "node:child_process"

@@ -7,7 +7,8 @@
 // (bench/torch_reference.py: the same architectures layer for layer, FLOPs counted by the
 // same rule) at 1 thread and at one thread per core, and the img/s ratios ours / torch;
 // the parameter counts of both sides are printed so a mismatch shows.
-// Then two training processes at once, to show both cores busy (wasm only).
+// Then two training processes at once, to show how they scale on this machine's cores
+// (wasm only).
 // Options: --backend webgpu (or a list, "webgpu,wasm": each model on each, with the ratio),
 // --models cbr-small:224,resnet50:224 (arch:pixels), --batch 32, --seconds 5, --width 0.125.
 import { fork, spawn, spawnSync } from "node:child_process"
