@@ -8,7 +8,7 @@
 //   .scratch/<fingerprint>/          state kept across failed attempts (checkpoints), removed on commit
 //   .cache/                          file-hash cache
 // A reader never sees a partial artifact: a directory under <stage id>/ exists only once complete.
-// One file on purpose (~450 lines): the layout, the commit protocol and the sweeps that
+// One file on purpose (~470 lines): the layout, the commit protocol and the sweeps that
 // undo a killed commit (temp dirs, artifacts moved aside, half-written `latest`) are one
 // protocol, whose invariants are checked by reading them side by side.
 import {

@@ -1,7 +1,7 @@
 // Reliability of the engine's verbs and store (issue 18): the CLI's handling of mistyped
 // input, temp-dir and lock ownership across hosts and reused pids, gc's refusals, damaged
 // manifests and the crash windows of a commit. Each case failed before its fix.
-// One file (~440 lines): the cases share the toy Workspace, the CLI runner and the
+// One file (~580 lines): the cases share the toy Workspace, the CLI runner and the
 // killed-process helpers defined below.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
