@@ -3,11 +3,11 @@
 // predict medical performance; 9, transfer helps only large models with little data.
 import { chexpertMeanAuc, metricBySeed, runsWhere } from "../select.ts"
 import { PAPER_TABLE1 } from "../paper.ts"
-import { type TInterval, type TostResult, diffCI, mean, slopeCI, spearman, spearmanPermutationP, studentTQuantile, tost, tostOf } from "../stats.ts"
+import { type TInterval, type TostResult, mean, slopeCI, spearman, spearmanPermutationP, tostOf } from "../stats.ts"
 import { Rng } from "../../lib/random.ts"
 import { bootstrapCi } from "../../ml/metrics.ts"
-import { type InitScheme, LARGE_MODELS, MODEL_IDS, type ModelId, type ReportData, SMALL_CBR_MODELS, trainedPretrained } from "../types.ts"
-import { Builder, type Claim, EQUIVALENCE_RULE, type Resolved, type Verdict, ciNum, ciPct, combineVerdicts, equivalence, meaningfulPositive, name, num, pairedTestVariance, pct, pval, retinaFull, tostText } from "./rules.ts"
+import { type InitScheme, LARGE_MODELS, MODEL_IDS, type ModelId, type ReportData, type RunResult, SMALL_CBR_MODELS, trainedPretrained } from "../types.ts"
+import { AUC_UNCERTAINTY, Builder, type Claim, EQUIVALENCE_RULE, aucDifference, type Resolved, type Verdict, ciNum, ciPct, combineVerdicts, equivalence, meaningfulPositive, name, num, pct, pval, retinaFull, tostText } from "./rules.ts"
 
 // ---- Claim 1: transfer adds little ----
 
@@ -20,25 +20,7 @@ export const claimTransferAddsLittle = (data: ReportData, o: Resolved): Claim =>
     const transfer = metricBySeed(data, retinaFull(model, "transfer"), "referable-auc")
     if (random.length === 0 && transfer.length === 0) continue
     if (b.tooFew(`${name(model)} RETINA`, [random.length, transfer.length], o.minSeeds)) continue
-    const test = pairedTestVariance(transferRuns, randomRuns)
-    if (!test) {
-      b.equivalent(`${model}/gain`, `${name(model)} RETINA (n = ${transfer.length} vs ${random.length}; seeds only, no per-image scores): transfer - random AUC pts`, transfer, random, o.aucMargin, o, pct)
-      continue
-    }
-    // Seeds and the test set both vary: the Welch seed variance plus DeLong's test-set variance.
-    const seeds = diffCI(transfer, random)
-    const se = Math.sqrt(seeds.se ** 2 + test.variance)
-    const combined: TInterval = { ...seeds, se, lo: seeds.estimate - studentTQuantile(0.975, seeds.df) * se, hi: seeds.estimate + studentTQuantile(0.975, seeds.df) * se }
-    const t = tostOf(combined, o.aucMargin, o.alpha)
-    b.set(`${model}/gain`, seeds.estimate)
-    b.setCI(`${model}/gain`, combined)
-    b.setCI(`${model}/gain/seeds-only`, seeds)
-    b.set(`${model}/gain/test-se`, Math.sqrt(test.variance))
-    b.setTost(`${model}/gain`, t)
-    b.judge(
-      `${name(model)} RETINA (n = ${transfer.length} vs ${random.length}): transfer - random AUC pts = ${pct(seeds.estimate)}, 95% CI over seeds only ${ciPct(seeds)}, over seeds and test-set sampling ${ciPct(combined)} (paired DeLong SE ${pct(Math.sqrt(test.variance))} pts over ${test.pairs} seed pairs; per-pair p ${test.p.map(pval).join(", ")}); ${tostText(t, pct)}`,
-      equivalence(t, combined, o.alpha),
-    )
+    b.equivalentAuc(`${model}/gain`, `${name(model)} RETINA (n = ${transfer.length} vs ${random.length}): transfer - random AUC pts`, transfer, random, [transferRuns, randomRuns], o)
     // Cross-check of the test-set error by the patient-resampled bootstrap of one run's AUC.
     const first = transferRuns.find((r) => r.testScores)
     if (first?.testScores) {
@@ -64,7 +46,7 @@ export const claimTransferAddsLittle = (data: ReportData, o: Resolved): Claim =>
     key: b.key,
     claim: "Transfer learning adds little: pretrained weights give about the same final AUC as random initialisation.",
     source: "Section 3.2, Tables 1-2",
-    rule: `Per model on RETINA (full data), the transfer gain = mean AUC(transfer) - mean AUC(random) over seeds, margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}. The interval covers seed-to-seed variation (Welch) and, where runs stored per-image test scores, test-set sampling too (paired DeLong variance of each seed pair's difference on the shared test images, added to the seed variance); otherwise seeds only, as the evidence says. Supported if every model is equivalent. CheXpert differences are listed for context only.`,
+    rule: `Per model on RETINA (full data), the transfer gain = mean AUC(transfer) - mean AUC(random) over seeds, margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY} Supported if every model is equivalent. CheXpert differences are listed for context only.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,
@@ -75,12 +57,12 @@ export const claimTransferAddsLittle = (data: ReportData, o: Resolved): Claim =>
 
 export const claimSmallMatchesLarge = (data: ReportData, o: Resolved): Claim => {
   const b = new Builder("small-matches-large")
-  const best = (models: readonly ModelId[], init: InitScheme): { model: ModelId; values: number[] } | undefined => {
-    let out: { model: ModelId; values: number[] } | undefined
+  const best = (models: readonly ModelId[], init: InitScheme): { model: ModelId; values: number[]; runs: RunResult[] } | undefined => {
+    let out: { model: ModelId; values: number[]; runs: RunResult[] } | undefined
     for (const model of models) {
       const values = metricBySeed(data, retinaFull(model, init), "referable-auc")
       if (values.length === 0) continue
-      if (!out || mean(values) > mean(out.values)) out = { model, values }
+      if (!out || mean(values) > mean(out.values)) out = { model, values, runs: runsWhere(data, retinaFull(model, init)) }
     }
     return out
   }
@@ -88,14 +70,14 @@ export const claimSmallMatchesLarge = (data: ReportData, o: Resolved): Claim => 
     const large = best(LARGE_MODELS, init), small = best(SMALL_CBR_MODELS, init)
     if (!large || !small) continue
     if (b.tooFew(`${init} init`, [large.values.length, small.values.length], o.minSeeds)) continue
-    b.equivalent(`${init}/gap`, `${init} init: best large (${name(large.model)}) - best small CBR (${name(small.model)}) AUC pts`, large.values, small.values, o.aucMargin, o, pct)
+    b.equivalentAuc(`${init}/gap`, `${init} init: best large (${name(large.model)}) - best small CBR (${name(small.model)}) AUC pts`, large.values, small.values, [large.runs, small.runs], o)
   }
   return {
     id: 2,
     key: b.key,
     claim: "Small, simple CBR models perform comparably to the large ImageNet architectures.",
     source: "Section 3.2, Table 1",
-    rule: `For each of random and transfer init on RETINA (full data): gap = mean AUC of the best large model (ResNet-50, Inception-v3) - mean AUC of the best small CBR (CBR-Small, CBR-Tiny), Welch t-intervals over seeds, margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}.`,
+    rule: `For each of random and transfer init on RETINA (full data): gap = mean AUC of the best large model (ResNet-50, Inception-v3) - mean AUC of the best small CBR (CBR-Small, CBR-Tiny), margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY}`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,
@@ -176,13 +158,15 @@ export const claimSmallDataLargeOnly = (data: ReportData, o: Resolved): Claim =>
     const transfer = metricBySeed(data, { ...f, init: "transfer" }, "referable-auc")
     if (random.length === 0 && transfer.length === 0) continue
     if (b.tooFew(`${name(model)} small data`, [random.length, transfer.length], o.minSeeds)) continue
+    const runs = [runsWhere(data, { ...f, init: "transfer" }), runsWhere(data, { ...f, init: "random" })] as const
     if (LARGE_MODELS.includes(model)) {
-      const ci = diffCI(transfer, random)
-      b.set(`${model}/gain`, ci.estimate)
-      b.setCI(`${model}/gain`, ci)
-      b.judge(`${name(model)} small data: transfer - random = ${pct(ci.estimate)} pts AUC, 95% CI ${ciPct(ci)}, minimum effect ${pct(o.aucMargin)} pts`, meaningfulPositive(ci.estimate, ci, o.aucMargin))
+      const d = aucDifference(transfer, random, ...runs)
+      b.set(`${model}/gain`, d.seeds.estimate)
+      b.setCI(`${model}/gain`, d.interval)
+      const covers = d.test ? `over seeds and test-set sampling (paired DeLong SE ${pct(Math.sqrt(d.test.variance))} pts)` : "over seeds only"
+      b.judge(`${name(model)} small data: transfer - random = ${pct(d.seeds.estimate)} pts AUC, 95% CI ${covers} ${ciPct(d.interval)}, minimum effect ${pct(o.aucMargin)} pts`, meaningfulPositive(d.seeds.estimate, d.interval, o.aucMargin))
     } else {
-      b.equivalent(`${model}/gain`, `${name(model)} small data: transfer - random AUC pts`, transfer, random, o.aucMargin, o, pct)
+      b.equivalentAuc(`${model}/gain`, `${name(model)} small data: transfer - random AUC pts`, transfer, random, runs, o)
     }
   }
   return {
@@ -190,7 +174,7 @@ export const claimSmallDataLargeOnly = (data: ReportData, o: Resolved): Claim =>
     key: b.key,
     claim: "With very little data, transfer helps the large models (ResNet-50) but not the small CBRs.",
     source: "Section 3.3, Table 3",
-    rule: `RETINA small-data regime, transfer - random AUC per model, Welch t-intervals over seeds. Large models: supported if the 95% interval's lower end is above 0 and the gain is at least ${pct(o.aucMargin)} pts, not supported if its upper end is below ${pct(o.aucMargin)} pts. CBRs, margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}.`,
+    rule: `RETINA small-data regime, transfer - random AUC per model. ${AUC_UNCERTAINTY} Large models: supported if the 95% interval's lower end is above 0 and the gain is at least ${pct(o.aucMargin)} pts, not supported if its upper end is below ${pct(o.aucMargin)} pts. CBRs, margin ±${pct(o.aucMargin)} pts: ${EQUIVALENCE_RULE}.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,

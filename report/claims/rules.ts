@@ -3,7 +3,7 @@
 // sub-verdicts combine), the number formatting of the evidence lines, the Builder that
 // collects a claim's evidence and numbers, and the test-set sampling term of claim 1.
 import type { StepsGroup } from "../select.ts"
-import { type Interval, type TostResult, diffCI, mean, tost } from "../stats.ts"
+import { type Interval, type TInterval, type TostResult, diffCI, mean, studentTQuantile, tost, tostOf } from "../stats.ts"
 import { delongTest } from "../../ml/metrics.ts"
 import { type InitScheme, MODEL_NAMES, type ModelId, type RunResult } from "../types.ts"
 
@@ -139,6 +139,27 @@ export class Builder {
     this.setTost(prefix, t)
     this.judge(`${line} = ${format(ci.estimate)}, 95% CI ${ciOf(ci, format)}; ${tostText(t, format)}`, equivalence(t, ci, o.alpha))
   }
+  /**
+   * An equivalence comparison of two groups' test AUCs, mean(a) - mean(b) in AUC points, with
+   * the uncertainty the evidence allows: seed to seed (Welch) plus, where every seed pair was
+   * scored on the same test images, the test-set sampling variance (aucDifference); seeds
+   * only otherwise, and the line says which. Numbers: `<prefix>` and its CI and TOST, and
+   * with per-image scores `<prefix>/seeds-only` and `<prefix>/test-se`.
+   */
+  equivalentAuc(prefix: string, line: string, a: readonly number[], b: readonly number[], runs: readonly [readonly RunResult[], readonly RunResult[]], o: Resolved): void {
+    const d = aucDifference(a, b, runs[0], runs[1])
+    if (!d.test) return this.equivalent(prefix, `${line} (seeds only, no per-image scores)`, a, b, o.aucMargin, o, pct)
+    const t = tostOf(d.interval, o.aucMargin, o.alpha)
+    this.set(prefix, d.seeds.estimate)
+    this.setCI(prefix, d.interval)
+    this.setCI(`${prefix}/seeds-only`, d.seeds)
+    this.set(`${prefix}/test-se`, Math.sqrt(d.test.variance))
+    this.setTost(prefix, t)
+    this.judge(
+      `${line} = ${pct(d.seeds.estimate)}, 95% CI over seeds only ${ciPct(d.seeds)}, over seeds and test-set sampling ${ciPct(d.interval)} (paired DeLong SE ${pct(Math.sqrt(d.test.variance))} pts over ${d.test.pairs} seed pairs; per-pair p ${d.test.p.map(pval).join(", ")}); ${tostText(t, pct)}`,
+      equivalence(t, d.interval, o.alpha),
+    )
+  }
 }
 
 export const censoredNote = (...groups: StepsGroup[]): string => {
@@ -148,6 +169,9 @@ export const censoredNote = (...groups: StepsGroup[]): string => {
 
 export type Claim = Omit<ClaimResult, "synthetic">
 export const retinaFull = (model: ModelId, init: InitScheme) => ({ model, init, dataset: "retina" as const, regime: "full" as const })
+/** What an AUC comparison's interval covers (equivalentAuc, aucDifference), for the rules' text. */
+export const AUC_UNCERTAINTY =
+  "The interval covers seed-to-seed variation (Welch) and, where runs stored per-image test scores, test-set sampling too (paired DeLong variance of each seed pair's difference on the shared test images, added to the seed variance); otherwise seeds only, as the evidence says."
 export const EQUIVALENCE_RULE = "equivalent (TOST at alpha = 0.05: the 90% t-interval inside the margin) -> supported; the 95% t-interval wholly outside the margin -> not supported; otherwise inconclusive"
 
 // ---- test-set sampling ----
@@ -170,4 +194,22 @@ export const pairedTestVariance = (a: readonly RunResult[], b: readonly RunResul
     ps.push(d.p)
   }
   return vars.length === 0 ? undefined : { variance: mean(vars), pairs: vars.length, p: ps }
+}
+
+/** mean(a) - mean(b) over seeds, and the interval once the test set's sampling error is added where it is known. */
+export interface AucDifference {
+  /** Seed to seed only (Welch). */
+  readonly seeds: TInterval
+  /** Seeds and, with `test`, test-set sampling: Welch's variance plus DeLong's, on Welch's degrees of freedom. */
+  readonly interval: TInterval
+  readonly test?: { readonly variance: number; readonly pairs: number; readonly p: readonly number[] }
+}
+
+export const aucDifference = (a: readonly number[], b: readonly number[], runsA: readonly RunResult[], runsB: readonly RunResult[]): AucDifference => {
+  const seeds = diffCI(a, b)
+  const test = pairedTestVariance(runsA, runsB)
+  if (!test) return { seeds, interval: seeds }
+  const se = Math.sqrt(seeds.se ** 2 + test.variance)
+  const half = studentTQuantile(0.975, seeds.df) * se
+  return { seeds, interval: { ...seeds, se, lo: seeds.estimate - half, hi: seeds.estimate + half }, test }
 }

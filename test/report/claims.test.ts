@@ -64,6 +64,31 @@ test("claim 2 (small CBRs match large models)", () => {
   assert.ok(Math.abs(c.numbers["random/gap"]! - (0.964 - 0.905)) < 1e-9)
 })
 
+test("claims 2 and 9 take test-set sampling into their AUC intervals too (per-image scores, paired DeLong; 7 and 10 share the comparison)", () => {
+  const rng = new Rng("test-scores/other-claims")
+  const images = 30
+  const shared = Array.from({ length: images }, () => rng.normal(0, 0.8))
+  const labels = shared.map((_, i) => (i % 3 === 0 ? 1 : 0))
+  const withScores = <R extends ReportData["runs"][number]>(r: R): R => ({
+    ...r,
+    testScores: { patients: labels.map((_, i) => `p${i >> 1}`), labels, scores: labels.map((y, i) => y + shared[i]! + rng.normal(0, 0.8)) },
+  })
+  const runs = [...seeds("resnet50", "random", [0.964, 0.965, 0.963]), ...seeds("cbr-tiny", "random", [0.962, 0.963, 0.961])]
+  // Seeds alone: equivalent. With a small noisy test set: the DeLong term makes it inconclusive.
+  assert.is(claim(data({ runs }), "small-matches-large").verdict, "supported")
+  const c2 = claim(data({ runs: runs.map(withScores) }), "small-matches-large")
+  assert.is(c2.verdict, "inconclusive", c2.evidence.join("\n"))
+  assert.ok(c2.numbers["random/gap/test-se"]! > 0.03, String(c2.numbers["random/gap/test-se"]))
+  assert.ok(c2.numbers["random/gap/seeds-only/ci-hi"]! < 0.01)
+  assert.match(c2.evidence.join("\n"), /over seeds and test-set sampling/)
+  assert.match(c2.rule, /paired DeLong/)
+  // Claim 9's large-model rule reads the widened interval as well.
+  const small = (model: ModelId, init: "random" | "transfer", aucs: number[]) => seeds(model, init, aucs).map((r) => ({ ...r, regime: "small-data" as const }))
+  const c9 = claim(data({ runs: [...small("resnet50", "random", [0.90, 0.901, 0.899]), ...small("resnet50", "transfer", [0.95, 0.951, 0.949])].map(withScores) }), "transfer-helps-large-small-data")
+  assert.ok(c9.numbers["resnet50/gain/ci-lo"]! < 0.95 - 0.9 - 0.05, `interval ${c9.numbers["resnet50/gain/ci-lo"]}..${c9.numbers["resnet50/gain/ci-hi"]}`)
+  assert.match(c9.evidence.join("\n"), /over seeds and test-set sampling/)
+})
+
 const imagenet = (model: ModelId, top5: number): PretrainedResult => ({ model, seed: 1, top1: top5 - 0.2, top5, origin: "trained", dataSource: "real" })
 const TOP5: Array<[ModelId, number]> = [["resnet50", 0.92], ["inception-v3", 0.939], ["cbr-larget", 0.775], ["cbr-largew", 0.751], ["cbr-small", 0.676], ["cbr-tiny", 0.735]]
 
