@@ -7,6 +7,7 @@ import * as Schema from "effect/Schema"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { CHEXPERT_FINDINGS } from "../data/findings.ts"
+import { defaultPolicy, type UncertaintyPolicy } from "../data/formats/chexpert.ts"
 import { FitSchema } from "../data/manifest.ts"
 import { TABLE_MODELS } from "../models/types.ts"
 import { BackendSchema } from "./common.ts"
@@ -128,13 +129,8 @@ export const ConfigSchema = Schema.Struct({
 })
 export type Config = typeof ConfigSchema.Type
 
-const chexpertDefaultPolicy = {
-  Atelectasis: "U-Ones",
-  Cardiomegaly: "U-Zeros",
-  Consolidation: "U-Zeros",
-  Edema: "U-Ones",
-  "Pleural Effusion": "U-Zeros",
-} as const
+/** The CheXpert paper's best policy per finding (data/formats/chexpert.ts), as a config value. */
+const chexpertDefaultPolicy = Object.fromEntries(CHEXPERT_FINDINGS.map((f) => [f, defaultPolicy(f)])) as Record<(typeof CHEXPERT_FINDINGS)[number], UncertaintyPolicy>
 
 const allModels: Arch[] = [...TABLE_MODELS]
 

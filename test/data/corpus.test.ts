@@ -4,6 +4,8 @@
 // of three outcomes: decoded correctly, a counted skip naming file and line, or an error
 // naming the file (or key path) and the fix. Anything else (a TypeError from deep inside a
 // library, a silent NaN) is a crash and fails the case. The figure is printed at the end.
+// One file (~500 lines) on purpose: the table and its one figure are the point, and the
+// readers' sections share its fixtures and outcome check.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { execFileSync, spawnSync } from "node:child_process"
