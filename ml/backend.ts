@@ -169,7 +169,14 @@ export const selectBackend = (requested: BackendRequest = "auto"): Promise<Backe
   if (!BACKEND_REQUESTS.includes(requested)) {
     return Promise.reject(new Error(`unknown backend '${String(requested)}'; use one of ${BACKEND_REQUESTS.join(", ")}`))
   }
-  if (selected?.requested === requested) return selected.info
+  // Someone may have switched tf's backend since (tf.setBackend in a test, a library): the
+  // cached choice is made current again, so the caller computes where it asked to.
+  if (selected?.requested === requested) {
+    return selected.info.then(async (info) => {
+      if (tf.getBackend() !== info.name) await tf.setBackend(info.name)
+      return info
+    })
+  }
   const info = (async () => {
     const failures: string[] = []
     for (const [label, attempt] of attemptsFor(requested)) {
