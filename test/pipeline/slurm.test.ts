@@ -1,5 +1,7 @@
 // The Slurm scheduler against a real cluster (CI starts a single-node one with
 // .ci/slurm/start.sh). Skipped, with the reason printed, where Slurm is not available.
+// One file (~500 lines): every case shares the one cluster, its workspace and the job
+// polling helpers, and splitting them would start and wait on the queue per file.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { execFileSync } from "node:child_process"
