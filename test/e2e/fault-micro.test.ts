@@ -13,7 +13,7 @@ import { spawn } from "node:child_process"
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import { childrenOf, waitFor } from "../pipeline/workspace.ts"
+import { childrenOf, processesWhere, waitFor } from "../pipeline/workspace.ts"
 import { cli, compareStores, copyProject, localMicroWork, removeAtExit, sharedLocalMicro } from "./project.ts"
 
 const KILLS = 20
@@ -73,19 +73,7 @@ test(`micro: kill -9 of the driver or a worker at ${KILLS} seeded moments while 
   const lengths = [...subgraph].map((id) => (JSON.parse(readFileSync(join(refStore, id, fingerprintOf.get(id)!, "manifest.json"), "utf8")) as { durationMs: number }).durationMs).sort((a, b) => a - b)
   const stageMs = lengths[lengths.length >> 1]!
   /** Live processes started from this campaign's project copy (drivers and their workers). */
-  const campaignProcesses = (): number[] =>
-    readdirSync("/proc")
-      .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
-      .filter((n) => {
-        try {
-          const stat = readFileSync(`/proc/${n}/stat`, "utf8")
-          if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false
-          return readFileSync(`/proc/${n}/cmdline`, "utf8").includes(work)
-        } catch {
-          return false
-        }
-      })
-      .map(Number)
+  const campaignProcesses = (): number[] => processesWhere((p) => p.pid !== process.pid && p.state !== "Z" && p.cmdline.includes(work))
   const rng = new Rng(SEED)
   const tmp = join(store, ".tmp")
   const points: string[] = []

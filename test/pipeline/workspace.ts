@@ -134,16 +134,20 @@ export const failingRename = async <A>(code: string, when: (from: string, to: st
   }
 }
 
-/** Processes whose parent is `pid` (Linux /proc). */
-export const childrenOf = (pid: number): number[] =>
+/** Processes (Linux /proc) that `keep` picks by pid, parent pid, state letter and command line. */
+export const processesWhere = (keep: (p: { pid: number; ppid: number; state: string; cmdline: string }) => boolean): number[] =>
   readdirSync("/proc")
     .filter((n) => /^\d+$/.test(n))
     .filter((n) => {
       try {
         const stat = readFileSync(`/proc/${n}/stat`, "utf8")
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+        const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        return keep({ pid: Number(n), ppid: Number(ppid), state: state!, cmdline: readFileSync(`/proc/${n}/cmdline`, "utf8") })
       } catch {
         return false
       }
     })
     .map(Number)
+
+/** Processes whose parent is `pid`. */
+export const childrenOf = (pid: number): number[] => processesWhere((p) => p.ppid === pid)
