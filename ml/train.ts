@@ -17,7 +17,10 @@ import type { LayersModel } from "@tensorflow/tfjs-layers"
 import { Rng } from "../lib/random.ts"
 import type { Batch, ImageSet } from "../data/imageset.ts"
 import { loadCheckpoint, newestReadableCheckpoint, saveCheckpoint } from "./checkpoint.ts"
-import type { CurvePoint } from "./metrics.ts"
+import * as Schema from "effect/Schema"
+import { JsonNumber } from "../lib/json-number.ts"
+import { describeParseError } from "../pipeline/schema-errors.ts"
+import { CurvePointSchema, type CurvePoint } from "./metrics.ts"
 import { checkInputSize, checkTaskMatches, cropAndResize, flipHorizontally, randomResizedCropBox, taskLoss, toInputTensor, UNIT, type Normalisation, type RandomResizedCrop, type Task } from "./task.ts"
 import { CONSTANT_RATE, learningRateAt, Optimizer, type LearningRateSchedule, type OptimizerConfig } from "./optimizer.ts"
 import { evaluate } from "./evaluate.ts"
@@ -110,6 +113,10 @@ interface TrainMeta {
   curve: CurvePoint[]
 }
 
+// The checkpoint's meta is JSON, so a NaN loss or metric (an AUC on a batch without
+// positives) comes back as null; decoding restores the NaN the run had recorded.
+const StoredProgress = Schema.Struct({ losses: Schema.Array(JsonNumber), curve: Schema.Array(CurvePointSchema) })
+
 /** Examples per epoch are visited in a fresh seeded order; a trailing partial batch is dropped so every step sees batchSize examples. */
 export const stepsPerEpochOf = (count: number, batchSize: number): number => Math.max(1, Math.floor(count / Math.min(batchSize, count)))
 
@@ -177,8 +184,10 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
         optimizer.restore(ck.optimizer, path)
         if (ck.step > options.steps) throw new Error(`${path}: the checkpoint is at step ${ck.step}, past this run's ${options.steps} steps; ask for at least ${ck.step} steps or use a fresh checkpoint directory`)
         step = ck.step
-        losses = ck.meta.losses.slice(0, step)
-        curve = ck.meta.curve.filter((p) => p.step <= step)
+        const progress = Schema.decodeUnknownEither(StoredProgress)(ck.meta)
+        if (progress._tag === "Left") throw new Error(`${path}: the checkpoint's progress does not decode (${describeParseError(progress.left, "meta")}); point checkpointDir at a fresh directory`)
+        losses = progress.right.losses.slice(0, step)
+        curve = progress.right.curve.filter((p) => p.step <= step)
         resumedFrom = step
         lastCheckpoint = path
       }

@@ -357,6 +357,30 @@ test("CheXpert-style multilabel training: five sigmoids, NaN labels masked, per-
   assert.ok(Math.abs(last.auc - defined.reduce((a, b) => a + b, 0) / 4) < 1e-12)
 })
 
+test("a resumed CheXpert-style run keeps the NaN AUC of a never-labelled finding (stored as null in the checkpoint)", async () => {
+  await withDir(async (dir) => {
+    const names = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
+    const r = new Rng("chexpert-resume")
+    const n = 24
+    const labelValues = Float32Array.from({ length: n * 5 }, (_, k) => (k % 5 === 4 ? NaN : r.int(2)))
+    const set = memoryImageSet({
+      height: SIZE, width: SIZE, labels: { kind: "multilabel", names }, labelValues,
+      pixels: Uint8Array.from({ length: n * SIZE * SIZE * 3 }, () => r.int(256)), patients: Array.from({ length: n }, (_, i) => `p${i}`),
+    })
+    const net = () => tinyConvNet({ seed: 1, inputSize: SIZE, width: 4, width2: 8, outputs: 5, activation: "sigmoid" }).model
+    const options = (m: TrainOptions["model"], extra: Partial<TrainOptions>) =>
+      base(m, { train: set, validation: set, task: chexpertTask(names), steps: 4, evalEvery: 1, checkpointEvery: 2, ...extra })
+    const full = await train(options(net(), { checkpointDir: join(dir, "whole") }))
+    assert.ok(Number.isNaN(full.curve[0]!.metrics["auc/Pleural Effusion"]))
+    const ckDir = join(dir, "killed")
+    await train(options(net(), { checkpointDir: ckDir, onProgress: (p) => { if (p.step === 3) throw new Error("killed") } })).catch(() => undefined)
+    const resumed = await train(options(net(), { checkpointDir: ckDir }))
+    assert.is(resumed.resumedFrom, 2)
+    assert.ok(Number.isNaN(resumed.curve[0]!.metrics["auc/Pleural Effusion"]), `resumed curve ${JSON.stringify(resumed.curve[0])}`)
+    assert.equal(resumed.curve, full.curve)
+  })
+})
+
 test("train leaves no tensors behind", async () => {
   const m = model()
   const before = tf.memory().numTensors
