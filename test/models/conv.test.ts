@@ -20,10 +20,17 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m
 }
 
+/** Largest difference relative to `b`'s largest magnitude: the gradients here are float32 sums of hundreds of terms, so an absolute bound would test their size, not their agreement. */
+const relativeDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let scale = 0
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!))
+  return maxAbsDiff(a, b) / Math.max(scale, 1)
+}
+
 test("matches the stock Conv2D in training: output and gradients for input, kernel and bias", async () => {
   await selectBackend("wasm")
   for (const [strides, padding, activation] of [[1, "same", "linear"], [2, "valid", "relu"]] as const) {
-    const args = { filters: 5, kernelSize: 3, strides, padding, activation, useBias: true, kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }), biasInitializer: "glorotUniform" as const }
+    const args = { filters: 5, kernelSize: 3, strides, padding, activation, useBias: true, kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }), biasInitializer: tfl.initializers.glorotUniform({ seed: 4 }) }
     const ours = conv2d({ ...args }), stock = tfl.layers.conv2d({ ...args })
     const x = tf.randomNormal([2, 9, 8, 4], 0, 1, "float32", 9)
     ours.apply(x); stock.apply(x)
@@ -35,10 +42,11 @@ test("matches the stock Conv2D in training: output and gradients for input, kern
       return { y: (layer.apply(x, { training: true }) as tf.Tensor).dataSync(), gx, gw: Object.values(grads).map((g) => g.dataSync()) }
     }
     const a = run(ours), b = run(stock)
-    assert.ok(maxAbsDiff(a.y, b.y) < 1e-5)
-    assert.ok(maxAbsDiff(a.gx, b.gx) < 1e-4)
+    // A few float32 roundings of the largest value (observed up to 5e-7 over 40 unseeded bias inits).
+    assert.ok(relativeDiff(a.y, b.y) < 4e-6)
+    assert.ok(relativeDiff(a.gx, b.gx) < 4e-6)
     assert.is(a.gw.length, 2)
-    for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(a.gw[i]!, b.gw[i]!) < 1e-4, `weight ${i}`)
+    for (let i = 0; i < 2; i++) assert.ok(relativeDiff(a.gw[i]!, b.gw[i]!) < 4e-6, `weight ${i}: ${relativeDiff(a.gw[i]!, b.gw[i]!)}`)
   }
 })
 
