@@ -75,6 +75,13 @@ export interface TrainOptions {
   /** Start from the newest checkpoint in checkpointDir if there is one (default true). */
   readonly resume?: boolean
   readonly onProgress?: (p: TrainProgress) => void | Promise<void>
+  /**
+   * Awaited after each validation pass and before that step's checkpoint is written, so what
+   * it persists (the best validation point) is never behind the checkpoint a resumed run
+   * starts from: a run killed just after a checkpoint resumes past that step's validation
+   * and never sees it again.
+   */
+  readonly onValidation?: (step: number, metrics: Record<string, number>) => void | Promise<void>
   /** Told when resuming skips a checkpoint that does not read whole (it is removed). */
   readonly onDamagedCheckpoint?: (message: string) => void
   /** Checked before each step: once aborted, writes a checkpoint (if any step was done since the last) and returns with completed = false. */
@@ -251,6 +258,7 @@ export const train = async (options: TrainOptions): Promise<TrainResult> => {
       if (options.validation && ((evalEvery > 0 && step % evalEvery === 0) || step === options.steps)) {
         validation = (await evaluate(model, options.validation, task, { batchSize: options.evalBatchSize ?? batchSize, normalisation })).metrics
         curve.push({ step, metrics: validation })
+        await options.onValidation?.(step, validation)
       }
       let checkpoint: string | undefined
       if (step % checkpointEvery === 0 || step === options.steps) {

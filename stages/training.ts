@@ -235,13 +235,15 @@ export const trainModel = async (ctx: StageContext<unknown, unknown>, a: TrainAr
       checkpointDir: join(ctx.scratchDir, "checkpoints"),
       signal: ctx.signal,
       onDamagedCheckpoint: ctx.log,
-      onProgress: async (p) => {
+      onProgress: (p) => {
         ctx.progress(p.step, p.totalSteps, "steps")
         if (p.validation) ctx.log(`step ${p.step}: loss ${p.loss.toFixed(4)} validation ${JSON.stringify(p.validation)}`)
-        const value = p.validation?.[selectBy]
+      },
+      onValidation: async (step, metrics) => {
+        const value = metrics[selectBy]
         if (a.training.checkpoint === "best-validation" && value !== undefined && Number.isFinite(value) && (!best || value > best.value)) {
-          best = { step: p.step, value }
-          await saveModelWeights(bestPath, built.model, best, p.step)
+          best = { step, value }
+          await saveModelWeights(bestPath, built.model, best, step)
         }
       },
     })

@@ -17,7 +17,8 @@ import { childrenOf, processesWhere, waitFor } from "../pipeline/workspace.ts"
 import { cli, compareStores, copyProject, localMicroWork, removeAtExit, sharedLocalMicro } from "./project.ts"
 
 const KILLS = 20
-const SEED = "fault-campaign/micro"
+// TRANSFUSION_FAULT_SEED explores other kill moments; CI uses the fixed one.
+const SEED = process.env.TRANSFUSION_FAULT_SEED ?? "fault-campaign/micro"
 
 interface StageStatus {
   readonly id: string

@@ -208,6 +208,15 @@ test("resume after a kill continues bit-identically to an uninterrupted run", as
   })
 })
 
+test("onValidation runs before the step's checkpoint, so a kill right after a checkpoint loses no validation point", async () => {
+  await withDir(async (dir) => {
+    const seen: { step: number; checkpoints: number[] }[] = []
+    const onValidation = async (step: number) => { seen.push({ step, checkpoints: (await listCheckpoints(dir)).map((c) => c.step) }) }
+    await train(base(model(), { steps: 6, evalEvery: 2, checkpointDir: dir, checkpointEvery: 2, onValidation }))
+    assert.equal(seen, [{ step: 2, checkpoints: [] }, { step: 4, checkpoints: [2] }, { step: 6, checkpoints: [2, 4] }])
+  })
+})
+
 test("a damaged newest checkpoint falls back to the older one; with none readable training starts clean; killed writers' temporaries go", async () => {
   await withDir(async (dir) => {
     const whole = model()
