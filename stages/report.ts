@@ -9,7 +9,8 @@ import { CHEXPERT_FINDINGS, findingKey } from "../data/findings.ts"
 import type { CurvePoint as ReportCurvePoint, ModelId, Pathology, PretrainedResult, ReportData, RunResult, InitScheme, Provenance, Figure4Entry, TrainedPretrained } from "../report/types.ts"
 import { JsonNumber } from "../lib/json-number.ts"
 import { attempt, inputOf } from "./common.ts"
-import { TrainedResultSchema, type TestScores, type TrainedResult } from "./training.ts"
+import { describeParseError } from "../pipeline/schema-errors.ts"
+import { TestScoresSchema, TrainedResultSchema, type TrainedResult } from "./training.ts"
 import { SimilarityResultSchema, type SimilarityResult } from "./similarity.ts"
 import { FiltersResultSchema } from "./filters.ts"
 
@@ -58,6 +59,20 @@ export const reportModel = (arch: string): ModelId => arch as ModelId
 /** CSV finding name (as training names its metrics) -> the report's pathology key. */
 const pathologyKey: Record<string, Pathology> = Object.fromEntries(CHEXPERT_FINDINGS.map((f) => [f, findingKey(f)]))
 
+/** A fine-tune's per-image test scores, checked, with the file and field named when they are not what the training stage writes. */
+const readTestScores = async (path: string) => {
+  const { readFile } = await import("node:fs/promises")
+  let json: unknown
+  try {
+    json = JSON.parse(await readFile(path, "utf8"))
+  } catch (e) {
+    throw new Error(`${path}: the test scores do not read as JSON (${(e as Error).message}); rerun that fine-tune with --force`)
+  }
+  const decoded = Schema.decodeUnknownEither(TestScoresSchema, { errors: "all" })(json)
+  if (decoded._tag === "Left") throw new Error(`${path}: ${describeParseError(decoded.left, "scores")}; rerun that fine-tune with --force`)
+  return decoded.right
+}
+
 const curveOf = (curve: TrainedResult["curve"], metric: string): ReportCurvePoint[] =>
   curve.filter((p) => Number.isFinite(p.metrics[metric])).map((p) => ({ step: p.step, value: p.metrics[metric]! }))
 
@@ -105,12 +120,11 @@ export const buildReport = defineStage<typeof Params.Type, typeof Params.Encoded
         dataSource: p.synthetic[dataset] ? "synthetic" : "real",
         ...(dataset === "chexpert" && policy ? { chexpertUncertaintyPolicy: policy } : {}),
       })
-      const { readFile } = await import("node:fs/promises")
       const runs: RunResult[] = await Promise.all(p.runs.map(async (role) => {
         const up = trained(role.stage)
         const r = up.result
         // RETINA per-image scores: the stored label is the written grade, referable from grade 2.
-        const stored = role.dataset === "retina" && r.testScores ? (JSON.parse(await readFile(join(up.dir, r.testScores), "utf8")) as TestScores) : undefined
+        const stored = role.dataset === "retina" && r.testScores ? await readTestScores(join(up.dir, r.testScores)) : undefined
         const testScores = stored && stored.labelWidth === 1 && stored.scoreWidth === 1
           ? { patients: stored.patients, labels: stored.labels.map((g) => (g === null ? NaN : g >= 2 ? 1 : 0)), scores: stored.scores }
           : undefined

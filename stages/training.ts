@@ -133,17 +133,24 @@ export type TrainedResult = typeof TrainedResultSchema.Type
 
 /** Per-image test scores with patient ids, so the report can resample patients and pair runs (DeLong). */
 export const TEST_SCORES = "test-scores.json"
-export interface TestScores {
+export const TestScoresSchema = Schema.Struct({
   /** In test-split order, one per image. */
-  readonly patients: readonly string[]
-  readonly paths: readonly string[]
+  patients: Schema.Array(Schema.String),
+  paths: Schema.Array(Schema.String),
   /** Stored labels, `labelWidth` per image (RETINA: the written grade; CheXpert: five findings, NaN ignored -> null). */
-  readonly labels: readonly (number | null)[]
-  readonly labelWidth: number
+  labels: Schema.Array(Schema.NullOr(Schema.Number)),
+  labelWidth: Schema.Int.pipe(Schema.positive()),
   /** The scores each AUC is computed from (RETINA: P(grade >= 2); CheXpert: one per finding), `scoreWidth` per image. */
-  readonly scores: readonly number[]
-  readonly scoreWidth: number
-}
+  scores: Schema.Array(Schema.Number),
+  scoreWidth: Schema.Int.pipe(Schema.positive()),
+}).pipe(
+  Schema.filter((t) =>
+    t.paths.length === t.patients.length && t.labels.length === t.patients.length * t.labelWidth && t.scores.length === t.patients.length * t.scoreWidth
+      ? undefined
+      : `${t.patients.length} patients, ${t.paths.length} paths, ${t.labels.length} labels (${t.labelWidth} per image) and ${t.scores.length} scores (${t.scoreWidth} per image) do not agree`,
+  ),
+)
+export type TestScores = typeof TestScoresSchema.Type
 
 /** Files in a trained artifact. */
 export const INIT_WEIGHTS = "init.tfck"

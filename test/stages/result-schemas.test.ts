@@ -5,6 +5,7 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -17,7 +18,7 @@ import { Locks } from "../../pipeline/lock.ts"
 import { defineStage, type AnyNode } from "../../pipeline/stage.ts"
 import { Store } from "../../pipeline/store.ts"
 import { fineTune } from "../../stages/finetune.ts"
-import type { TrainedResult } from "../../stages/training.ts"
+import { TestScoresSchema, type TrainedResult } from "../../stages/training.ts"
 
 /** A trained result as the fine-tuning stage returns it. */
 const trained: TrainedResult = {
@@ -106,6 +107,16 @@ test("a well-formed result commits; an undefined metric is stored as null and re
     const { run } = upstreamsOf(env.store, dependant, new Map([[target.node.id, target]]))
     assert.ok(Number.isNaN((run!.result as TrainedResult).test.auc), "NaN again")
   })
+})
+
+test("per-image test scores: the widths must agree with the counts, and a null label (a finding left out) reads", () => {
+  const decode = Schema.decodeUnknownEither(TestScoresSchema, { errors: "all" })
+  const good = { patients: ["p1", "p2"], paths: ["a.png", "b.png"], labels: [2, null], labelWidth: 1, scores: [0.9, 0.1], scoreWidth: 1 }
+  assert.ok(Either.isRight(decode(good)))
+  const short = decode({ ...good, scores: [0.9] })
+  assert.ok(Either.isLeft(short))
+  assert.match(String(short.left), "2 patients, 2 paths, 2 labels (1 per image) and 1 scores (1 per image) do not agree")
+  assert.ok(Either.isLeft(decode({ ...good, labelWidth: 0 })))
 })
 
 test.run()
