@@ -5,8 +5,10 @@
 // anywhere (inline, in a worker process, on a cluster) without knowing where.
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { fileURLToPath } from "node:url"
+import { describeParseError } from "./schema-errors.ts"
 
 /** What a node occupies while it runs; the scheduler never exceeds the run's slots. */
 export interface Resources {
@@ -151,10 +153,8 @@ export const defineStage = <P, PI, R, RI, I = {}>(def: {
         throw new Error(`stage id "${args.id}" is not valid: use path segments of letters, digits and . _ = + - separated by "/"`)
       }
       // Validate eagerly so a bad profile fails at plan time, naming the stage.
-      const decoded = Schema.decodeUnknownEither(def.params)(Schema.encodeSync(def.params)(args.params))
-      if (decoded._tag === "Left") {
-        throw new Error(`stage ${args.id}: invalid parameters: ${String(decoded.left)}`)
-      }
+      const checked = Either.flatMap(Schema.encodeEither(def.params, { errors: "all" })(args.params), Schema.decodeUnknownEither(def.params, { errors: "all" }))
+      if (Either.isLeft(checked)) throw new Error(`stage ${args.id}: invalid parameters: ${describeParseError(checked.left, "params")}`)
       return {
         id: args.id,
         kind: kind as StageKind<any, any, any, any, any>,

@@ -119,4 +119,18 @@ test("per-image test scores: the widths must agree with the counts, and a null l
   assert.ok(Either.isLeft(decode({ ...good, labelWidth: 0 })))
 })
 
+test("invalid parameters fail at plan time with every field named by its path", () => {
+  const kind = defineStage({
+    kind: "takes-settings",
+    module: import.meta.url,
+    params: Schema.Struct({ steps: Schema.Int, training: Schema.Struct({ rate: Schema.Number }) }),
+    result: Schema.Struct({}),
+    run: () => Effect.succeed({}),
+  })
+  assert.throws(
+    () => kind.make({ id: "x/bad", params: { steps: 1.5, training: { rate: "fast" } } as never, inputs: {} }),
+    (e: Error) => e.message === 'stage x/bad: invalid parameters: params.steps: Expected an integer, actual 1.5; params.training.rate: Expected number, actual "fast"',
+  )
+})
+
 test.run()
