@@ -15,6 +15,7 @@ import { executeStage, type ExecEnv } from "../execute.ts"
 import type { WorkerAnswer, WorkerMessage, WorkerTask } from "../executors/local.ts"
 import type { Reporter } from "../events.ts"
 import { describeFailure } from "../outcome.ts"
+import { describeOwner } from "../owner.ts"
 import { progressReporter } from "../progress.ts"
 import type { Project } from "../project.ts"
 import { CliFailure } from "./errors.ts"
@@ -73,6 +74,12 @@ export const execCommand = (project: Project) =>
             ? { event: (event) => (plain.event(event), appendFileSync(eventsFile, `${JSON.stringify(event)}\n`)) }
             : plain
         const session = yield* openSession(project, args, (text) => reporter.event({ type: "message", text }), { only: args.id })
+        // Registered on the store as a run is (a cluster job has no driver on this host that
+        // did it), so a gc neither deletes its inputs between planning and its stage lock nor
+        // starts while it runs.
+        yield* session.locks
+          .holdStoreForRun((gc) => reporter.event({ type: "message", text: `waiting for gc (${gc ? describeOwner(gc) : "unreadable holder"}) to finish with the store` }))
+          .pipe(Effect.mapError((e) => new CliFailure({ message: e.message })))
         const answer = yield* runTask(project, session, reporter, { type: "task", id: args.id, expect: Option.getOrUndefined(args.expect), force: args.force })
         send(answer)
         if (answer.type === "outcome") {

@@ -573,4 +573,21 @@ test("gc refuses while a run is registered on the store, even between its stages
   }
 })
 
+test("a cluster job's `exec` registers on the store: gc refuses while it runs, naming it", async () => {
+  const w = new Workspace({ n: 1, slowMs: 4000 })
+  try {
+    await w.run()
+    const job = w.cli(["exec", "square/0", "--force"])
+    const registered = () => existsSync(locksOf(w)) && readdirSync(locksOf(w)).some((f) => f.startsWith(`run-${hostname()}-${job.pid}-`))
+    await waitFor(registered, 30_000, "exec to register on the store")
+    const gc = await cli(w, ["gc"])
+    assert.is(gc.code, 1, gc.out)
+    assert.match(gc.out, new RegExp(`runs are in progress \\(run-${hostname()}-${job.pid}-1 \\(pid ${job.pid} on ${hostname()}\\)`))
+    assert.is(await job.done, 0, job.output())
+    assert.not.ok(registered(), "exec released its registration")
+  } finally {
+    w.dispose()
+  }
+})
+
 test.run()
