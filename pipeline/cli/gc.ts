@@ -1,5 +1,5 @@
 // `gc`: delete artifacts that no profile's current graph references, and the leftovers
-// of killed runs (temp dirs, failed logs, scratch state, abandoned Slurm jobs' events). It refuses, unless --force, when
+// of killed runs (temp dirs, failed logs, scratch state, finished or abandoned Slurm jobs' records and events). It refuses, unless --force, when
 // a profile cannot be planned (its artifacts would look unreferenced) or while a run or a
 // stage is using the store (it may use artifacts no profile gc planned references, e.g.
 // under another --config). It holds the store meanwhile, so a run started during gc waits
@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import type { Locks, StoreUsers } from "../lock.ts"
 import { describeOwner } from "../owner.ts"
 import type { Project } from "../project.ts"
-import { sweepAbandonedEvents } from "../slurm/jobs.ts"
+import { sweepAbandonedEvents, sweepFinishedJobRecords } from "../slurm/jobs.ts"
 import { CliFailure } from "./errors.ts"
 import { globalOptions, locksFor, openSession, storeFor } from "./session.ts"
 
@@ -58,7 +58,9 @@ export const gcCommand = (project: Project) =>
         }
         const swept = store.gc(keep, args.dryRun, locks)
         const { removed, bytes, tempDirs } = swept
-        const leaks = [...swept.leaks, ...sweepAbandonedEvents(store.root, args.dryRun, locks.timing.staleAfterMs)]
+        const finishedJobs = sweepFinishedJobRecords(store.root, (id, fp) => (store.isComplete(id, fp) ? store.readManifest(id, fp)?.finishedAt : undefined), args.dryRun)
+        // Events files are swept after the records: a finished job's events go with its record.
+        const leaks = [...swept.leaks, ...finishedJobs.paths, ...sweepAbandonedEvents(store.root, args.dryRun, locks.timing.staleAfterMs, finishedJobs.jobIds)]
         const verb = args.dryRun ? "would remove" : "removed"
         for (const r of tempDirs.restored) console.log(`${args.dryRun ? "would restore" : "restored"} ${r} (set aside by a --force run that was killed)`)
         for (const t of tempDirs.orphans) console.log(`${verb} .tmp/${t} (its process is gone)`)

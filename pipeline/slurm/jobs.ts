@@ -76,15 +76,41 @@ export const writeJobRecord = (storeRoot: string, record: JobRecord | JobClaim):
 
 export const removeJobRecord = (storeRoot: string, fingerprint: string): void => rmSync(jobRecordPath(storeRoot, fingerprint), { force: true })
 
+/**
+ * Records of jobs whose stage committed after they were submitted (or claimed): the job is
+ * over, and a driver started later finds the stage fresh, so nobody reads the record again;
+ * a driver killed before it saw the job end leaves it. A record made after the stage's commit
+ * (a --force rerun's job, maybe still running) is kept. Removed unless `dryRun`; paths
+ * relative to the store root.
+ */
+export const sweepFinishedJobRecords = (
+  storeRoot: string,
+  committedAt: (stage: string, fingerprint: string) => string | undefined,
+  dryRun: boolean,
+): { readonly paths: string[]; readonly jobIds: Set<string> } => {
+  const out: string[] = []
+  const jobIds = new Set<string>()
+  for (const r of listJobs(storeRoot)) {
+    const finished = committedAt(r.stage, r.fingerprint)
+    const made = isClaim(r) ? r.claimedAt : r.submittedAt
+    if (finished === undefined || Date.parse(finished) < Date.parse(made)) continue
+    const path = jobRecordPath(storeRoot, r.fingerprint)
+    out.push(relative(storeRoot, path).split(sep).join("/"))
+    if (!isClaim(r)) jobIds.add(r.jobId)
+    if (!dryRun) rmSync(path, { force: true })
+  }
+  return { paths: out.sort(), jobIds }
+}
+
 export const eventsDirOf = (storeRoot: string): string => join(slurmDir(storeRoot), "events")
 
 /**
  * The events files (`<job id>.jsonl`) of jobs no record names any more (cancelled with
  * their driver, dropped behind a failed upstream, or left by a driver that never came
- * back), quiet for `quietMs`: a job whose record is being written just now may already
+ * back, or finished: `finished`, from sweepFinishedJobRecords), quiet for `quietMs`: a job whose record is being written just now may already
  * have started appending. Removed unless `dryRun`; paths relative to the store root.
  */
-export const sweepAbandonedEvents = (storeRoot: string, dryRun: boolean, quietMs: number): string[] => {
+export const sweepAbandonedEvents = (storeRoot: string, dryRun: boolean, quietMs: number, finished: ReadonlySet<string> = new Set()): string[] => {
   const dir = eventsDirOf(storeRoot)
   let names: string[]
   try {
@@ -92,7 +118,8 @@ export const sweepAbandonedEvents = (storeRoot: string, dryRun: boolean, quietMs
   } catch {
     return []
   }
-  const recorded = new Set(listJobRecords(storeRoot).map((r) => r.jobId))
+  // Jobs sweepFinishedJobRecords dropped (or, in a dry run, would drop) count as unrecorded.
+  const recorded = new Set(listJobRecords(storeRoot).map((r) => r.jobId).filter((id) => !finished.has(id)))
   const out: string[] = []
   for (const name of names.sort()) {
     const m = /^(\d+)\.jsonl$/.exec(name)

@@ -341,6 +341,35 @@ test("gc removes the events files of abandoned Slurm jobs, not those of recorded
   }
 })
 
+test("gc removes the records (and events) of jobs whose stage committed after they were submitted; a --force rerun's later record stays", async () => {
+  const w = new Workspace({ n: 2 })
+  try {
+    await w.run()
+    const s = await w.session()
+    const store = join(w.root, "artifacts")
+    const events = join(store, ".slurm", "events")
+    mkdirSync(events, { recursive: true })
+    const [sq0, sq1] = [s.fps.get("square/0")!, s.fps.get("square/1")!]
+    const before = new Date(Date.parse(s.store.readManifest("square/0", sq0.fingerprint)!.startedAt) - 1000).toISOString()
+    // A driver killed before it saw job 601 end (the stage then committed); 602 is a --force rerun submitted since.
+    writeJobRecord(store, { jobId: "601", stage: "square/0", fingerprint: sq0.fingerprint, log: "x", submittedAt: before, driver: { host: "elsewhere", pid: 1 } })
+    writeJobRecord(store, { jobId: "602", stage: "square/1", fingerprint: sq1.fingerprint, log: "x", submittedAt: new Date(Date.now() + 1000).toISOString(), driver: { host: "elsewhere", pid: 1 } })
+    const old = new Date(Date.now() - 3600_000)
+    for (const job of ["601", "602"]) (writeFileSync(join(events, `${job}.jsonl`), "{}\n"), utimesSync(join(events, `${job}.jsonl`), old, old))
+    const dry = w.cli(["gc", "--dry-run"])
+    assert.is(await dry.done, 0, dry.output())
+    assert.match(dry.output(), `would remove .slurm/jobs/${sq0.fingerprint}.json`)
+    assert.match(dry.output(), "would remove .slurm/events/601.jsonl")
+    assert.equal(listJobRecords(store).map((r) => r.jobId).sort(), ["601", "602"], "a dry run removes nothing")
+    const gc = w.cli(["gc"])
+    assert.is(await gc.done, 0, gc.output())
+    assert.equal(listJobRecords(store).map((r) => r.jobId), ["602"])
+    assert.equal(readdirSync(events), ["602.jsonl"])
+  } finally {
+    w.dispose()
+  }
+})
+
 const available = slurmAvailable()
 if (!available.ok) {
   console.log(`  slurm.test.ts: skipping the cluster tests: ${available.reason} (CI starts a cluster with .ci/slurm/start.sh)`)
