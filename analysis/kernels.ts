@@ -150,12 +150,12 @@ export const KERNELS: readonly FuncSource[] = [dotTiles("f32"), dotTiles("f64"),
 const J_BLOCK = 16
 
 // The project's TypeScript libs (ES2023 + node) do not declare WebAssembly; this is the part used here.
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+export interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object) => { readonly exports: Record<string, unknown> }
 }
-const wasmApi = (): WasmApi => {
+export const wasmApi = (): WasmApi => {
   const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly
   if (!api) throw new Error("this JavaScript runtime has no WebAssembly")
   return api

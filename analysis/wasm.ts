@@ -50,6 +50,8 @@ const OPS: Record<string, readonly [number[], Imm, number?]> = {
   "f64x2.promote_low_f32x4": [[0xfd, 0x5f], "none"],
   "f32x4.add": [[0xfd, 0xe4], "none"], "f32x4.sub": [[0xfd, 0xe5], "none"], "f32x4.mul": [[0xfd, 0xe6], "none"],
   "f64x2.add": [[0xfd, 0xf0], "none"], "f64x2.sub": [[0xfd, 0xf1], "none"], "f64x2.mul": [[0xfd, 0xf2], "none"],
+  // Relaxed SIMD (Node 20: behind --experimental-wasm-relaxed-simd; on by default from V8 11.4).
+  "f32x4.relaxed_madd": [[0xfd, 0x105], "none"],
 }
 
 const uleb = (n: number): number[] => {

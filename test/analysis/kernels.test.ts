@@ -10,6 +10,7 @@ import { jointRows } from "../../analysis/matrix.ts"
 import { symmetricEigen } from "../../analysis/linalg.ts"
 import { closeAnalysisWorkers } from "../../analysis/pool.ts"
 import { assemble } from "../../analysis/wasm.ts"
+import { spawnSync } from "node:child_process"
 import { acts, gaussian, mul } from "./helpers.ts"
 
 const transposeOf = (a: Float64Array, r: number, c: number): Float64Array => {
@@ -32,6 +33,21 @@ test("the assembler builds a valid module and names what it cannot assemble", ()
   assert.throws(() => assemble([{ name: "f", params: [], body: "local.get $nope drop" }], { initialPages: 1, maxPages: 1 }), /f: unknown local \$nope/)
   assert.throws(() => assemble([{ name: "f", params: [], body: "block br $missing end" }], { initialPages: 1, maxPages: 1 }), /no enclosing block or loop named \$missing/)
   assert.throws(() => assemble([{ name: "f", params: [], body: "block" }], { initialPages: 1, maxPages: 1 }), /not closed/)
+})
+
+test("f32x4.relaxed_madd assembles to a module that computes a*b+c (run where relaxed SIMD is on)", () => {
+  const script = `
+    import { assemble } from ${JSON.stringify(new URL("../../analysis/wasm.ts", import.meta.url).href)}
+    const m = new WebAssembly.Instance(new WebAssembly.Module(assemble([{ name: "madd", params: [["p", "i32"]], body:
+      "local.get $p local.get $p v128.load local.get $p v128.load offset=16 local.get $p v128.load offset=32 f32x4.relaxed_madd v128.store offset=48" }],
+      { initialPages: 1, maxPages: 1 }))).exports
+    const f = new Float32Array(m.memory.buffer, 0, 16)
+    f.set([1, 2, 3, -4, 5, 6, 0.5, 8, 10, 20, 30, 40])
+    m.madd(0)
+    console.log(JSON.stringify(Array.from(f.subarray(12))))`
+  const child = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" })
+  assert.is(child.status, 0, child.stderr)
+  assert.equal(JSON.parse(child.stdout), [15, 32, 31.5, 8])
 })
 
 test("shiftedGram (float32 SIMD tiles, Float64 chunk sums) matches a Float64 loop on its upper triangle: odd sizes, a column range, rows far from zero", () => {
