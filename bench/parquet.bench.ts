@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { createRequire } from "node:module"
 import { Rng } from "../lib/random.ts"
 import { neuronColumn, readActivationTable, writeActivationTable, type WriteOptions } from "../analysis/parquet.ts"
+import { median } from "./median.ts"
 
 interface ParquetJsWriter { appendRow(row: Record<string, number>): Promise<void>; close(): Promise<void> }
 interface ParquetJs {
@@ -24,10 +25,6 @@ const table = (neurons: number, rows: number) => {
   return { neurons, rows, data, image: new Int32Array(rows).map((_, r) => r >> 6), y: new Int32Array(rows).map((_, r) => (r >> 3) & 7), x: new Int32Array(rows).map((_, r) => r & 7), metadata: { bench: "1" } }
 }
 
-const median = (v: readonly number[]): number => {
-  const s = [...v].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 export default async function (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "transfusion-parquet-bench-"))

@@ -13,6 +13,7 @@ import { statusOf } from "../pipeline/status.ts"
 import { selectNodes } from "../pipeline/graph.ts"
 import { localScheduler } from "../pipeline/scheduler.ts"
 import { inlineExecutor } from "../pipeline/executors/local.ts"
+import { median } from "./median.ts"
 
 const REPS = 5
 
@@ -26,7 +27,6 @@ const best = async (n: number, f: () => Promise<unknown>) => {
   for (let i = 0; i < n; i++) m = Math.min(m, await time(f))
   return m
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const load = () => loadavg().map((l) => l.toFixed(1)).join(" ")
 
 export default async function (): Promise<void> {

@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assemble, type FuncSource, type ValType } from "../analysis/wasm.ts"
 import { wasmApi, type WasmMemory } from "../analysis/kernels.ts"
+import { median } from "./median.ts"
 
 const MR = 4, NR = 8
 
@@ -87,7 +88,7 @@ const measureInChild = async (shapes: [number, number, number][], reps: number):
         run()
         ms.push(performance.now() - t0)
       }
-      return [...ms].sort((x, y) => x - y)[Math.floor(reps / 2)]!
+      return median(ms)
     }
     const gf = (ms: number) => (2 * m * n * k) / (ms * 1e6)
     // The wasm backend computes inside the op call, so the timed part excludes reading the result.

@@ -14,6 +14,7 @@ import { Rng } from "../lib/random.ts"
 import { svcca } from "../analysis/cca.ts"
 import { closeAnalysisWorkers } from "../analysis/pool.ts"
 import { toSharedFloat32 } from "../analysis/covariance.ts"
+import { median } from "./median.ts"
 
 // Two layers sharing a planted subspace of a quarter of their neurons, plus independent noise.
 const layerPair = (d: number, m: number): [Float32Array, Float32Array] => {
@@ -75,10 +76,6 @@ class NumpyReference {
   }
 }
 
-const median = (v: readonly number[]): number => {
-  const s = [...v].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 const f3 = (v: number): string => v.toFixed(3)
 
 export default async function (): Promise<void> {
