@@ -13,7 +13,7 @@ import { spawn } from "node:child_process"
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import { childrenOf, processesWhere, waitFor } from "../pipeline/workspace.ts"
+import { childrenOf, processesRunningFrom, waitFor } from "../pipeline/workspace.ts"
 import { cli, compareStores, copyProject, localMicroWork, removeAtExit, sharedLocalMicro } from "./project.ts"
 
 const KILLS = 20
@@ -74,7 +74,6 @@ test(`micro: kill -9 of the driver or a worker at ${KILLS} seeded moments while 
   const lengths = [...subgraph].map((id) => (JSON.parse(readFileSync(join(refStore, id, fingerprintOf.get(id)!, "manifest.json"), "utf8")) as { durationMs: number }).durationMs).sort((a, b) => a - b)
   const stageMs = lengths[lengths.length >> 1]!
   /** Live processes started from this campaign's project copy (drivers and their workers). */
-  const campaignProcesses = (): number[] => processesWhere((p) => p.pid !== process.pid && p.state !== "Z" && p.cmdline.includes(work))
   const rng = new Rng(SEED)
   const tmp = join(store, ".tmp")
   const points: string[] = []
@@ -137,7 +136,7 @@ test(`micro: kill -9 of the driver or a worker at ${KILLS} seeded moments while 
     await exited
     // A killed driver's workers are re-parented, so they are found by the project copy they
     // run from; they notice the driver is gone and stop.
-    await waitFor(() => campaignProcesses().length === 0, 60_000, "the killed run's workers to exit")
+    await waitFor(() => processesRunningFrom(work).length === 0, 60_000, "the killed run's workers to exit")
     const v = cli(work, "verify")
     assert.is(v.code, 0, `after round ${k + 1}: ${v.out}`)
     assert.match(v.out, / 0 problem\(s\)/)
@@ -148,7 +147,7 @@ test(`micro: kill -9 of the driver or a worker at ${KILLS} seeded moments while 
   }
   const last = cli(work, "run", "--profile", "micro", "--jobs", "2")
   assert.is(last.code, 0, last.out.slice(-3000))
-  await waitFor(() => campaignProcesses().length === 0, 60_000, "the final run's workers to exit")
+  await waitFor(() => processesRunningFrom(work).length === 0, 60_000, "the final run's workers to exit")
   // A later run passes (it reruns nothing and removes the temp dirs of killed processes).
   const later = cli(work, "run", "--profile", "micro", "--jobs", "2")
   assert.is(later.code, 0, later.out.slice(-3000))

@@ -9,7 +9,7 @@ import * as assert from "uvu/assert"
 import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { Rng } from "../../lib/random.ts"
-import { childrenOf, processesWhere, Workspace, waitFor } from "./workspace.ts"
+import { childrenOf, processesRunningFrom, Workspace, waitFor } from "./workspace.ts"
 
 const KILLS = 8
 const N = 8
@@ -24,7 +24,6 @@ test(`kill -9 of the driver or a worker at ${KILLS} seeded moments: the store st
   const w = new Workspace({ n: N, slowMs: 3000 })
   const rng = new Rng("fault-campaign")
   const tmp = join(w.root, "artifacts", ".tmp")
-  const workspaceProcesses = (): number[] => processesWhere((p) => p.pid !== process.pid && p.state !== "Z" && p.cmdline.includes(w.root))
   const points: string[] = []
   let reruns = 0
   try {
@@ -39,7 +38,7 @@ test(`kill -9 of the driver or a worker at ${KILLS} seeded moments: the store st
       await new Promise((r) => setTimeout(r, delay))
       const workers = childrenOf(driver.pid!)
       // What the wait after the kill looks for: this round's processes, found by workspace.
-      const found = workspaceProcesses()
+      const found = processesRunningFrom(w.root)
       assert.ok(workers.every((pid) => found.includes(pid)), `workers ${workers} are among the workspace's processes ${found}`)
       const killWorker = workers.length > 0 && rng.next() < 0.5
       const victim = killWorker ? workers[rng.int(workers.length)]! : driver.pid!
@@ -62,7 +61,7 @@ test(`kill -9 of the driver or a worker at ${KILLS} seeded moments: the store st
       await driver.done
       // Orphaned workers notice their driver is gone and remove their temp dirs. A dead
       // driver's workers are re-parented, so they are found by the workspace they run in.
-      await waitFor(() => workspaceProcesses().length === 0, 30_000, "workers to exit")
+      await waitFor(() => processesRunningFrom(w.root).length === 0, 30_000, "workers to exit")
       points.push(`kill ${k + 1}: ${killWorker ? "a worker" : "the driver"} after ${(delay / 1000).toFixed(1)} s; in flight: ${inFlight.join(", ") || "nothing"}`)
       assert.equal(s.store.verify(), [], `after kill ${k + 1}`)
       const ran = w.takeRuns()

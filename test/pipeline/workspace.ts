@@ -151,3 +151,10 @@ export const processesWhere = (keep: (p: { pid: number; ppid: number; state: str
 
 /** Processes whose parent is `pid`. */
 export const childrenOf = (pid: number): number[] => processesWhere((p) => p.ppid === pid)
+
+/**
+ * Live processes (other than this one) whose command line names `dir`: a killed driver's
+ * workers, re-parented and no longer its children, are found by the project copy they run from.
+ */
+export const processesRunningFrom = (dir: string): number[] =>
+  processesWhere((p) => p.pid !== process.pid && p.state !== "Z" && p.cmdline.includes(dir))
