@@ -58,7 +58,7 @@ export const gcCommand = (project: Project) =>
         }
         const swept = store.gc(keep, args.dryRun, locks)
         const { removed, bytes, tempDirs } = swept
-        const finishedJobs = sweepFinishedJobRecords(store.root, (id, fp) => (store.isComplete(id, fp) ? store.readManifest(id, fp)?.finishedAt : undefined), args.dryRun)
+        const finishedJobs = sweepFinishedJobRecords(store.root, (id, fp) => store.readManifest(id, fp)?.finishedAt, args.dryRun)
         // Events files are swept after the records: a finished job's events go with its record.
         const leaks = [...swept.leaks, ...finishedJobs.paths, ...sweepAbandonedEvents(store.root, args.dryRun, locks.timing.staleAfterMs, finishedJobs.jobIds)]
         const verb = args.dryRun ? "would remove" : "removed"
