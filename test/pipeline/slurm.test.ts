@@ -10,6 +10,7 @@ import { dirname, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { Fingerprinted } from "../../pipeline/fingerprint.ts"
 import type { StageEvent } from "../../pipeline/events.ts"
+import type { Session } from "../../pipeline/cli/session.ts"
 import { batchScript, jobComment, sbatchFlags } from "../../pipeline/slurm/batch.ts"
 import { slurmAvailable, slurmCommands, type JobInfo, type SlurmCommands } from "../../pipeline/slurm/commands.ts"
 import { jobLogPath, jobLogPattern, listJobRecords, listJobs, writeJobRecord } from "../../pipeline/slurm/jobs.ts"
@@ -315,14 +316,22 @@ test("simulated cluster: a driver killed between sbatch and the record write lea
   }
 })
 
-test("gc removes the events files of abandoned Slurm jobs, not those of recorded jobs or of a job whose record is being written", async () => {
-  const w = new Workspace({ n: 1 })
+/** A toy workspace after one local run, its store and the store's (created) Slurm events folder, disposed after `body`. */
+const afterRunWithEvents = async (n: number, body: (w: Workspace, s: Session, store: string, events: string) => Promise<void>): Promise<void> => {
+  const w = new Workspace({ n })
   try {
     await w.run()
-    const s = await w.session()
     const store = join(w.root, "artifacts")
     const events = join(store, ".slurm", "events")
     mkdirSync(events, { recursive: true })
+    await body(w, await w.session(), store, events)
+  } finally {
+    w.dispose()
+  }
+}
+
+test("gc removes the events files of abandoned Slurm jobs, not those of recorded jobs or of a job whose record is being written", () =>
+  afterRunWithEvents(1, async (w, s, store, events) => {
     const old = new Date(Date.now() - 3600_000)
     for (const job of ["555", "556", "557"]) writeFileSync(join(events, `${job}.jsonl`), `{"type":"message","text":"job ${job}"}\n`)
     for (const job of ["555", "556"]) utimesSync(join(events, `${job}.jsonl`), old, old)
@@ -336,19 +345,11 @@ test("gc removes the events files of abandoned Slurm jobs, not those of recorded
     assert.is(await gc.done, 0, gc.output())
     assert.match(gc.output(), "removed .slurm/events/555.jsonl")
     assert.equal(readdirSync(events).sort(), ["556.jsonl", "557.jsonl"])
-  } finally {
-    w.dispose()
-  }
-})
+  }),
+)
 
-test("gc removes the records (and events) of jobs whose stage committed after they were submitted; a --force rerun's later record stays", async () => {
-  const w = new Workspace({ n: 2 })
-  try {
-    await w.run()
-    const s = await w.session()
-    const store = join(w.root, "artifacts")
-    const events = join(store, ".slurm", "events")
-    mkdirSync(events, { recursive: true })
+test("gc removes the records (and events) of jobs whose stage committed after they were submitted; a --force rerun's later record stays", () =>
+  afterRunWithEvents(2, async (w, s, store, events) => {
     const [sq0, sq1] = [s.fps.get("square/0")!, s.fps.get("square/1")!]
     const before = new Date(Date.parse(s.store.readManifest("square/0", sq0.fingerprint)!.startedAt) - 1000).toISOString()
     // A driver killed before it saw job 601 end (the stage then committed); 602 is a --force rerun submitted since.
@@ -365,10 +366,8 @@ test("gc removes the records (and events) of jobs whose stage committed after th
     assert.is(await gc.done, 0, gc.output())
     assert.equal(listJobRecords(store).map((r) => r.jobId), ["602"])
     assert.equal(readdirSync(events), ["602.jsonl"])
-  } finally {
-    w.dispose()
-  }
-})
+  }),
+)
 
 const available = slurmAvailable()
 if (!available.ok) {
