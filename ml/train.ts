@@ -13,13 +13,13 @@
 // prediction and metrics in ml/evaluate.ts; this module re-exports them for its callers.
 
 import * as tf from "@tensorflow/tfjs-core"
+import * as Schema from "effect/Schema"
 import type { LayersModel } from "@tensorflow/tfjs-layers"
 import { Rng } from "../lib/random.ts"
-import type { Batch, ImageSet } from "../data/imageset.ts"
-import { loadCheckpoint, newestReadableCheckpoint, saveCheckpoint } from "./checkpoint.ts"
-import * as Schema from "effect/Schema"
 import { JsonNumber } from "../lib/json-number.ts"
 import { describeParseError } from "../pipeline/schema-errors.ts"
+import type { Batch, ImageSet } from "../data/imageset.ts"
+import { loadCheckpoint, newestReadableCheckpoint, saveCheckpoint } from "./checkpoint.ts"
 import { CurvePointSchema, type CurvePoint } from "./metrics.ts"
 import { checkInputSize, checkTaskMatches, cropAndResize, flipHorizontally, randomResizedCropBox, taskLoss, toInputTensor, UNIT, type Normalisation, type RandomResizedCrop, type Task } from "./task.ts"
 import { CONSTANT_RATE, learningRateAt, Optimizer, type LearningRateSchedule, type OptimizerConfig } from "./optimizer.ts"
