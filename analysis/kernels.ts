@@ -14,7 +14,7 @@
 // products (and correct for the exact mean afterwards), so there is no cancellation.
 // Tested against naive Float64 loops in test/analysis/kernels.test.ts.
 import { hhAccumulate, rotations, tred2Rank2, tred2Symv } from "./eigen-kernels.ts"
-import { assemble, type FuncSource, type ValType } from "./wasm.ts"
+import { assemble, wasmApi, type FuncSource, type ValType, type WasmMemory } from "./wasm.ts"
 
 /** Rows are packed in groups of 4 (interleaved by 16-byte vectors); tiles are 2 rows x 4 rows. */
 export const GROUP = 4
@@ -148,18 +148,6 @@ export const KERNELS: readonly FuncSource[] = [dotTiles("f32"), dotTiles("f64"),
 
 /** Row groups per block of the j loop: 16 groups of 4 rows x CHUNK floats (64 KiB) stay in L2 while every i row streams past. */
 const J_BLOCK = 16
-
-// The project's TypeScript libs (ES2023 + node) do not declare WebAssembly; this is the part used here.
-export interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object
-  Instance: new (module: object) => { readonly exports: Record<string, unknown> }
-}
-export const wasmApi = (): WasmApi => {
-  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly
-  if (!api) throw new Error("this JavaScript runtime has no WebAssembly")
-  return api
-}
 
 export interface Kernels {
   readonly memory: WasmMemory

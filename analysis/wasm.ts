@@ -2,11 +2,25 @@
 // (analysis/kernels.ts), so the kernels are reviewable source rather than a binary blob
 // and need no compiler toolchain. Bodies are linear (not folded) instruction lists:
 // `local.get $a  v128.load offset=16  f32x4.add ...`, with named locals, named or
-// numbered block/loop labels, `;;` comments. One module: an exported memory and the
-// exported functions; no imports, globals or tables.
+// numbered block/loop labels, `;;` comments. One module: its memory (exported, or imported
+// as env.memory to work on another module's heap) and the exported functions; no other
+// imports, no globals or tables.
 //
 // Only the opcodes below are known; anything else is an error naming the token, and
 // WebAssembly.validate/compile checks the rest (types, stack shapes).
+
+// The project's TypeScript libs (ES2023 + node) do not declare WebAssembly; this is the part used here.
+export interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object
+  Instance: new (module: object, imports?: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> }
+  validate(bytes: Uint8Array): boolean
+}
+export const wasmApi = (): WasmApi => {
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly
+  if (!api) throw new Error("this JavaScript runtime has no WebAssembly")
+  return api
+}
 
 export type ValType = "i32" | "i64" | "f32" | "f64" | "v128"
 
@@ -48,7 +62,7 @@ const OPS: Record<string, readonly [number[], Imm, number?]> = {
   "f32x4.splat": [[0xfd, 0x13], "none"], "f64x2.splat": [[0xfd, 0x14], "none"],
   "f32x4.extract_lane": [[0xfd, 0x1f], "lane"], "f64x2.extract_lane": [[0xfd, 0x21], "lane"],
   "f64x2.promote_low_f32x4": [[0xfd, 0x5f], "none"],
-  "f32x4.add": [[0xfd, 0xe4], "none"], "f32x4.sub": [[0xfd, 0xe5], "none"], "f32x4.mul": [[0xfd, 0xe6], "none"],
+  "f32x4.sqrt": [[0xfd, 0xe3], "none"], "f32x4.add": [[0xfd, 0xe4], "none"], "f32x4.sub": [[0xfd, 0xe5], "none"], "f32x4.mul": [[0xfd, 0xe6], "none"], "f32x4.div": [[0xfd, 0xe7], "none"],
   "f64x2.add": [[0xfd, 0xf0], "none"], "f64x2.sub": [[0xfd, 0xf1], "none"], "f64x2.mul": [[0xfd, 0xf2], "none"],
   // Relaxed SIMD (Node 20: behind --experimental-wasm-relaxed-simd; on by default from V8 11.4).
   "f32x4.relaxed_madd": [[0xfd, 0x105], "none"],
@@ -178,16 +192,25 @@ const assembleBody = (f: FuncSource, funcIndex: ReadonlyMap<string, number>): nu
   return [...uleb(body.length), ...body]
 }
 
-/** Binary module exporting `memory` (initial pages of 64 KiB, growable to maxPages) and every function by name. */
-export const assemble = (funcs: readonly FuncSource[], memory: { initialPages: number; maxPages: number }): Uint8Array => {
+/**
+ * Binary module with every function exported by name and either its own exported `memory`
+ * (initial pages of 64 KiB, growable to maxPages) or, with `{ imported: true }`, the
+ * instantiator's `env.memory` (no maximum declared, so any non-shared memory fits).
+ */
+export const assemble = (funcs: readonly FuncSource[], memory: { initialPages: number; maxPages: number } | { imported: true }): Uint8Array => {
   const funcIndex = new Map(funcs.map((f, i) => [f.name, i]))
   const types = funcs.map((f) => [0x60, ...vec(f.params.map(([, t]) => [VALTYPE[t]])), ...vec(f.result ? [[VALTYPE[f.result]]] : [])])
+  const fnExports = funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)])
+  const memorySections = "imported" in memory
+    ? [...section(2, vec([[...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]]))]
+    : []
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
+    ...memorySections,
     ...section(3, vec(funcs.map((_, i) => uleb(i)))),
-    ...section(5, vec([[0x01, ...uleb(memory.initialPages), ...uleb(memory.maxPages)]])),
-    ...section(7, vec([[...str("memory"), 0x02, 0x00], ...funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)])])),
+    ...("imported" in memory ? [] : section(5, vec([[0x01, ...uleb(memory.initialPages), ...uleb(memory.maxPages)]]))),
+    ...section(7, vec("imported" in memory ? fnExports : [[...str("memory"), 0x02, 0x00], ...fnExports])),
     ...section(10, vec(funcs.map((f) => assembleBody(f, funcIndex)))),
   ]
   return Uint8Array.from(bytes)

@@ -9,8 +9,7 @@
 // Options: --shapes 256x576x64,1024x288x32,4096x800x64,1024x1152x128 --reps 7
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { assemble, type FuncSource, type ValType } from "../analysis/wasm.ts"
-import { wasmApi, type WasmMemory } from "../analysis/kernels.ts"
+import { assemble, wasmApi, type FuncSource, type ValType, type WasmMemory } from "../analysis/wasm.ts"
 import { median } from "./median.ts"
 
 const MR = 4, NR = 8

@@ -12,6 +12,7 @@
 import { availableParallelism } from "node:os"
 import * as tf from "@tensorflow/tfjs-core"
 import { registerWasmKernels } from "./kernels/register.ts"
+import { describeFmaSupport } from "./kernels/fma-support.ts"
 import { BACKEND_REQUESTS, describeAdapter, gpuDeviceIndex, packageVersion, type AdapterIdentity, type BackendRequest } from "./backend-names.ts"
 import { adapterIdentity, missingVulkanDriver, probeWebgpuAdapter } from "./webgpu-probe.ts"
 
@@ -31,8 +32,7 @@ export interface BackendInfo {
 }
 
 /** Bump when a kernel in ml/kernels/ changes what it computes (even in rounding). */
-export const TRANSFUSION_KERNELS_VERSION = "1"
-
+export const TRANSFUSION_KERNELS_VERSION = "2"
 
 // A module name held in a variable keeps tsc and bundlers from resolving an optional package.
 const importOptional = async (name: string): Promise<Record<string, unknown>> => (await import(name)) as Record<string, unknown>
@@ -67,6 +67,7 @@ const tryWasm: Attempt = async () => {
   versions["@tensorflow/tfjs-backend-wasm"] = wasm.version_wasm
   versions["wasm-simd"] = String(tf.env().getBool("WASM_HAS_SIMD_SUPPORT"))
   versions["transfusion-kernels"] = `${TRANSFUSION_KERNELS_VERSION}:${kernels.join(",")}`
+  versions["wasm-fma"] = describeFmaSupport()
   return { name: "wasm", versions, threads: wasm.getThreadsCount() }
 }
 

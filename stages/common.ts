@@ -8,6 +8,7 @@ import { join } from "node:path"
 import { StageFailure, type StageContext, type Upstream } from "../pipeline/stage.ts"
 import { describeParseError } from "../pipeline/schema-errors.ts"
 import { BACKEND_REQUESTS, describeAdapter, packageDir, packageVersion, type BackendRequest } from "../ml/backend-names.ts"
+import { describeFmaSupport } from "../ml/kernels/fma-support.ts"
 import { probeWebgpuAdapter } from "../ml/webgpu-probe.ts"
 
 /** Runs a stage body written as async code; errors become StageFailures with their message. */
@@ -111,6 +112,8 @@ const resolvePlannedBackend = (request: BackendRequest): Record<string, string> 
       : request
   const pkgs = ["@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", ...PACKAGES[name]]
   const record: Record<string, string> = { backend: name, ...Object.fromEntries(pkgs.map((p) => [p, packageVersion(p) ?? "missing"])) }
+  // Fused and unfused multiply-adds round differently (ml/kernels/fma-gemm.ts).
+  if (name === "wasm") record["wasm-fma"] = describeFmaSupport()
   if (name === "webgpu") {
     const planned = plannedAdapter()
     record.adapter = planned.adapter ? describeAdapter(planned.adapter) : `unavailable: ${planned.unavailable}`
@@ -129,6 +132,9 @@ export const useBackend = async (request: BackendRequest, ctx: StageContext<unkn
   const info = await selectBackend(planned.backend as BackendRequest)
   if (planned.adapter !== undefined && info.adapter !== undefined && describeAdapter(info.adapter) !== planned.adapter) {
     throw new Error(`the plan was fingerprinted for adapter ${planned.adapter} but this process opened ${describeAdapter(info.adapter)}`)
+  }
+  if (planned["wasm-fma"] !== undefined && info.versions["wasm-fma"] !== planned["wasm-fma"]) {
+    throw new Error(`the plan was fingerprinted for wasm FMA kernels "${planned["wasm-fma"]}" but this process has "${info.versions["wasm-fma"]}" (is TRANSFUSION_WASM_FMA set differently for the workers?)`)
   }
   ctx.log(`backend ${formatBackend(info)}`)
   for (const skipped of info.skipped ?? []) ctx.log(`  not used: ${skipped}`)

@@ -156,7 +156,6 @@ const conv1x1BackpropInput = (backend: WasmBackendLike, dy: TensorInfo, filter: 
 /**
  * out[a, b, co, ci] = w[kh-1-a, kw-1-b, ci, co], written straight into the wasm heap.
  * wasm's Reverse kernel took 40 ms on a 5x5x128x256 filter; this loop takes about 1 ms.
- * The (ci, co) transpose goes in 32 x 32 tiles so that reads and writes both stay in cache.
  */
 export const rotateFilter = (backend: WasmBackendLike, filter: TensorInfo): TensorInfo => {
   const [kh, kw, ci, co] = filter.shape as [number, number, number, number]
@@ -164,21 +163,31 @@ export const rotateFilter = (backend: WasmBackendLike, filter: TensorInfo): Tens
   // Views after makeOutput: allocating may grow (and detach) the heap.
   const src = backend.typedArrayFromHeap(filter) as Float32Array
   const dst = backend.typedArrayFromHeap(out) as Float32Array
+  rotateInto(new Float32Array(src.buffer), src.byteOffset >> 2, dst.byteOffset >> 2, kh, kw, ci, co, ci)
+  return out
+}
+
+/**
+ * The rotation on a heap view: the [kh, kw, ci, co] filter at float index `src` into rows of
+ * `ld` >= ci floats from float index `dst` ([kh, kw, co, ld], zeros past ci). The (ci, co)
+ * transpose goes in 32 x 32 tiles so that reads and writes both stay in cache.
+ */
+export const rotateInto = (heap: Float32Array, src: number, dst: number, kh: number, kw: number, ci: number, co: number, ld: number): void => {
   const taps = kh * kw, plane = ci * co, tile = 32
+  if (ld !== ci) heap.fill(0, dst, dst + taps * co * ld)
   for (let t = 0; t < taps; t++) {
-    const s0 = (taps - 1 - t) * plane, d0 = t * plane
+    const s0 = src + (taps - 1 - t) * plane, d0 = dst + t * co * ld
     for (let i0 = 0; i0 < ci; i0 += tile) {
       const i1 = Math.min(i0 + tile, ci)
       for (let o0 = 0; o0 < co; o0 += tile) {
         const o1 = Math.min(o0 + tile, co)
         for (let i = i0; i < i1; i++) {
           const si = s0 + i * co
-          for (let o = o0; o < o1; o++) dst[d0 + o * ci + i] = src[si + o]!
+          for (let o = o0; o < o1; o++) heap[d0 + o * ld + i] = heap[si + o]!
         }
       }
     }
   }
-  return out
 }
 
 export type Conv2DBackpropFilterPad = "valid" | "same" | number | backend_util.ExplicitPadding

@@ -1,9 +1,12 @@
 // Backend selection: what "auto" picks here, what it refuses, and idempotence.
 import { test } from "uvu"
 import * as assert from "uvu/assert"
+import { spawnSync } from "node:child_process"
 import { createRequire } from "node:module"
+import { fileURLToPath } from "node:url"
 import * as tf from "@tensorflow/tfjs-core"
 import { describeAdapter } from "../../ml/backend-names.ts"
+import { describeFmaSupport } from "../../ml/kernels/fma-support.ts"
 import { probeWebgpuAdapter } from "../../ml/webgpu-probe.ts"
 import { plannedBackend } from "../../stages/common.ts"
 import { describeBackend, formatBackend, selectBackend } from "../../ml/backend.ts"
@@ -46,8 +49,26 @@ test("the planned backend names webgpu's adapter and versions, probed without cr
   for (const pkg of ["@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-webgpu", "webgpu"]) assert.ok(planned[pkg] && planned[pkg] !== "missing", pkg)
   const probe = probeWebgpuAdapter()
   assert.is(planned.adapter, "adapter" in probe ? describeAdapter(probe.adapter) : `unavailable: ${probe.unavailable}`)
-  // wasm's record is what it was before webgpu existed (its fingerprints did not change)
-  assert.equal(Object.keys(plannedBackend("wasm")), ["backend", "@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-wasm"])
+  // wasm's record has no adapter; it names how its FMA convolutions round (fused and unfused differ)
+  assert.equal(Object.keys(plannedBackend("wasm")), ["backend", "@tensorflow/tfjs-core", "@tensorflow/tfjs-layers", "@tensorflow/tfjs-backend-wasm", "wasm-fma"])
+  assert.is(plannedBackend("wasm")["wasm-fma"], describeFmaSupport())
+})
+
+test("TRANSFUSION_WASM_FMA=0: the plan and the backend record the XNNPACK convolutions, and both agree", () => {
+  const script = `
+    import { plannedBackend } from "./stages/common.ts"
+    import { selectBackend } from "./ml/backend.ts"
+    const info = await selectBackend("wasm")
+    console.log(JSON.stringify({ planned: plannedBackend("wasm")["wasm-fma"], selected: info.versions["wasm-fma"], kernels: info.versions["transfusion-kernels"] }))`
+  const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8", env: { ...process.env, TRANSFUSION_WASM_FMA: "0" } })
+  assert.is(child.status, 0, child.stderr)
+  const out = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { planned: string; selected: string; kernels: string }
+  assert.is(out.planned, "off (TRANSFUSION_WASM_FMA=0)")
+  assert.is(out.selected, out.planned)
+  // XNNPACK's own Conv2D stays; the gradients are the XNNPACK forms
+  assert.not.ok(out.kernels.includes("Conv2D,"), out.kernels)
+  assert.ok(out.kernels.includes("Conv2DBackpropFilter"), out.kernels)
+  assert.ok(describeFmaSupport() !== out.planned, "this process itself runs the FMA kernels")
 })
 
 test("selectBackend is idempotent and describeBackend reports the selection", async () => {

@@ -1,11 +1,14 @@
-// The wasm conv-gradient kernels (ml/kernels/) against two independent references:
-// tfjs's own cpu backend, and central finite differences of a float64 convolution
-// written here from the definition.
+// The wasm convolution kernels (ml/kernels/) against two independent references: tfjs's
+// own cpu backend, and central finite differences of a float64 convolution written here
+// from the definition. Both convolution sets run: the FMA tile kernels (the default where
+// relaxed SIMD runs) and the XNNPACK forms (the fallback).
 import { test } from "uvu"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-backend-cpu"
 import { selectBackend } from "../../ml/backend.ts"
+import { registerWasmKernels, type ConvKernels } from "../../ml/kernels/register.ts"
+import { fmaSupport } from "../../ml/kernels/fma-support.ts"
 import { Rng } from "../../lib/random.ts"
 import { convCases as cases, geometry, maxAbsDiff, randomArray, type Case, type Pad, type Shape4 } from "./fixtures/conv-cases.ts"
 
@@ -37,66 +40,100 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return s
 }
 
-const runGradKernels = (c: Case, x: Float32Array, xs: Shape4, w: Float32Array, ws: Shape4, dy: Float32Array, ys: Shape4): { dW: Float32Array; dX: Float32Array } =>
+const runConvKernels = (c: Case, x: Float32Array, xs: Shape4, w: Float32Array, ws: Shape4, dy: Float32Array, ys: Shape4): { y: Float32Array; dW: Float32Array; dX: Float32Array } =>
   tf.tidy(() => {
     const xt = tf.tensor4d(x, xs), wt = tf.tensor4d(w, ws), dyt = tf.tensor4d(dy, ys)
+    const y = tf.engine().runKernel("Conv2D", { x: xt, filter: wt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", dilations: 1 }) as tf.Tensor
     const dW = tf.engine().runKernel("Conv2DBackpropFilter", { x: xt, dy: dyt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", filterShape: ws }) as tf.Tensor
     const dX = tf.engine().runKernel("Conv2DBackpropInput", { dy: dyt, filter: wt }, { strides: c.s, pad: c.pad, dataFormat: "NHWC", inputShape: xs }) as tf.Tensor
-    return { dW: dW.dataSync() as Float32Array, dX: dX.dataSync() as Float32Array }
+    return { y: y.dataSync() as Float32Array, dW: dW.dataSync() as Float32Array, dX: dX.dataSync() as Float32Array }
   })
 
-test("setup: wasm backend with the transfusion kernels", async () => {
+test("setup: wasm backend with the transfusion kernels, FMA convolutions on this Node", async () => {
   const info = await selectBackend("wasm")
   assert.is(info.name, "wasm")
   assert.ok(info.versions["transfusion-kernels"]?.includes("Conv2DBackpropFilter"))
+  // Node 20 has relaxed SIMD behind a flag the kernels turn on; without it the FMA set would go untested.
+  assert.ok("mode" in fmaSupport(), `relaxed SIMD unavailable: ${JSON.stringify(fmaSupport())}`)
+  assert.is(info.versions["wasm-fma"], (fmaSupport() as { mode: string }).mode)
 })
 
-test("Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend (k 1/3/5/7, stride 1/2, same/valid, odd sizes)", async () => {
-  const rng = new Rng("kernels-vs-cpu")
-  for (const c of cases) {
-    const ci = 3, co = 4
-    const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
-    const ys: Shape4 = [2, geometry(c.h, c.k, c.s, c.pad).out, geometry(c.w, c.k, c.s, c.pad).out, co]
-    const x = randomArray(xs.reduce((a, b) => a * b), rng), w = randomArray(ws.reduce((a, b) => a * b), rng), dy = randomArray(ys.reduce((a, b) => a * b), rng)
-    await tf.setBackend("wasm")
-    const onWasm = runGradKernels(c, x, xs, w, ws, dy, ys)
-    await tf.setBackend("cpu")
-    const onCpu = runGradKernels(c, x, xs, w, ws, dy, ys)
-    await tf.setBackend("wasm")
-    const dw = maxAbsDiff(onWasm.dW, onCpu.dW), dx = maxAbsDiff(onWasm.dX, onCpu.dX)
-    assert.ok(dw < 1e-4, `dW differs by ${dw} for ${JSON.stringify(c)}`)
-    assert.ok(dx < 1e-4, `dX differs by ${dx} for ${JSON.stringify(c)}`)
-  }
-})
+// Channel pairs: multiples of 8, of 4 only, and neither (the kernels pad to 4 and tile by 8 and 4).
+const CHANNELS: ReadonlyArray<readonly [number, number]> = [[3, 4], [5, 6], [8, 16], [13, 9], [2, 12]]
 
-test("wasm conv gradients equal central finite differences of a float64 reference conv", async () => {
-  await tf.setBackend("wasm")
-  const rng = new Rng("kernels-vs-fd")
-  const h = 1e-3
-  for (const c of cases) {
-    const ci = 2, co = 3
-    const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
-    const x32 = randomArray(xs.reduce((a, b) => a * b), rng), w32 = randomArray(ws.reduce((a, b) => a * b), rng)
-    const x = Float64Array.from(x32), w = Float64Array.from(w32)
-    const { y, ys } = conv2dReference(x, xs, w, ws, c.s, c.pad)
-    const dy = randomArray(y.length, rng)
-    // L(x, w) = <conv(x, w), dy>; its gradients are exactly what the kernels compute.
-    const loss = (xv: Float64Array, wv: Float64Array) => dot(conv2dReference(xv, xs, wv, ws, c.s, c.pad).y, dy)
-    const got = runGradKernels(c, x32, xs, w32, ws, dy, ys)
-    for (const [name, param, grad] of [["filter", w, got.dW], ["input", x, got.dX]] as const) {
-      for (let t = 0; t < 6; t++) {
-        const i = rng.int(param.length)
-        const saved = param[i]!
-        param[i] = saved + h
-        const up = name === "filter" ? loss(x, param) : loss(param, w)
-        param[i] = saved - h
-        const down = name === "filter" ? loss(x, param) : loss(param, w)
-        param[i] = saved
-        const fd = (up - down) / (2 * h)
-        assert.ok(Math.abs(fd - grad[i]!) < 1e-4 * (1 + Math.abs(fd)), `d${name}[${i}] = ${grad[i]} but finite difference gives ${fd} for ${JSON.stringify(c)}`)
+for (const conv of ["fma", "xnnpack"] as const satisfies readonly ConvKernels[]) {
+  test(`${conv}: Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend (k 1/3/5/7, stride 1/2, same/valid, odd sizes, channels not multiples of 4)`, async () => {
+    registerWasmKernels(conv)
+    const rng = new Rng(`kernels-vs-cpu/${conv}`)
+    for (const [ci, co] of CHANNELS) for (const c of cases) {
+      const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
+      const ys: Shape4 = [2, geometry(c.h, c.k, c.s, c.pad).out, geometry(c.w, c.k, c.s, c.pad).out, co]
+      const x = randomArray(xs.reduce((a, b) => a * b), rng), w = randomArray(ws.reduce((a, b) => a * b), rng), dy = randomArray(ys.reduce((a, b) => a * b), rng)
+      await tf.setBackend("wasm")
+      const onWasm = runConvKernels(c, x, xs, w, ws, dy, ys)
+      await tf.setBackend("cpu")
+      const onCpu = runConvKernels(c, x, xs, w, ws, dy, ys)
+      await tf.setBackend("wasm")
+      const where = `${conv}, channels ${ci} -> ${co}, ${JSON.stringify(c)}`
+      for (const key of ["y", "dW", "dX"] as const) {
+        const d = maxAbsDiff(onWasm[key], onCpu[key])
+        assert.ok(d < 1e-4, `${key} differs by ${d} for ${where}`)
       }
     }
+    registerWasmKernels()
+  })
+
+  test(`${conv}: wasm conv gradients equal central finite differences of a float64 reference conv`, async () => {
+    await tf.setBackend("wasm")
+    registerWasmKernels(conv)
+    const rng = new Rng(`kernels-vs-fd/${conv}`)
+    const h = 1e-3
+    for (const c of cases) {
+      const ci = 2, co = 3
+      const xs: Shape4 = [2, c.h, c.w, ci], ws: Shape4 = [c.k, c.k, ci, co]
+      const x32 = randomArray(xs.reduce((a, b) => a * b), rng), w32 = randomArray(ws.reduce((a, b) => a * b), rng)
+      const x = Float64Array.from(x32), w = Float64Array.from(w32)
+      const { y, ys } = conv2dReference(x, xs, w, ws, c.s, c.pad)
+      const dy = randomArray(y.length, rng)
+      // L(x, w) = <conv(x, w), dy>; its gradients are exactly what the kernels compute.
+      const loss = (xv: Float64Array, wv: Float64Array) => dot(conv2dReference(xv, xs, wv, ws, c.s, c.pad).y, dy)
+      const got = runConvKernels(c, x32, xs, w32, ws, dy, ys)
+      const yMax = maxAbsDiff(got.y, y)
+      assert.ok(yMax < 1e-4 * (1 + Math.max(...Array.from(y, Math.abs))), `${conv}: forward differs from the float64 reference by ${yMax} for ${JSON.stringify(c)}`)
+      for (const [name, param, grad] of [["filter", w, got.dW], ["input", x, got.dX]] as const) {
+        for (let t = 0; t < 6; t++) {
+          const i = rng.int(param.length)
+          const saved = param[i]!
+          param[i] = saved + h
+          const up = name === "filter" ? loss(x, param) : loss(param, w)
+          param[i] = saved - h
+          const down = name === "filter" ? loss(x, param) : loss(param, w)
+          param[i] = saved
+          const fd = (up - down) / (2 * h)
+          assert.ok(Math.abs(fd - grad[i]!) < 1e-4 * (1 + Math.abs(fd)), `${conv}: d${name}[${i}] = ${grad[i]} but finite difference gives ${fd} for ${JSON.stringify(c)}`)
+        }
+      }
+    }
+    registerWasmKernels()
+  })
+}
+
+test("FMA Conv2D equals the cpu backend bit for bit (both add each product to a float32 sum, in the same order)", async () => {
+  const rng = new Rng("fma-bits")
+  const xs: Shape4 = [2, 9, 8, 13], ws: Shape4 = [3, 3, 13, 9]
+  const x = randomArray(xs.reduce((a, b) => a * b), rng), w = randomArray(ws.reduce((a, b) => a * b), rng)
+  const conv = async (backend: string) => {
+    await tf.setBackend(backend)
+    return tf.tidy(() => tf.conv2d(tf.tensor4d(x, xs), tf.tensor4d(w, ws), 1, "same").dataSync().slice())
   }
+  registerWasmKernels("fma")
+  const fma = await conv("wasm"), cpu = await conv("cpu")
+  registerWasmKernels("xnnpack")
+  const xnnpack = await conv("wasm")
+  registerWasmKernels()
+  assert.equal(Array.from(fma), Array.from(cpu))
+  // XNNPACK multiplies and adds separately in another order, so the bit test can fail.
+  assert.not.equal(Array.from(xnnpack), Array.from(cpu))
 })
 
 test("a conv net's gradients on wasm (custom kernels) match the cpu backend end to end", async () => {
