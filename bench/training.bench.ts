@@ -10,6 +10,8 @@
 // Then two training processes at once, to show how they scale on this machine's cores
 // (wasm only).
 // Options: --backend webgpu (or a list, "webgpu,wasm": each model on each, with the ratio),
+// --conv fma,xnnpack (wasm's convolutions: our FMA tiles, XNNPACK's, or both with the ratio;
+// default: what training uses here),
 // --models cbr-small:224,resnet50:224 (arch:pixels), --batch 32, --seconds 5, --width 0.125.
 import { fork, spawn, spawnSync } from "node:child_process"
 import { availableParallelism } from "node:os"
@@ -18,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import * as tf from "@tensorflow/tfjs-core"
 import { BACKEND_REQUESTS, selectBackend, type BackendRequest } from "../ml/backend.ts"
 import { Optimizer, type UpdatePath } from "../ml/optimizer.ts"
+import { defaultConvKernels, registerWasmKernels, type ConvKernels } from "../ml/kernels/register.ts"
 import { trainingFlopsPerImage } from "../models/count.ts"
 import { ARCH_NAMES, buildModel } from "../models/index.ts"
 import type { ArchName } from "../models/index.ts"
@@ -29,6 +32,8 @@ export interface Config {
   arch: ArchName; size: number; request: BackendRequest; batch: number; width: number
   /** The project's optimiser path (ml/optimizer.ts): "auto" = its heap update on wasm, "ops" = op by op everywhere. */
   updatePath?: UpdatePath
+  /** wasm's convolutions (ml/kernels/register.ts); default: what training uses in this process. */
+  conv?: ConvKernels
 }
 interface Result extends Config {
   /** Trainable parameters, head included (compared with the PyTorch reference's). */
@@ -74,6 +79,8 @@ export const makeTrainer = (config: Config) => {
 /** Warm up, then time steps until both `minSeconds` and `minSteps` are reached. */
 const measure = async (config: Config, minSeconds: number, minSteps: number, beforeTiming?: () => Promise<void>): Promise<Result> => {
   const info = await selectBackend(config.request)
+  const wasm = info.name === "wasm"
+  if (wasm) registerWasmKernels(config.conv ?? defaultConvKernels())
   const trainer = makeTrainer(config)
   await trainer.step()
   await trainer.step()
@@ -88,9 +95,10 @@ const measure = async (config: Config, minSeconds: number, minSteps: number, bef
   const seconds = (performance.now() - t0) / 1000
   const cpu = process.cpuUsage(cpu0)
   trainer.dispose()
+  if (wasm) registerWasmKernels()
   const imagesPerSec = (steps * config.batch) / seconds
   return {
-    ...config, params: trainer.params, backend: info.name, threads: info.threads, steps, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    ...config, params: trainer.params, backend: wasm ? `wasm/${config.conv ?? defaultConvKernels()}` : info.name, threads: info.threads, steps, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6,
     imagesPerSec, gflops: (trainer.flops * imagesPerSec) / 1e9,
   }
 }
@@ -189,6 +197,10 @@ const parseModels = (list: string): { arch: ArchName; size: number }[] =>
 export default async function (options: Record<string, string> = {}): Promise<void> {
   const backends = (options.backend ?? "wasm").split(",") as BackendRequest[]
   for (const b of backends) if (!BACKEND_REQUESTS.includes(b)) throw new Error(`bench training: --backend '${b}' is none of ${BACKEND_REQUESTS.join(", ")}`)
+  const convs = options.conv === undefined ? [undefined] : options.conv.split(",").map((c) => {
+    if (c !== "fma" && c !== "xnnpack") throw new Error(`bench training: --conv takes fma, xnnpack or both ("fma,xnnpack"), not '${c}'`)
+    return c
+  })
   const batch = Number(options.batch ?? DEFAULT_BATCH)
   const seconds = options.seconds === undefined ? undefined : Number(options.seconds)
   const width = Number(options.width ?? 1)
@@ -202,8 +214,8 @@ export default async function (options: Record<string, string> = {}): Promise<vo
     for (const model of parseModels(options.models ?? DEFAULT_MODELS)) {
       const results: Result[] = []
       const rowSeconds = seconds ?? (model.arch === "resnet50" || model.arch === "inception-v3" ? 8 : 5)
-      for (const backend of backends) {
-        const r = await measure({ ...model, request: backend, batch, width }, rowSeconds, 3)
+      for (const backend of backends) for (const conv of backend === "wasm" ? convs : [undefined]) {
+        const r = await measure({ ...model, request: backend, batch, width, conv }, rowSeconds, 3)
         results.push(r)
         console.log(fmt(r))
       }
@@ -212,7 +224,7 @@ export default async function (options: Record<string, string> = {}): Promise<vo
       }
       if (torch === null) continue
       // Alternating: each row's torch runs right after ours, so both see the same load.
-      const config: Config = { ...model, request: backends[0]!, batch, width }
+      const config: Config = { ...model, request: backends[0]!, batch, width, conv: convs[0] }
       const torchRuns = [await torch.measure(config, 1, rowSeconds)]
       if (cores > 1) torchRuns.push(await torch.measure(config, cores, rowSeconds))
       for (const t of torchRuns) console.log(fmtTorch(t, config))
