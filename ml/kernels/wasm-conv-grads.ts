@@ -163,7 +163,7 @@ export const rotateFilter = (backend: WasmBackendLike, filter: TensorInfo): Tens
   // Views after makeOutput: allocating may grow (and detach) the heap.
   const src = backend.typedArrayFromHeap(filter) as Float32Array
   const dst = backend.typedArrayFromHeap(out) as Float32Array
-  rotateInto(new Float32Array(src.buffer), src.byteOffset >> 2, dst.byteOffset >> 2, kh, kw, ci, co, ci)
+  rotateInto(new Float32Array(src.buffer), src.byteOffset >>> 2, dst.byteOffset >>> 2, kh, kw, ci, co, ci)
   return out
 }
 

@@ -61,7 +61,7 @@ interface Planes { readonly address: number; readonly n: number; readonly h: num
 /** Into the int32 table at byte address `tab`: the address of each output pixel's patch (its top-left input value). */
 const patchTable = (i32: Int32Array, tab: number, x: Planes, s: number, ho: number, wo: number): void => {
   const pixel = 4 * x.c
-  let t = tab >> 2
+  let t = tab >>> 2
   for (let n = 0; n < x.n; n++) for (let i = 0; i < ho; i++) {
     let address = x.address + (n * x.h + i * s) * x.w * pixel
     for (let j = 0; j < wo; j++, address += s * pixel) i32[t++] = address
@@ -77,8 +77,8 @@ const packPanels = (k: FmaKernels, f32: Float32Array, src: number, c: number, ds
   const cP = roundUp4(c), whole = Math.floor(c / NR_WIDE)
   if (whole > 0) k.pack8(src, 4 * c, dst, rows, whole)
   for (let n0 = whole * NR_WIDE; n0 < cP; n0 += NR_WIDE) {
-    const width = Math.min(NR_WIDE, cP - n0), s0 = src >> 2
-    let d = (dst >> 2) + n0 * rows
+    const width = Math.min(NR_WIDE, cP - n0), s0 = src >>> 2
+    let d = (dst >>> 2) + n0 * rows
     for (let r = 0; r < rows; r++) {
       const from = s0 + r * c + n0
       for (let j = 0; j < width; j++) f32[d++] = n0 + j < c ? f32[from + j]! : 0
@@ -108,7 +108,7 @@ const forwardPasses = (k: FmaKernels, i32: Int32Array, tab: number, x: Planes, k
 
 /** The first c of every ld-float row at `src` into the dense [rows, c] block at `dst`. */
 const dropColumns = (f32: Float32Array, src: number, dst: number, rows: number, c: number, ld: number): void => {
-  const s = src >> 2, d = dst >> 2
+  const s = src >>> 2, d = dst >>> 2
   for (let r = 0; r < rows; r++) f32.copyWithin(d + r * c, s + r * ld, s + r * ld + c)
 }
 
@@ -117,7 +117,7 @@ const dropColumns = (f32: Float32Array, src: number, dst: number, rows: number, 
  * with pixel (i, j) at (top + i * s, left + j * s).
  */
 const spread = (f32: Float32Array, src: number, dst: number, n: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number, s: number): void => {
-  const so = src >> 2, d = dst >> 2
+  const so = src >>> 2, d = dst >>> 2
   f32.fill(0, d, d + n * hp * wp * c)
   for (let b = 0; b < n; b++) for (let i = 0; i < h; i++) {
     const from = so + ((b * h + i) * w) * c
@@ -189,7 +189,7 @@ export const conv2dBackpropInputFma = (backend: WasmHeapBackend, dy: TensorInfo,
       const out = direct ? addressOf(backend, dx) : scratch.alloc(m * ciP)
       const tab = scratch.alloc(m)
       const { f32, i32 } = heapViews(backend)
-      rotateInto(f32, addressOf(backend, filter) >> 2, rotated >> 2, 1, 1, ci, co, ci)
+      rotateInto(f32, addressOf(backend, filter) >>> 2, rotated >>> 2, 1, 1, ci, co, ci)
       packPanels(k, f32, rotated, ci, panels, co)
       forwardPasses(k, i32, tab, { address: addressOf(backend, dy), n, h: ho, w: wo, c: co }, 1, 1, 1, ho, wo, panels, ciP, out, ciP)
       if (s === 1 && !direct) dropColumns(f32, out, addressOf(backend, dx), m, ci, ciP)
@@ -213,7 +213,7 @@ export const conv2dBackpropInputFma = (backend: WasmHeapBackend, dy: TensorInfo,
     const out = ciP === ci ? addressOf(backend, dx) : scratch.alloc(n * h * wd * ciP)
     const { f32, i32 } = heapViews(backend)
     spread(f32, addressOf(backend, dy), stuffed, n, ho, wo, co, hp, wp, top, left, s)
-    rotateInto(f32, addressOf(backend, filter) >> 2, rotated >> 2, kh, kw, ci, co, ci)
+    rotateInto(f32, addressOf(backend, filter) >>> 2, rotated >>> 2, kh, kw, ci, co, ci)
     packPanels(k, f32, rotated, ci, panels, kh * kw * co)
     forwardPasses(k, i32, tab, { address: stuffed, n, h: hp, w: wp, c: co }, kh, kw, 1, h, wd, panels, ciP, out, ciP)
     if (ciP !== ci) dropColumns(f32, out, addressOf(backend, dx), n * h * wd, ci, ciP)
@@ -243,7 +243,7 @@ export const conv2dBackpropFilterFma = (backend: WasmHeapBackend, x: TensorInfo,
     const { f32, i32 } = heapViews(backend)
     input.fill?.(f32)
     packPanels(k, f32, addressOf(backend, dy), co, dyPanels, m)
-    f32.fill(0, dwAt >> 2, (dwAt >> 2) + rows * coP)
+    f32.fill(0, dwAt >>> 2, (dwAt >>> 2) + rows * coP)
     const planes = input.planes
     patchTable(i32, tab, planes, s, outHeight, outWidth)
     const kk4 = kwci - (kwci % MR), co8 = coP - (coP % NR_WIDE), rowStride = 4 * planes.w * planes.c, ld = 4 * coP
