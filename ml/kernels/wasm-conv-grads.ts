@@ -1,6 +1,7 @@
 // Convolution gradients for the tfjs wasm backend, written as forward convolutions
 // (or, for 1x1 filters, matrix products) so that they run on XNNPACK instead of a
-// scalar loop.
+// scalar loop. Where relaxed SIMD runs, the FMA kernels (wasm-fma-conv.ts) serve instead;
+// these are the fallback (no relaxed SIMD, or TRANSFUSION_WASM_FMA=0).
 //
 // tfjs-backend-wasm 4.22.0 has no Conv2DBackpropFilter at all (training any conv net
 // throws "Kernel 'Conv2DBackpropFilter' not registered"), and its Conv2DBackpropInput
@@ -242,7 +243,7 @@ export const conv2dBackpropInputByForwardConv = (
   return dx
 }
 
-const assertNhwc = (kernel: string, dataFormat: unknown): void => {
+export const assertNhwc = (kernel: string, dataFormat: unknown): void => {
   if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
     throw new Error(`${kernel} on wasm supports only NHWC (channelsLast) data, got dataFormat '${String(dataFormat)}'`)
   }

@@ -18,7 +18,7 @@ import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, getKer
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
 import type { WasmMemory } from "../../analysis/wasm.ts"
 import { fmaKernels, MR, NR_NARROW, NR_WIDE, type FmaKernels } from "./fma-gemm.ts"
-import { rotateInto, type Conv2DBackpropFilterPad } from "./wasm-conv-grads.ts"
+import { assertNhwc, rotateInto, type Conv2DBackpropFilterPad } from "./wasm-conv-grads.ts"
 
 /** The part of tfjs-backend-wasm 4.22.0 these kernels use: its heap, allocator and outputs. */
 interface WasmHeapBackend {
@@ -263,12 +263,6 @@ export const conv2dBackpropFilterFma = (backend: WasmHeapBackend, x: TensorInfo,
 }
 
 // ---------------------------------------------------------------- kernel configs
-
-const assertNhwc = (kernel: string, dataFormat: unknown): void => {
-  if (dataFormat !== undefined && dataFormat !== "NHWC" && dataFormat !== "channelsLast") {
-    throw new Error(`${kernel} on wasm supports only NHWC (channelsLast) data, got dataFormat '${String(dataFormat)}'`)
-  }
-}
 
 type ConvAttrs = { strides: [number, number] | number; pad: Conv2DBackpropFilterPad; dataFormat: string; dimRoundingMode?: "floor" | "round" | "ceil"; dilations?: [number, number] | number }
 
