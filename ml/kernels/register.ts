@@ -10,6 +10,7 @@ import { batchNormTrainingGradWasm, batchNormTrainingWasm } from "./wasm-batch-n
 import { biasAddGradWasm, biasAddWasm } from "./wasm-bias-add.ts"
 import { batchMatMulWasm, captureStockBatchMatMul } from "./wasm-matmul.ts"
 import { captureStockTranspose, transposeWasm } from "./wasm-transpose.ts"
+import { captureStockIdentity, identityWasm } from "./wasm-identity.ts"
 
 type Override = { readonly config: KernelConfig; readonly reason: string }
 
@@ -36,6 +37,7 @@ const OTHER_KERNELS: readonly Override[] = [
   { config: batchNormTrainingGradWasm, reason: "its backward (dx, dgamma, dbeta) in one kernel (~12 op kernels otherwise)" },
   { config: biasAddWasm, reason: "a conv layer's bias add (models/conv.ts) without the tape's input copies" },
   { config: biasAddGradWasm, reason: "its bias gradient in one pass (wasm's Sum over leading axes transposes first)" },
+  { config: identityWasm, reason: "shares the data as the cpu backend does; wasm's copies it (the tape clones every saved input: 12% of a ResNet-50 mini step)" },
 ]
 
 /** Kernels this project adds to or replaces in tfjs-backend-wasm 4.22.0, with why. */
@@ -52,6 +54,7 @@ export const registerWasmKernels = (conv: ConvKernels = defaultConvKernels()): s
   captureStockBatchMatMul()
   captureStockTranspose()
   captureStockConv2D()
+  captureStockIdentity()
   const stock = stockConv2DKernel()
   if (conv === "xnnpack" && stock !== undefined && getKernel(stock.kernelName, "wasm") !== stock) {
     unregisterKernel(stock.kernelName, "wasm")

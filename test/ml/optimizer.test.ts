@@ -2,6 +2,7 @@
 // several steps, Adam and SGD-momentum), against a hand-computed Adam step, and the choice
 // of path by backend; the learning-rate schedules as pure functions.
 import { test } from "uvu"
+import { identityWasm, stockIdentityKernel } from "../../ml/kernels/wasm-identity.ts"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-backend-cpu"
@@ -59,6 +60,32 @@ for (const config of [{ kind: "adam", learningRate: 0.01 }, { kind: "sgd-momentu
     assert.equal(fused.slots, ops.slots)
   })
 }
+
+test("sharing Identity (ml/kernels/wasm-identity.ts): 4 training steps give the copying Identity's bits, and a clone shares its data", async () => {
+  await tf.setBackend("wasm")
+  const config: OptimizerConfig = { kind: "adam", learningRate: 0.01 }
+  const shared = await run(config, "auto")
+  const stock = stockIdentityKernel()!
+  tf.unregisterKernel("Identity", "wasm")
+  tf.registerKernel(stock)
+  let copied: Awaited<ReturnType<typeof run>>
+  try {
+    assert.is(tf.getKernel("Identity", "wasm"), stock)
+    copied = await run(config, "auto")
+  } finally {
+    tf.unregisterKernel("Identity", "wasm")
+    tf.registerKernel(identityWasm)
+  }
+  assert.equal(shared.weights, copied.weights)
+  assert.equal(shared.slots, copied.slots)
+  const x = tf.tensor1d([1, 2, 3])
+  const y = tf.clone(x)
+  const heap = tf.backend() as unknown as { refCount(dataId: object): number }
+  assert.is(heap.refCount(x.dataId), 2)
+  x.dispose()
+  assert.equal(Array.from(await y.data()), [1, 2, 3])
+  y.dispose()
+})
 
 test("the path is chosen by backend: no kernels on wasm, the op path on cpu", async () => {
   const kernelsOfOneApply = async () => {
