@@ -75,6 +75,16 @@ export const stepsToThreshold = (data: ReportData, run: RunResult): StepsToThres
   return lastStep === undefined ? undefined : { steps: lastStep, censored: true }
 }
 
+/**
+ * Whether a run converged: its validation metric reached the dataset's convergence threshold at
+ * some evaluation during training (its steps to threshold are not censored). Undefined when the
+ * run recorded neither a curve nor a steps-to-threshold, so nothing can be said.
+ */
+export const converged = (data: ReportData, run: RunResult): boolean | undefined => {
+  const s = stepsToThreshold(data, run)
+  return s === undefined ? undefined : !s.censored
+}
+
 export interface StepsGroup {
   readonly steps: number[]
   readonly censored: number
