@@ -2,10 +2,10 @@
 // types, the verdict shapes (equivalence by TOST, a meaningful positive effect, how
 // sub-verdicts combine), the number formatting of the evidence lines, the Builder that
 // collects a claim's evidence and numbers, and the test-set sampling term of claim 1.
-import { type StepsGroup, converged, thresholdFor } from "../select.ts"
+import { type StepsGroup, converged, runsWhere, thresholdFor } from "../select.ts"
 import { type Interval, type TInterval, type TostResult, diffCI, mean, studentTQuantile, tost, tostOf } from "../stats.ts"
 import { delongTest } from "../../ml/metrics.ts"
-import { type InitScheme, MODEL_NAMES, type ModelId, type ReportData, type RunResult } from "../types.ts"
+import { type DatasetId, type InitScheme, MODEL_NAMES, type ModelId, type ReportData, type RunResult } from "../types.ts"
 
 export type Verdict = "supported" | "not supported" | "inconclusive"
 
@@ -107,6 +107,10 @@ export interface RunGroup {
   readonly runs: readonly RunResult[]
 }
 
+/** The full-data runs of each model and init on a dataset (for the similarity figures: the Table 1 runs their activations come from). */
+export const fullDataGroups = (data: ReportData, models: readonly ModelId[], dataset: DatasetId, inits: readonly InitScheme[]): RunGroup[] =>
+  models.flatMap((model) => inits.map((init) => ({ label: `${MODEL_NAMES[model]} ${init}`, runs: runsWhere(data, { model, init, dataset, regime: "full" }) }))).filter((g) => g.runs.length > 0)
+
 /** Per group: its runs, those that never reached the convergence threshold, those that recorded no curve. */
 export interface GroupConvergence {
   readonly label: string
@@ -122,14 +126,14 @@ export const convergenceOf = (data: ReportData, groups: readonly RunGroup[]): Gr
   })
 
 /** "validation referable-auc >= 0.80", the threshold a run must reach to count as converged. */
-export const thresholdText = (data: ReportData, dataset: "retina" | "chexpert"): string => {
+export const thresholdText = (data: ReportData, dataset: DatasetId): string => {
   const t = thresholdFor(data, dataset)
   return `validation ${t.metric} >= ${num(t.threshold, 2)}`
 }
 
 /** The convergence condition of every comparison of final AUCs, for the rules' text. */
-export const convergenceRule = (data: ReportData, datasets: readonly ("retina" | "chexpert")[] = ["retina"]): string =>
-  `Every such comparison rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold (${datasets.map((d) => `${d} ${thresholdText(data, d)}`).join(", ")}) at some evaluation during training; if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded no validation curve are not checked, and the evidence says so.`
+export const convergenceRule = (data: ReportData, subject = "Each comparison"): string =>
+  `${subject} rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold (RETINA ${thresholdText(data, "retina")}) at some evaluation during training; if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded no validation curve are not checked, and the evidence says so.`
 
 export class Builder {
   readonly evidence: string[] = []
@@ -165,7 +169,7 @@ export class Builder {
    * named and counted, and `compare` runs with its judgements printed as context only. Sets
    * `<prefix>/unconverged-runs` and `<prefix>/unchecked-runs` where they are not 0.
    */
-  gateOnConvergence(prefix: string, what: string, data: ReportData, dataset: "retina" | "chexpert", groups: readonly RunGroup[], compare: () => void): void {
+  gateOnConvergence(prefix: string, what: string, data: ReportData, dataset: DatasetId, groups: readonly RunGroup[], compare: () => void): void {
     const c = convergenceOf(data, groups)
     const unconverged = c.filter((g) => g.unconverged > 0), unknown = c.reduce((s, g) => s + g.unknown, 0)
     if (unknown > 0) {
@@ -177,7 +181,7 @@ export class Builder {
     this.set(`${prefix}/unconverged-runs`, n)
     const who = unconverged.map((g) => `${g.label} ${g.unconverged} of ${g.runs} seeds`).join(", ")
     this.judge(
-      `${what}: not judged, it rests on unconverged runs: ${who} never reached ${thresholdText(data, dataset)} during training (the paper's claims are about runs trained to convergence; a gap between unconverged runs measures training length, not initialisation or architecture)`,
+      `${what}: not judged, it rests on unconverged runs: ${who} never reached ${thresholdText(data, dataset)} during training (the paper's claims are about runs trained to convergence)`,
       "inconclusive",
     )
     this.withheld = true

@@ -128,7 +128,7 @@ test("claims 1 and 2: a comparison that rests on unconverged runs is inconclusiv
   // The numbers are still printed, as context, with what the rule alone would say.
   assert.match(evidenceOf(c1), /\(context, not judged: unconverged runs\) CBR-Small RETINA .*; the rule alone would say not supported/)
   assert.is(c1.numbers["cbr-small/gain/unconverged-runs"], 1)
-  assert.match(c1.rule, /converged runs only.*retina validation referable-auc >= 0\.91/)
+  assert.match(c1.rule, /converged runs only.*RETINA validation referable-auc >= 0\.91/)
   // Supported when converged (a 0.3-point gain); unconverged transfer runs make it inconclusive too.
   const r2 = seeds("resnet50", "random", [0.964, 0.9645, 0.9638]), t2 = seeds("resnet50", "transfer", [0.967, 0.9668, 0.9675])
   assert.is(claim(data({ runs: [...withCurves(r2, true), ...withCurves(t2, true)] }), "transfer-adds-little").verdict, "supported")
@@ -237,6 +237,37 @@ test("claim 5 (feature reuse confined to the lowest layers), from Figure 3 and f
   assert.is(s.verdict, "supported", s.evidence.join("\n"))
   assert.ok(Math.abs(s.numbers["figure7/share-up-to-block1"]! - 600 / 700) < 1e-9)
   assert.is(claim(fig7([900, 920, 880]), "reuse-lowest-layers").verdict, "not supported")
+})
+
+test("claims 4, 5 and 8: similarities of unconverged Table 1 runs are not judged; the same runs converged keep the verdict", () => {
+  // The similarity figures come from the Table 1 runs: a network stopped early has moved less from its init.
+  const table1 = (model: ModelId, init: "random" | "transfer", reaches: boolean) => withCurves(seeds(model, init, [0.9, 0.91, 0.92]), reaches)
+  const hi: [number[], number[]] = [[0.9, 0.91, 0.92], [0.95, 0.96, 0.97]]
+  const lo: [number[], number[]] = [[0.5, 0.52, 0.51], [0.6, 0.61, 0.62]]
+  const four = (reaches: boolean) => ({ ...sim([fig3("resnet50", [hi]), fig3("cbr-small", [lo])]), runs: [...table1("resnet50", "random", reaches), ...table1("cbr-small", "random", true)] })
+  assert.is(claim(four(true), "large-change-less").verdict, "supported")
+  const c4 = claim(four(false), "large-change-less")
+  assert.is(c4.verdict, "inconclusive", evidenceOf(c4))
+  assert.match(evidenceOf(c4), /retina lowest layer: not judged, it rests on unconverged runs: ResNet-50 random 3 of 3 seeds never reached/)
+  assert.match(c4.rule, /converged runs only/)
+
+  const gap = (g: number): [number[], number[]] => [[0.5, 0.51, 0.49], [0.5 + g, 0.51 + g, 0.49 + g]]
+  const five = (reaches: boolean) => ({ ...sim([fig3("resnet50", [gap(0.3), gap(0.2), gap(0), gap(0)])]), runs: [...table1("resnet50", "random", true), ...table1("resnet50", "transfer", reaches)] })
+  assert.is(claim(five(true), "reuse-lowest-layers").verdict, "supported")
+  const c5 = claim(five(false), "reuse-lowest-layers")
+  assert.is(c5.verdict, "inconclusive", evidenceOf(c5))
+  assert.match(evidenceOf(c5), /ResNet-50 retina Figure 3: not judged, it rests on unconverged runs: ResNet-50 transfer 3 of 3 seeds never reached/)
+
+  const fig2 = (model: ModelId, rvr: number[], pvr: number[]) => ({ model, dataset: "retina" as const, layers: ["a", "b"], randomVsRandom: rvr, pretrainedVsRandom: pvr })
+  const eight = (reaches: boolean) =>
+    data({
+      similarity: { measure: "svcca", figure2: [fig2("resnet50", [0.8, 0.81, 0.79], [0.5, 0.51, 0.49]), fig2("cbr-small", [0.8, 0.81, 0.79], [0.78, 0.79, 0.77])], figure3: [], figure4: [] },
+      runs: [...table1("resnet50", "random", true), ...table1("resnet50", "transfer", true), ...table1("cbr-small", "random", true), ...table1("cbr-small", "transfer", reaches)],
+    })
+  assert.is(claim(eight(true), "large-representations-differ").verdict, "supported")
+  const c8 = claim(eight(false), "large-representations-differ")
+  assert.is(c8.verdict, "inconclusive", evidenceOf(c8))
+  assert.match(evidenceOf(c8), /retina Figure 2: not judged, it rests on unconverged runs: CBR-Small transfer 3 of 3 seeds never reached/)
 })
 
 test("steps to threshold: given, derived from the curve, and censored", () => {
