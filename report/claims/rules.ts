@@ -131,7 +131,7 @@ export const thresholdText = (data: ReportData, dataset: DatasetId): string => {
   return `validation ${t.metric} >= ${num(t.threshold, 2)}`
 }
 
-/** The convergence condition of every comparison of final AUCs, for the rules' text. */
+/** The convergence condition of the comparisons that need converged runs (final AUCs, the Table 1 runs' similarities), for the rules' text. */
 export const convergenceRule = (data: ReportData, subject = "Each comparison"): string =>
   `${subject} rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold (RETINA ${thresholdText(data, "retina")}) at some evaluation during training; if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded no validation curve are not checked, and the evidence says so.`
 
