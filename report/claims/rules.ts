@@ -2,7 +2,7 @@
 // types, the verdict shapes (equivalence by TOST, a meaningful positive effect, how
 // sub-verdicts combine), the number formatting of the evidence lines, the Builder that
 // collects a claim's evidence and numbers, and the test-set sampling term of claim 1.
-import { type StepsGroup, converged, runsWhere, thresholdFor } from "../select.ts"
+import { CONVERGENCE_WINDOW, type StepsGroup, converged, runsWhere, thresholdFor } from "../select.ts"
 import { type Interval, type TInterval, type TostResult, diffCI, mean, studentTQuantile, tost, tostOf } from "../stats.ts"
 import { delongTest } from "../../ml/metrics.ts"
 import { type DatasetId, type InitScheme, MODEL_NAMES, type ModelId, type ReportData, type RunResult } from "../types.ts"
@@ -125,15 +125,15 @@ export const convergenceOf = (data: ReportData, groups: readonly RunGroup[]): Gr
     return { label: g.label, runs: g.runs.length, unconverged: c.filter((x) => x === false).length, unknown: c.filter((x) => x === undefined).length }
   })
 
-/** "validation referable-auc >= 0.80", the threshold a run must reach to count as converged. */
+/** "validation referable-auc >= 0.80 (mean of 3 consecutive evaluations)", what a run must reach to count as converged. */
 export const thresholdText = (data: ReportData, dataset: DatasetId): string => {
   const t = thresholdFor(data, dataset)
-  return `validation ${t.metric} >= ${num(t.threshold, 2)}`
+  return `validation ${t.metric} >= ${num(t.threshold, 2)} (mean of ${CONVERGENCE_WINDOW} consecutive evaluations)`
 }
 
 /** The convergence condition of the comparisons that need converged runs (final AUCs, the Table 1 runs' similarities), for the rules' text. */
 export const convergenceRule = (data: ReportData, subject = "Each comparison"): string =>
-  `${subject} rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold (RETINA ${thresholdText(data, "retina")}) at some evaluation during training; if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded no validation curve are not checked, and the evidence says so.`
+  `${subject} rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold during training (RETINA ${thresholdText(data, "retina")}; the mean over consecutive evaluations, all of them if fewer, because the best single point of a small validation split sits above the run's level); if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded neither a validation curve nor steps to threshold are not checked, and the evidence says so.`
 
 export class Builder {
   readonly evidence: string[] = []
@@ -174,7 +174,7 @@ export class Builder {
     const unconverged = c.filter((g) => g.unconverged > 0), unknown = c.reduce((s, g) => s + g.unknown, 0)
     if (unknown > 0) {
       this.set(`${prefix}/unchecked-runs`, unknown)
-      this.note(`(${what}: ${unknown} of ${c.reduce((s, g) => s + g.runs, 0)} runs recorded no validation curve; their convergence is not checked)`)
+      this.note(`(${what}: ${unknown} of ${c.reduce((s, g) => s + g.runs, 0)} runs recorded no validation curve (nor steps to threshold); their convergence is not checked)`)
     }
     if (unconverged.length === 0) return compare()
     const n = unconverged.reduce((s, g) => s + g.unconverged, 0)

@@ -1,7 +1,7 @@
 // Tables 1-3 beside the paper's numbers: medical-task AUCs and ImageNet accuracy per
 // model (Table 1), per-pathology CheXpert AUCs (Table 2), the small-data regime (Table 3).
 import { PAPER_TABLE2, paperTable1Row, paperTable2Row, paperTable3Row } from "../paper.ts"
-import { converged, metricBySeed, runsWhere, thresholdFor } from "../select.ts"
+import { CONVERGENCE_WINDOW, converged, metricBySeed, runsWhere, thresholdFor } from "../select.ts"
 import { mean } from "../stats.ts"
 import { type ImportedPretrained, type InitScheme, MODEL_IDS, MODEL_NAMES, type ModelId, PATHOLOGIES, PATHOLOGY_NAMES, type Pathology, type Provenance, type ReportData, trainedPretrained } from "../types.ts"
 import { type Cell, DASH, INIT_LABEL, Printer, type Section, type Table, esc, int, pct, tableHtml, tableMd, text } from "./print.ts"
@@ -75,7 +75,7 @@ export const table1 = (data: ReportData, p: Printer): Section => {
     rows,
   }
   const note =
-    `RETINA referable-DR AUC (grade >= 2), full training data. Ours: mean &plusmn; sample std over seeds [95% Student t-interval of the mean over seeds: it covers seed-to-seed variation, not test-set sampling] (n seeds). Paper: as printed in Table 1 (its &plusmn; is not defined in the text). Table 1 convention: conv kernels except conv1 plus a 5-way dense without bias (spec.md). Converged seeds: runs whose validation AUC reached ${(100 * thresholdFor(data, "retina").threshold).toFixed(0)}% at some evaluation during training, of the runs that recorded a validation curve; the claims judge no comparison that rests on a run that did not (the paper trains every run to convergence).`
+    `RETINA referable-DR AUC (grade >= 2), full training data. Ours: mean &plusmn; sample std over seeds [95% Student t-interval of the mean over seeds: it covers seed-to-seed variation, not test-set sampling] (n seeds). Paper: as printed in Table 1 (its &plusmn; is not defined in the text). Table 1 convention: conv kernels except conv1 plus a 5-way dense without bias (spec.md). Converged seeds: runs whose validation AUC, averaged over ${CONVERGENCE_WINDOW} consecutive evaluations, reached ${(100 * thresholdFor(data, "retina").threshold).toFixed(0)}% during training, of the runs that recorded a validation curve; the claims judge no comparison that rests on a run that did not (the paper trains every run to convergence).`
   const ceilings = [ceilingCell(data, "retina", p), ceilingCell(data, "imagenet", p)].filter((c): c is Cell => c !== undefined)
   return {
     id: "table1",

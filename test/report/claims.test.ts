@@ -2,7 +2,7 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { Rng } from "../../lib/random.ts"
 import { evaluateClaims, type ClaimResult } from "../../report/claims.ts"
-import { stepsToThreshold } from "../../report/select.ts"
+import { converged, stepsToThreshold } from "../../report/select.ts"
 import type { Figure3Entry, ModelId, PretrainedResult, ReportData, RunResult } from "../../report/types.ts"
 import { data, retinaRun, risingCurve, seeds, stepRuns } from "./fixtures/report-data.ts"
 
@@ -123,7 +123,7 @@ test("claims 1 and 2: a comparison that rests on unconverged runs is inconclusiv
   assert.not.match(evidenceOf(ok), /unconverged|no validation curve/)
   const c1 = claim(data({ runs: [...withCurves(random.slice(0, 1), false), ...withCurves(random.slice(1), true), ...withCurves(transfer, true)] }), "transfer-adds-little")
   assert.is(c1.verdict, "inconclusive", evidenceOf(c1))
-  assert.match(evidenceOf(c1), /CBR-Small RETINA: not judged, it rests on unconverged runs: CBR-Small random 1 of 3 seeds never reached validation referable-auc >= 0\.91 during training \(the paper's claims are about runs trained to convergence/)
+  assert.match(evidenceOf(c1), /CBR-Small RETINA: not judged, it rests on unconverged runs: CBR-Small random 1 of 3 seeds never reached validation referable-auc >= 0\.91 \(mean of 3 consecutive evaluations\) during training \(the paper's claims are about runs trained to convergence/)
   assert.not.match(evidenceOf(c1), /CBR-Small transfer \d of/)
   // The numbers are still printed, as context, with what the rule alone would say.
   assert.match(evidenceOf(c1), /\(context, not judged: unconverged runs\) CBR-Small RETINA .*; the rule alone would say not supported/)
@@ -138,7 +138,7 @@ test("claims 1 and 2: a comparison that rests on unconverged runs is inconclusiv
   // Runs without a curve are not checked, and the evidence says so.
   const c1c = claim(data({ runs: [...r2, ...withCurves(t2, true)] }), "transfer-adds-little")
   assert.is(c1c.verdict, "supported")
-  assert.match(evidenceOf(c1c), /ResNet-50 RETINA: 3 of 6 runs recorded no validation curve; their convergence is not checked/)
+  assert.match(evidenceOf(c1c), /ResNet-50 RETINA: 3 of 6 runs recorded no validation curve \(nor steps to threshold\); their convergence is not checked/)
 
   // Claim 2: the best of each group rests on all its candidates, so an unconverged runner-up counts too.
   const runs2 = (inceptionReaches: boolean) => [
@@ -268,6 +268,22 @@ test("claims 4, 5 and 8: similarities of unconverged Table 1 runs are not judged
   const c8 = claim(eight(false), "large-representations-differ")
   assert.is(c8.verdict, "inconclusive", evidenceOf(c8))
   assert.match(evidenceOf(c8), /retina Figure 2: not judged, it rests on unconverged runs: CBR-Small transfer 3 of 3 seeds never reached/)
+})
+
+test("converged: the mean of 3 consecutive validation evaluations reaches the threshold; one noisy spike does not", () => {
+  const d = data()
+  const run = (values: number[]) => retinaRun("resnet50", "random", 1, 0.8, { curve: values.map((value, i) => ({ step: 10 * (i + 1), value })) })
+  // A single point at 0.93 among 0.85s: it reaches the threshold (steps to threshold 30), but the run has not converged.
+  assert.equal(stepsToThreshold(d, run([0.85, 0.86, 0.93, 0.85, 0.86, 0.85])), { steps: 30, censored: false })
+  assert.is(converged(d, run([0.85, 0.86, 0.93, 0.85, 0.86, 0.85])), false)
+  assert.is(converged(d, run([0.85, 0.86, 0.90, 0.91, 0.92, 0.88])), true)
+  // Fewer evaluations than the window: all of them.
+  assert.is(converged(d, run([0.90, 0.93])), true)
+  assert.is(converged(d, run([0.85, 0.93])), false)
+  // Without a curve: the given steps to threshold (null = never reached), else unknown.
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9, { steps: 700 })), true)
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9, { steps: null, trainedSteps: 4000 })), false)
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9)), undefined)
 })
 
 test("steps to threshold: given, derived from the curve, and censored", () => {
