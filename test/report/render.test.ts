@@ -185,6 +185,23 @@ test("real data: no banner and no synthetic note", async () => {
   assert.is(real.values["table1/resnet50/random/n"], 3)
 })
 
+test("Tables 1 and 3 count the converged seeds of each model and init (3 consecutive validation points at the threshold)", async () => {
+  const curve = (level: number) => [0.5, 0.7, level, level, level].map((value, i) => ({ step: 10 * (i + 1), value }))
+  const r = await renderReport(
+    data({
+      runs: [
+        ...seeds("resnet50", "random", [0.8, 0.81, 0.82]).map((x, i) => ({ ...x, curves: { "referable-auc": curve(i === 0 ? 0.95 : 0.85) } })),
+        ...seeds("resnet50", "random", [0.8, 0.81, 0.82], { regime: "small-data" }).map((x, i) => ({ ...x, curves: { "referable-auc": curve(i < 2 ? 0.95 : 0.85) } })),
+      ],
+    }),
+  )
+  assert.is(r.values["table1/resnet50/random/converged"], 1)
+  assert.is(r.values["table1/resnet50/random/convergence-checked"], 3)
+  assert.is(r.values["table3/resnet50/random/converged"], 2)
+  assert.is(r.values["table1/resnet50/transfer/converged"], undefined)
+  assert.match(r.markdown.split("\n").find((l) => l.startsWith("| ResNet-50 |"))!, /\| 1\/3 \| — \|/)
+})
+
 test("same input, same report; writeReportFiles writes all three files", async () => {
   const d = data({ runs: [...seeds("cbr-small", "random", [0.95, 0.96, 0.955]), ...seeds("cbr-small", "transfer", [0.951, 0.962, 0.953])] })
   const a = await renderReport(d)
