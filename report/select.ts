@@ -81,10 +81,10 @@ export const CONVERGENCE_WINDOW = 3
 /**
  * Whether a run converged: the mean of its validation metric over some CONVERGENCE_WINDOW
  * consecutive evaluations (all of them when it has fewer) reached the dataset's convergence
- * threshold during training. One evaluation is not enough: on a small validation split the best of
- * ~20 noisy points sits well above the run's level (mini, ResNet-50 random init, batch 8: best
- * validation AUC 0.81-0.86, test AUC 0.70-0.76). A run without a curve falls back on its given
- * steps-to-threshold (null: never reached); undefined when it has neither.
+ * threshold during training. One evaluation is not enough: on a small validation split the best
+ * of ~20 noisy points sits well above the run's level (mini, ResNet-50 random init, batch 8, 300
+ * steps: best validation AUC 0.81-0.86, test AUC 0.70-0.76). A run without a curve falls back on
+ * its given steps-to-threshold (null: never reached); undefined when it has neither.
  */
 export const converged = (data: ReportData, run: RunResult): boolean | undefined => {
   const { metric, threshold } = thresholdFor(data, run.dataset)
