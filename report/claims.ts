@@ -14,6 +14,10 @@
 //   minimum effect, inconclusive otherwise;
 // - families of tests where one hit decides (claim 5's layers, claim 11's stages) are
 //   corrected with Holm's step-down procedure.
+// A comparison of final AUCs, or of the similarities of the Table 1 runs, is judged only when
+// every run it rests on converged (its validation curve reached the profile's threshold);
+// otherwise it is inconclusive, naming the unconverged models, inits and seeds (rules.ts,
+// Builder.gateOnConvergence).
 // Sub-verdicts combine as: any "not supported" -> not supported; all "supported" -> supported;
 // otherwise (or nothing to judge) inconclusive.
 //

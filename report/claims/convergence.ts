@@ -4,7 +4,7 @@
 import { metricBySeed, runsWhere, stepsBySeed } from "../select.ts"
 import { contrastCI, diffCI, holmAdjust, mean, pAbove } from "../stats.ts"
 import { type InitScheme, MODEL_IDS, type ReportData, TRANSFUSION_PREFIXES } from "../types.ts"
-import { AUC_UNCERTAINTY, Builder, type Claim, EQUIVALENCE_RULE, type Resolved, type Verdict, censoredNote, ciNum, combineVerdicts, meaningfulPositive, name, num, pct, pval, retinaFull } from "./rules.ts"
+import { AUC_UNCERTAINTY, Builder, type Claim, EQUIVALENCE_RULE, type Resolved, type Verdict, censoredNote, ciNum, combineVerdicts, convergenceRule, meaningfulPositive, name, num, pct, pval, retinaFull } from "./rules.ts"
 
 // ---- Claim 6: Mean Var speeds convergence ----
 
@@ -54,7 +54,10 @@ const judgeMatch = (b: Builder, data: ReportData, o: Resolved, who: string, pref
   const ha = metricBySeed(data, hybrid, "referable-auc"), ra = metricBySeed(data, reference, "referable-auc")
   if (ha.length === 0 || ra.length === 0) return
   if (b.tooFew(`${who} AUC`, [ha.length, ra.length], o.minSeeds)) return
-  b.equivalentAuc(`${prefix}/auc-diff`, `${who}: final AUC - ${refName}, pts`, ha, ra, [runsWhere(data, hybrid), runsWhere(data, reference)], o)
+  const runs = [runsWhere(data, hybrid), runsWhere(data, reference)] as const
+  b.gateOnConvergence(`${prefix}/auc-diff`, `${who} final AUC`, data, "retina", [{ label: who, runs: runs[0] }, { label: `${name(reference.model)} ${refName}`, runs: runs[1] }], () =>
+    b.equivalentAuc(`${prefix}/auc-diff`, `${who}: final AUC - ${refName}, pts`, ha, ra, runs, o),
+  )
 }
 
 export const claimGaborMatches = (data: ReportData, o: Resolved): Claim => {
@@ -67,7 +70,7 @@ export const claimGaborMatches = (data: ReportData, o: Resolved): Claim => {
     key: b.key,
     claim: "Synthetic Gabor filters in conv1 have the same effect as pretrained conv1 weights.",
     source: "Section 5, Figure 8",
-    rule: `Per model on RETINA, Gabor conv1 vs pretrained conv1 (transfusion up to conv1): the difference in mean steps-to-threshold with margin ±${num(100 * o.stepsMargin, 0)}% of pretrained conv1's steps, and the final AUC difference with margin ±${pct(o.aucMargin)} pts, Welch t-intervals over seeds: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY.replace("The interval", "The AUC interval")} Supported if all comparisons are equivalent.`,
+    rule: `Per model on RETINA, Gabor conv1 vs pretrained conv1 (transfusion up to conv1): the difference in mean steps-to-threshold with margin ±${num(100 * o.stepsMargin, 0)}% of pretrained conv1's steps, and the final AUC difference with margin ±${pct(o.aucMargin)} pts, Welch t-intervals over seeds: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY.replace("The interval", "The AUC interval")} ${convergenceRule(data, "The final AUC comparison")} Supported if all comparisons are equivalent.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,
@@ -84,7 +87,7 @@ export const claimSlimMatches = (data: ReportData, o: Resolved): Claim => {
     key: b.key,
     claim: "Reusing pretrained weights up to block2 and slimming the rest (Slim ResNet-50) matches full transfer in convergence and performance.",
     source: "Section 5, Figure 8",
-    rule: `RETINA, Slim ResNet-50 vs ResNet-50 full transfer: steps-to-threshold difference with margin ±${num(100 * o.stepsMargin, 0)}% of full transfer's steps, final AUC difference with margin ±${pct(o.aucMargin)} pts, Welch t-intervals over seeds: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY.replace("The interval", "The AUC interval")} Supported if both are equivalent.`,
+    rule: `RETINA, Slim ResNet-50 vs ResNet-50 full transfer: steps-to-threshold difference with margin ±${num(100 * o.stepsMargin, 0)}% of full transfer's steps, final AUC difference with margin ±${pct(o.aucMargin)} pts, Welch t-intervals over seeds: ${EQUIVALENCE_RULE}. ${AUC_UNCERTAINTY.replace("The interval", "The AUC interval")} ${convergenceRule(data, "The final AUC comparison")} Supported if both are equivalent.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,

@@ -4,7 +4,7 @@
 import { stepsBySeed } from "../select.ts"
 import { contrastCI, correlationCI, diffCI, holmAdjust, mean, welchTTest } from "../stats.ts"
 import { CBR_MODELS, type DatasetId, LARGE_MODELS, type ModelId, type ReportData } from "../types.ts"
-import { Builder, type Claim, type Resolved, type Verdict, censoredNote, ciNum, combineVerdicts, meaningfulPositive, name, num, pval, retinaFull } from "./rules.ts"
+import { Builder, type Claim, type Resolved, type Verdict, censoredNote, ciNum, combineVerdicts, convergenceRule, fullDataGroups, meaningfulPositive, name, num, pval, retinaFull } from "./rules.ts"
 
 // ---- Claim 4: large models change less in lower layers ----
 
@@ -18,15 +18,19 @@ export const claimLargeChangeLess = (data: ReportData, o: Resolved): Claim => {
     const large = lowest(LARGE_MODELS), small = lowest(CBR_MODELS)
     if (large.length === 0 || small.length === 0) continue
     if (b.tooFew(`${dataset} lowest layer`, [large.length, small.length], o.minSeeds)) continue
-    const ci = diffCI(large, small)
-    b.set(`${dataset}/large-lowest`, mean(large))
-    b.set(`${dataset}/cbr-lowest`, mean(small))
-    b.set(`${dataset}/diff`, ci.estimate)
-    b.setCI(`${dataset}/diff`, ci)
-    b.judge(
-      `${dataset}: lowest-layer similarity to own random init after training, large ${num(mean(large))} vs CBR ${num(mean(small))}, difference ${num(ci.estimate)}, 95% CI ${ciNum(ci)}`,
-      meaningfulPositive(ci.estimate, ci, o.similarityMargin),
-    )
+    // A network stopped early has moved less from its initialisation, so the comparison needs converged runs.
+    const models = [...new Set(fig3.filter((e) => e.dataset === dataset).map((e) => e.model))]
+    b.gateOnConvergence(`${dataset}/diff`, `${dataset} lowest layer`, data, dataset, fullDataGroups(data, models, dataset, ["random"]), () => {
+      const ci = diffCI(large, small)
+      b.set(`${dataset}/large-lowest`, mean(large))
+      b.set(`${dataset}/cbr-lowest`, mean(small))
+      b.set(`${dataset}/diff`, ci.estimate)
+      b.setCI(`${dataset}/diff`, ci)
+      b.judge(
+        `${dataset}: lowest-layer similarity to own random init after training, large ${num(mean(large))} vs CBR ${num(mean(small))}, difference ${num(ci.estimate)}, 95% CI ${ciNum(ci)}`,
+        meaningfulPositive(ci.estimate, ci, o.similarityMargin),
+      )
+    })
   }
   // Figure 4: a line through 3 points has an expected R^2 near 0.5 by chance, so the context
   // given is the correlation over both comparisons' pairs with its Fisher interval.
@@ -48,7 +52,7 @@ export const claimLargeChangeLess = (data: ReportData, o: Resolved): Claim => {
     key: b.key,
     claim: "Large models change less through training, especially in the lowest layers, even from random initialisation.",
     source: "Section 4, Figures 3-4",
-    rule: `Per dataset, compare the lowest layer's similarity to its own (random) initialisation after training, pooled over seeds: large models (ResNet-50, Inception-v3) minus CBRs, 95% Welch t-interval. Supported if the interval's lower end is above 0 and the difference is at least ${num(o.similarityMargin, 2)}; not supported if its upper end is below ${num(o.similarityMargin, 2)}; otherwise inconclusive. Figure 4 correlations (with their intervals) are listed for context.`,
+    rule: `Per dataset, compare the lowest layer's similarity to its own (random) initialisation after training, pooled over seeds: large models (ResNet-50, Inception-v3) minus CBRs, 95% Welch t-interval. Supported if the interval's lower end is above 0 and the difference is at least ${num(o.similarityMargin, 2)}; not supported if its upper end is below ${num(o.similarityMargin, 2)}; otherwise inconclusive. ${convergenceRule(data, "The comparison (of the Table 1 random-init runs)")} Figure 4 correlations (with their intervals) are listed for context.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,
@@ -84,7 +88,9 @@ export const claimReuseLowest = (data: ReportData, o: Resolved): Claim => {
     const reuse = mine.filter((t) => t.holm < o.alpha && t.gap >= o.similarityMargin)
     const v: Verdict = reuse.some((t) => t.index >= 2) ? "not supported" : reuse.length > 0 ? "supported" : "inconclusive"
     const gaps = mine.map((t) => `${t.layer} ${num(t.gap)} (Holm p ${pval(t.holm)})`).join(", ")
-    b.judge(`${name(e.model)} ${e.dataset}: pretrained - random similarity to init per layer: ${gaps}; clear reuse at ${reuse.length === 0 ? "no layer" : reuse.map((t) => t.layer).join(", ")}`, v)
+    b.gateOnConvergence(`${e.model}/${e.dataset}`, `${name(e.model)} ${e.dataset} Figure 3`, data, e.dataset, fullDataGroups(data, [e.model], e.dataset, ["random", "transfer"]), () =>
+      b.judge(`${name(e.model)} ${e.dataset}: pretrained - random similarity to init per layer: ${gaps}; clear reuse at ${reuse.length === 0 ? "no layer" : reuse.map((t) => t.layer).join(", ")}`, v),
+    )
   }
   // Figure 7: share of full transfer's speedup already given by transfusing conv1 + block1.
   // share >= 1/2  <=>  0.5 random - block1 + 0.5 transfer >= 0, a linear contrast of seed means.
@@ -115,7 +121,7 @@ export const claimReuseLowest = (data: ReportData, o: Resolved): Claim => {
     key: b.key,
     claim: "Meaningful feature reuse is confined to the lowest two layers/stages.",
     source: "Sections 4-5, Figures 3 and 7",
-    rule: `Figure 3, per model with at least 3 layers: a layer shows reuse when its similarity to initialisation is higher after pretrained than after random init: one-sided Welch test, Holm-corrected over every layer of every model (adjusted p < ${o.alpha}), and a gap of at least ${num(o.similarityMargin, 2)}. Supported if reuse appears and only in the lowest two layers; not supported if any higher layer shows it; inconclusive if no layer does. Figure 7 (ResNet-50): the share of full transfer's speedup in steps-to-threshold already obtained by transfusing up to block1 is at least 1/2 exactly when (random + transfer)/2 - block1 >= 0; supported if that contrast's 95% Welch interval lies above 0, not supported if below 0.`,
+    rule: `Figure 3, per model with at least 3 layers: a layer shows reuse when its similarity to initialisation is higher after pretrained than after random init: one-sided Welch test, Holm-corrected over every layer of every model (adjusted p < ${o.alpha}), and a gap of at least ${num(o.similarityMargin, 2)}. Supported if reuse appears and only in the lowest two layers; not supported if any higher layer shows it; inconclusive if no layer does. ${convergenceRule(data, "Each model's Figure 3 verdict (of its Table 1 runs)")} Figure 7 (ResNet-50): the share of full transfer's speedup in steps-to-threshold already obtained by transfusing up to block1 is at least 1/2 exactly when (random + transfer)/2 - block1 >= 0; supported if that contrast's 95% Welch interval lies above 0, not supported if below 0.`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,
@@ -134,27 +140,30 @@ export const claimLargeRepresentationsDiffer = (data: ReportData, o: Resolved): 
     const cr = pooled(CBR_MODELS, "randomVsRandom"), cp = pooled(CBR_MODELS, "pretrainedVsRandom")
     if (lr.length + lp.length === 0 || cr.length + cp.length === 0) continue
     if (b.tooFew(`${dataset} Figure 2 pairs`, [lr.length, lp.length, cr.length, cp.length], o.minSeeds)) continue
-    const large = diffCI(lr, lp)
-    b.set(`${dataset}/large-gap`, large.estimate)
-    b.setCI(`${dataset}/large-gap`, large)
-    b.judge(
-      `${dataset}, large models: random-vs-random ${num(mean(lr))} - pretrained-vs-random ${num(mean(lp))} = ${num(large.estimate)}, 95% CI ${ciNum(large)}`,
-      meaningfulPositive(large.estimate, large, o.similarityMargin),
-    )
-    const dd = contrastCI([lr, lp, cr, cp], [1, -1, -1, 1])
-    b.set(`${dataset}/large-minus-cbr-gap`, dd.estimate)
-    b.setCI(`${dataset}/large-minus-cbr-gap`, dd)
-    b.judge(
-      `${dataset}: that gap for large models minus the same gap for CBRs (${num(mean(cr) - mean(cp))}) = ${num(dd.estimate)}, 95% CI ${ciNum(dd)}`,
-      meaningfulPositive(dd.estimate, dd, o.similarityMargin),
-    )
+    const models = [...new Set(fig2.filter((e) => e.dataset === dataset).map((e) => e.model))]
+    b.gateOnConvergence(`${dataset}/large-gap`, `${dataset} Figure 2`, data, dataset, fullDataGroups(data, models, dataset, ["random", "transfer"]), () => {
+      const large = diffCI(lr, lp)
+      b.set(`${dataset}/large-gap`, large.estimate)
+      b.setCI(`${dataset}/large-gap`, large)
+      b.judge(
+        `${dataset}, large models: random-vs-random ${num(mean(lr))} - pretrained-vs-random ${num(mean(lp))} = ${num(large.estimate)}, 95% CI ${ciNum(large)}`,
+        meaningfulPositive(large.estimate, large, o.similarityMargin),
+      )
+      const dd = contrastCI([lr, lp, cr, cp], [1, -1, -1, 1])
+      b.set(`${dataset}/large-minus-cbr-gap`, dd.estimate)
+      b.setCI(`${dataset}/large-minus-cbr-gap`, dd)
+      b.judge(
+        `${dataset}: that gap for large models minus the same gap for CBRs (${num(mean(cr) - mean(cp))}) = ${num(dd.estimate)}, 95% CI ${ciNum(dd)}`,
+        meaningfulPositive(dd.estimate, dd, o.similarityMargin),
+      )
+    })
   }
   return {
     id: 8,
     key: b.key,
     claim: "For large models, representations learned from pretrained weights differ from those learned from random initialisation more than two random initialisations differ; less so for small models.",
     source: "Section 4, Figure 2",
-    rule: `Per dataset, top-two-layer similarity pooled over pairs: the gap random-vs-random - pretrained-vs-random for the large models, and that gap minus the CBRs' gap, 95% Welch t-intervals. Each is supported if its lower end is above 0 and it is at least ${num(o.similarityMargin, 2)}; not supported if its upper end is below ${num(o.similarityMargin, 2)}; otherwise inconclusive. Pairs share networks, so the intervals are somewhat narrower than independent pairs would give.`,
+    rule: `Per dataset, top-two-layer similarity pooled over pairs: the gap random-vs-random - pretrained-vs-random for the large models, and that gap minus the CBRs' gap, 95% Welch t-intervals. Each is supported if its lower end is above 0 and it is at least ${num(o.similarityMargin, 2)}; not supported if its upper end is below ${num(o.similarityMargin, 2)}; otherwise inconclusive. Pairs share networks, so the intervals are somewhat narrower than independent pairs would give. ${convergenceRule(data, "The comparison (of the Table 1 runs)")}`,
     verdict: combineVerdicts(b.verdicts),
     evidence: b.evidence,
     numbers: b.numbers,

@@ -2,10 +2,10 @@
 // types, the verdict shapes (equivalence by TOST, a meaningful positive effect, how
 // sub-verdicts combine), the number formatting of the evidence lines, the Builder that
 // collects a claim's evidence and numbers, and the test-set sampling term of claim 1.
-import type { StepsGroup } from "../select.ts"
+import { CONVERGENCE_WINDOW, type StepsGroup, converged, runsWhere, thresholdFor } from "../select.ts"
 import { type Interval, type TInterval, type TostResult, diffCI, mean, studentTQuantile, tost, tostOf } from "../stats.ts"
 import { delongTest } from "../../ml/metrics.ts"
-import { type InitScheme, MODEL_NAMES, type ModelId, type RunResult } from "../types.ts"
+import { type DatasetId, type InitScheme, MODEL_NAMES, type ModelId, type ReportData, type RunResult } from "../types.ts"
 
 export type Verdict = "supported" | "not supported" | "inconclusive"
 
@@ -101,10 +101,46 @@ export const tostText = (t: TostResult, format: (x: number) => string): string =
 export const SYNTHETIC_NOTE =
   "The data are SYNTHETIC stand-ins, not RETINA/CheXpert/ImageNet: this verdict checks that the pipeline computes the comparison, and says nothing about the paper's claim."
 
+/** The runs of one side of a comparison, named for the evidence ("ResNet-50 random"). */
+export interface RunGroup {
+  readonly label: string
+  readonly runs: readonly RunResult[]
+}
+
+/** The full-data runs of each model and init on a dataset (for the similarity figures: the Table 1 runs their activations come from). */
+export const fullDataGroups = (data: ReportData, models: readonly ModelId[], dataset: DatasetId, inits: readonly InitScheme[]): RunGroup[] =>
+  models.flatMap((model) => inits.map((init) => ({ label: `${MODEL_NAMES[model]} ${init}`, runs: runsWhere(data, { model, init, dataset, regime: "full" }) }))).filter((g) => g.runs.length > 0)
+
+/** Per group: its runs, those that never reached the convergence threshold, those that recorded no curve. */
+export interface GroupConvergence {
+  readonly label: string
+  readonly runs: number
+  readonly unconverged: number
+  readonly unknown: number
+}
+
+export const convergenceOf = (data: ReportData, groups: readonly RunGroup[]): GroupConvergence[] =>
+  groups.map((g) => {
+    const c = g.runs.map((r) => converged(data, r))
+    return { label: g.label, runs: g.runs.length, unconverged: c.filter((x) => x === false).length, unknown: c.filter((x) => x === undefined).length }
+  })
+
+/** "validation referable-auc >= 0.80 (mean of 3 consecutive evaluations)", what a run must reach to count as converged. */
+export const thresholdText = (data: ReportData, dataset: DatasetId): string => {
+  const t = thresholdFor(data, dataset)
+  return `validation ${t.metric} >= ${num(t.threshold, 2)} (mean of ${CONVERGENCE_WINDOW} consecutive evaluations)`
+}
+
+/** The convergence condition of the comparisons that need converged runs (final AUCs, the Table 1 runs' similarities), for the rules' text. */
+export const convergenceRule = (data: ReportData, subject = "Each comparison"): string =>
+  `${subject} rests on converged runs only, as the paper trains every run to convergence: a run has converged if its validation curve reached the profile's threshold during training (RETINA ${thresholdText(data, "retina")}; the mean over consecutive evaluations, all of them if fewer, because the best single point of a small validation split sits above the run's level); if any run a comparison rests on did not, that comparison is inconclusive whatever its numbers (printed as context), and the evidence names each model and init with how many of its seeds did not converge. Runs that recorded neither a validation curve nor steps to threshold are not checked, and the evidence says so.`
+
 export class Builder {
   readonly evidence: string[] = []
   readonly numbers: Record<string, number> = {}
   readonly verdicts: Verdict[] = []
+  /** Set while a comparison that rests on unconverged runs prints its numbers as context. */
+  private withheld = false
   constructor(readonly key: string) {}
   set(nameOf: string, x: number): void {
     if (Number.isFinite(x)) this.numbers[nameOf] = x
@@ -119,8 +155,41 @@ export class Builder {
     this.set(`${prefix}/ci90-hi`, t.interval.hi)
   }
   judge(line: string, v: Verdict): void {
+    if (this.withheld) {
+      this.evidence.push(`(context, not judged: unconverged runs) ${line}; the rule alone would say ${v}`)
+      return
+    }
     this.evidence.push(`${line} -> ${v}`)
     this.verdicts.push(v)
+  }
+  /**
+   * A comparison of final metrics that may only be judged on converged runs. If every run of
+   * `groups` reached the dataset's threshold (or recorded no curve, which the evidence then says),
+   * `compare` judges as usual; otherwise `what` is judged inconclusive with each unconverged group
+   * named and counted, and `compare` runs with its judgements printed as context only. Sets
+   * `<prefix>/unconverged-runs` and `<prefix>/unchecked-runs` where they are not 0.
+   */
+  gateOnConvergence(prefix: string, what: string, data: ReportData, dataset: DatasetId, groups: readonly RunGroup[], compare: () => void): void {
+    const c = convergenceOf(data, groups)
+    const unconverged = c.filter((g) => g.unconverged > 0), unknown = c.reduce((s, g) => s + g.unknown, 0)
+    if (unknown > 0) {
+      this.set(`${prefix}/unchecked-runs`, unknown)
+      this.note(`(${what}: ${unknown} of ${c.reduce((s, g) => s + g.runs, 0)} runs recorded no validation curve (nor steps to threshold); their convergence is not checked)`)
+    }
+    if (unconverged.length === 0) return compare()
+    const n = unconverged.reduce((s, g) => s + g.unconverged, 0)
+    this.set(`${prefix}/unconverged-runs`, n)
+    const who = unconverged.map((g) => `${g.label} ${g.unconverged} of ${g.runs} seeds`).join(", ")
+    this.judge(
+      `${what}: not judged, it rests on unconverged runs: ${who} never reached ${thresholdText(data, dataset)} during training (the paper's claims are about runs trained to convergence)`,
+      "inconclusive",
+    )
+    this.withheld = true
+    try {
+      compare()
+    } finally {
+      this.withheld = false
+    }
   }
   note(line: string): void {
     this.evidence.push(line)

@@ -2,8 +2,8 @@ import { test } from "uvu"
 import * as assert from "uvu/assert"
 import { Rng } from "../../lib/random.ts"
 import { evaluateClaims, type ClaimResult } from "../../report/claims.ts"
-import { stepsToThreshold } from "../../report/select.ts"
-import type { Figure3Entry, ModelId, PretrainedResult, ReportData } from "../../report/types.ts"
+import { converged, stepsToThreshold } from "../../report/select.ts"
+import type { Figure3Entry, ModelId, PretrainedResult, ReportData, RunResult } from "../../report/types.ts"
 import { data, retinaRun, risingCurve, seeds, stepRuns } from "./fixtures/report-data.ts"
 
 const claim = (d: ReportData, key: string): ClaimResult => {
@@ -110,6 +110,106 @@ test("claim 3 (ImageNet accuracy does not predict): paper's Table 1 supported; s
   assert.is(claim(four, "imagenet-does-not-predict").verdict, "inconclusive")
 })
 
+/** The runs with a validation curve that reaches the fixture's threshold (0.91, first at step 1200), or one that stays below it for its 3,000 steps. */
+const withCurves = (runs: RunResult[], reaches: boolean): RunResult[] =>
+  runs.map((r) => ({ ...r, curves: { "referable-auc": reaches ? risingCurve(1200, 0.91) : risingCurve(5000, 0.91, 3000) } }))
+const evidenceOf = (c: ClaimResult): string => c.evidence.join("\n")
+
+test("claims 1 and 2: a comparison that rests on unconverged runs is inconclusive, naming the model, init and seeds; converged, the verdict stands", () => {
+  // Claim 1, not supported when converged (a 4-point gain).
+  const random = seeds("cbr-small", "random", [0.95, 0.951, 0.949]), transfer = seeds("cbr-small", "transfer", [0.99, 0.991, 0.989])
+  const ok = claim(data({ runs: [...withCurves(random, true), ...withCurves(transfer, true)] }), "transfer-adds-little")
+  assert.is(ok.verdict, "not supported", evidenceOf(ok))
+  assert.not.match(evidenceOf(ok), /unconverged|no validation curve/)
+  const c1 = claim(data({ runs: [...withCurves(random.slice(0, 1), false), ...withCurves(random.slice(1), true), ...withCurves(transfer, true)] }), "transfer-adds-little")
+  assert.is(c1.verdict, "inconclusive", evidenceOf(c1))
+  assert.match(evidenceOf(c1), /CBR-Small RETINA: not judged, it rests on unconverged runs: CBR-Small random 1 of 3 seeds never reached validation referable-auc >= 0\.91 \(mean of 3 consecutive evaluations\) during training \(the paper's claims are about runs trained to convergence/)
+  assert.not.match(evidenceOf(c1), /CBR-Small transfer \d of/)
+  // The numbers are still printed, as context, with what the rule alone would say.
+  assert.match(evidenceOf(c1), /\(context, not judged: unconverged runs\) CBR-Small RETINA .*; the rule alone would say not supported/)
+  assert.is(c1.numbers["cbr-small/gain/unconverged-runs"], 1)
+  assert.match(c1.rule, /converged runs only.*RETINA validation referable-auc >= 0\.91/)
+  // Supported when converged (a 0.3-point gain); unconverged transfer runs make it inconclusive too.
+  const r2 = seeds("resnet50", "random", [0.964, 0.9645, 0.9638]), t2 = seeds("resnet50", "transfer", [0.967, 0.9668, 0.9675])
+  assert.is(claim(data({ runs: [...withCurves(r2, true), ...withCurves(t2, true)] }), "transfer-adds-little").verdict, "supported")
+  const c1b = claim(data({ runs: [...withCurves(r2, true), ...withCurves(t2, false)] }), "transfer-adds-little")
+  assert.is(c1b.verdict, "inconclusive")
+  assert.match(evidenceOf(c1b), /ResNet-50 transfer 3 of 3 seeds never reached/)
+  // Runs without a curve are not checked, and the evidence says so.
+  const c1c = claim(data({ runs: [...r2, ...withCurves(t2, true)] }), "transfer-adds-little")
+  assert.is(c1c.verdict, "supported")
+  assert.match(evidenceOf(c1c), /ResNet-50 RETINA: 3 of 6 runs recorded no validation curve \(nor steps to threshold\); their convergence is not checked/)
+
+  // Claim 2: the best of each group rests on all its candidates, so an unconverged runner-up counts too.
+  const runs2 = (inceptionReaches: boolean) => [
+    ...withCurves(seeds("resnet50", "random", [0.964, 0.965, 0.963]), true),
+    ...withCurves(seeds("inception-v3", "random", [0.80, 0.81, 0.79]), inceptionReaches),
+    ...withCurves(seeds("cbr-tiny", "random", [0.90, 0.91, 0.905]), true),
+  ]
+  assert.is(claim(data({ runs: runs2(true) }), "small-matches-large").verdict, "not supported")
+  const c2 = claim(data({ runs: runs2(false) }), "small-matches-large")
+  assert.is(c2.verdict, "inconclusive", evidenceOf(c2))
+  assert.match(evidenceOf(c2), /random init: not judged, it rests on unconverged runs: Inception-v3 random 3 of 3 seeds never reached/)
+  assert.match(c2.rule, /every candidate's runs must have converged/)
+})
+
+test("claims 3, 9 and the AUC halves of 7 and 10: unconverged runs make the comparison inconclusive; converged, the verdict stands", () => {
+  // Claim 3: a steep dependence is not supported; with ResNet-50's transfer runs unconverged the fit is not judged.
+  const steep = (resnetReaches: boolean) =>
+    data({
+      pretrained: TOP5.map(([m, t]) => imagenet(m, t)),
+      runs: TOP5.flatMap(([m, t]) => withCurves(seeds(m, "transfer", [0.5 + 0.5 * t, 0.5 + 0.5 * t + 0.001]), m !== "resnet50" || resnetReaches)),
+    })
+  assert.is(claim(steep(true), "imagenet-does-not-predict").verdict, "not supported")
+  const c3 = claim(steep(false), "imagenet-does-not-predict")
+  assert.is(c3.verdict, "inconclusive", evidenceOf(c3))
+  assert.match(evidenceOf(c3), /the fit across models: not judged, it rests on unconverged runs: ResNet-50 transfer 2 of 2 seeds never reached/)
+  assert.match(evidenceOf(c3), /the same rule on the paper's Table 1 numbers/)
+
+  // Claim 9: supported converged; unconverged small-data random runs of ResNet-50 make it inconclusive.
+  const small = (resnetReaches: boolean) =>
+    data({
+      runs: [
+        ...withCurves(seeds("resnet50", "random", [0.9, 0.905, 0.895], { regime: "small-data" }), resnetReaches),
+        ...withCurves(seeds("resnet50", "transfer", [0.94, 0.945, 0.935], { regime: "small-data" }), true),
+        ...withCurves(seeds("cbr-larget", "random", [0.93, 0.931, 0.929], { regime: "small-data" }), true),
+        ...withCurves(seeds("cbr-larget", "transfer", [0.931, 0.932, 0.930], { regime: "small-data" }), true),
+      ],
+    })
+  assert.is(claim(small(true), "transfer-helps-large-small-data").verdict, "supported")
+  const c9 = claim(small(false), "transfer-helps-large-small-data")
+  assert.is(c9.verdict, "inconclusive", evidenceOf(c9))
+  assert.match(evidenceOf(c9), /ResNet-50 small data: not judged, it rests on unconverged runs: ResNet-50 small-data random 3 of 3 seeds never reached/)
+  assert.match(evidenceOf(c9), /CBR-LargeT small data: transfer - random AUC pts .* -> supported/)
+
+  // Claim 10: full transfer censored at 300 steps (its steps to threshold unchanged), so only the AUC half changes.
+  const slim = (referenceReaches: boolean) =>
+    data({
+      runs: [
+        ...stepRuns("resnet50", "transfer", [300, 300, 300], [0.95, 0.951, 0.949]).map((r) => (referenceReaches ? r : { ...r, stepsToThreshold: null, trainedSteps: 300 })),
+        ...stepRuns("resnet50-slim", "transfusion-block2", [305, 300, 295], [0.95, 0.9505, 0.9495]),
+      ],
+    })
+  assert.is(claim(slim(true), "slim-matches-transfer").verdict, "supported")
+  const c10 = claim(slim(false), "slim-matches-transfer")
+  assert.is(c10.verdict, "inconclusive", evidenceOf(c10))
+  assert.match(evidenceOf(c10), /Slim ResNet-50 \(pretrained to block2\): steps to threshold .* -> supported/)
+  assert.match(evidenceOf(c10), /Slim ResNet-50 \(pretrained to block2\) final AUC: not judged, it rests on unconverged runs: ResNet-50 full transfer 3 of 3 seeds never reached/)
+
+  // Claim 7: the same gate on its final AUCs.
+  const gabor = (reaches: boolean) =>
+    data({
+      runs: [
+        ...stepRuns("cbr-largew", "transfusion-conv1", [1000, 1050, 950], [0.95, 0.951, 0.949]),
+        ...stepRuns("cbr-largew", "gabor-conv1", [1010, 1040, 960], [0.95, 0.9505, 0.9495]).map((r) => (reaches ? r : { ...r, stepsToThreshold: null, trainedSteps: r.stepsToThreshold! })),
+      ],
+    })
+  assert.is(claim(gabor(true), "gabor-matches-pretrained-conv1").verdict, "supported")
+  const c7 = claim(gabor(false), "gabor-matches-pretrained-conv1")
+  assert.is(c7.verdict, "inconclusive")
+  assert.match(evidenceOf(c7), /CBR-LargeW Gabor conv1 3 of 3 seeds never reached/)
+})
+
 const fig3 = (model: ModelId, layers: Array<[number[], number[]]>): Figure3Entry => ({
   model,
   dataset: "retina",
@@ -137,6 +237,53 @@ test("claim 5 (feature reuse confined to the lowest layers), from Figure 3 and f
   assert.is(s.verdict, "supported", s.evidence.join("\n"))
   assert.ok(Math.abs(s.numbers["figure7/share-up-to-block1"]! - 600 / 700) < 1e-9)
   assert.is(claim(fig7([900, 920, 880]), "reuse-lowest-layers").verdict, "not supported")
+})
+
+test("claims 4, 5 and 8: similarities of unconverged Table 1 runs are not judged; the same runs converged keep the verdict", () => {
+  // The similarity figures come from the Table 1 runs: a network stopped early has moved less from its init.
+  const table1 = (model: ModelId, init: "random" | "transfer", reaches: boolean) => withCurves(seeds(model, init, [0.9, 0.91, 0.92]), reaches)
+  const hi: [number[], number[]] = [[0.9, 0.91, 0.92], [0.95, 0.96, 0.97]]
+  const lo: [number[], number[]] = [[0.5, 0.52, 0.51], [0.6, 0.61, 0.62]]
+  const four = (reaches: boolean) => ({ ...sim([fig3("resnet50", [hi]), fig3("cbr-small", [lo])]), runs: [...table1("resnet50", "random", reaches), ...table1("cbr-small", "random", true)] })
+  assert.is(claim(four(true), "large-change-less").verdict, "supported")
+  const c4 = claim(four(false), "large-change-less")
+  assert.is(c4.verdict, "inconclusive", evidenceOf(c4))
+  assert.match(evidenceOf(c4), /retina lowest layer: not judged, it rests on unconverged runs: ResNet-50 random 3 of 3 seeds never reached/)
+  assert.match(c4.rule, /converged runs only/)
+
+  const gap = (g: number): [number[], number[]] => [[0.5, 0.51, 0.49], [0.5 + g, 0.51 + g, 0.49 + g]]
+  const five = (reaches: boolean) => ({ ...sim([fig3("resnet50", [gap(0.3), gap(0.2), gap(0), gap(0)])]), runs: [...table1("resnet50", "random", true), ...table1("resnet50", "transfer", reaches)] })
+  assert.is(claim(five(true), "reuse-lowest-layers").verdict, "supported")
+  const c5 = claim(five(false), "reuse-lowest-layers")
+  assert.is(c5.verdict, "inconclusive", evidenceOf(c5))
+  assert.match(evidenceOf(c5), /ResNet-50 retina Figure 3: not judged, it rests on unconverged runs: ResNet-50 transfer 3 of 3 seeds never reached/)
+
+  const fig2 = (model: ModelId, rvr: number[], pvr: number[]) => ({ model, dataset: "retina" as const, layers: ["a", "b"], randomVsRandom: rvr, pretrainedVsRandom: pvr })
+  const eight = (reaches: boolean) =>
+    data({
+      similarity: { measure: "svcca", figure2: [fig2("resnet50", [0.8, 0.81, 0.79], [0.5, 0.51, 0.49]), fig2("cbr-small", [0.8, 0.81, 0.79], [0.78, 0.79, 0.77])], figure3: [], figure4: [] },
+      runs: [...table1("resnet50", "random", true), ...table1("resnet50", "transfer", true), ...table1("cbr-small", "random", true), ...table1("cbr-small", "transfer", reaches)],
+    })
+  assert.is(claim(eight(true), "large-representations-differ").verdict, "supported")
+  const c8 = claim(eight(false), "large-representations-differ")
+  assert.is(c8.verdict, "inconclusive", evidenceOf(c8))
+  assert.match(evidenceOf(c8), /retina Figure 2: not judged, it rests on unconverged runs: CBR-Small transfer 3 of 3 seeds never reached/)
+})
+
+test("converged: the mean of 3 consecutive validation evaluations reaches the threshold; one noisy spike does not", () => {
+  const d = data()
+  const run = (values: number[]) => retinaRun("resnet50", "random", 1, 0.8, { curve: values.map((value, i) => ({ step: 10 * (i + 1), value })) })
+  // A single point at 0.93 among 0.85s: it reaches the threshold (steps to threshold 30), but the run has not converged.
+  assert.equal(stepsToThreshold(d, run([0.85, 0.86, 0.93, 0.85, 0.86, 0.85])), { steps: 30, censored: false })
+  assert.is(converged(d, run([0.85, 0.86, 0.93, 0.85, 0.86, 0.85])), false)
+  assert.is(converged(d, run([0.85, 0.86, 0.90, 0.91, 0.92, 0.88])), true)
+  // Fewer evaluations than the window: all of them.
+  assert.is(converged(d, run([0.90, 0.93])), true)
+  assert.is(converged(d, run([0.85, 0.93])), false)
+  // Without a curve: the given steps to threshold (null = never reached), else unknown.
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9, { steps: 700 })), true)
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9, { steps: null, trainedSteps: 4000 })), false)
+  assert.is(converged(d, retinaRun("resnet50", "random", 1, 0.9)), undefined)
 })
 
 test("steps to threshold: given, derived from the curve, and censored", () => {

@@ -58,6 +58,12 @@ test("Tables 1-3 exist, print our numbers beside the paper's, and equal the inpu
   assert.is(v["paper/table1/inception-v3/params"], 22881424)
   assert.is(v["table1/cbr-small/params/table1-convention"], 2108672)
   assert.is(v["table1/resnet50/imagenet-top5/mean"], 0.92)
+  // Converged seeds per model and init: ResNet-50's curves all reach the threshold; Inception-v3's runs recorded none.
+  assert.is(v["table1/resnet50/random/converged"], 3)
+  assert.is(v["table1/resnet50/random/convergence-checked"], 3)
+  assert.is(v["table1/inception-v3/random/converged"], undefined)
+  assert.match(out.markdown.split("\n").find((l) => l.startsWith("| ResNet-50 |"))!, /\| 3\/3 \| 3\/3 \|/)
+  assert.match(section(out.html, "table1"), /Converged seeds: runs whose validation AUC, averaged over 3 consecutive evaluations, reached 91% during training/)
   // Inception-v3's weights are imported (no top-5 of ours): the cell names the file and its hash, beside the paper's 93.9.
   const inceptionRow = out.markdown.split("\n").find((l) => l.startsWith("| Inception-v3 |"))!
   assert.match(inceptionRow, /\| imported weights \(inception_v3_weights_tf_dim_ordering_tf_kernels_notop\.h5, sha256 b5d5b6ffe8a1\) \| 93\.9 \| imported weights/)
@@ -177,6 +183,23 @@ test("real data: no banner and no synthetic note", async () => {
   assert.not.match(real.html, /synthetic-banner|SYNTHETIC/)
   assert.match(section(real.html, "figure2"), /class="missing"/)
   assert.is(real.values["table1/resnet50/random/n"], 3)
+})
+
+test("Tables 1 and 3 count the converged seeds of each model and init (3 consecutive validation points at the threshold)", async () => {
+  const curve = (level: number) => [0.5, 0.7, level, level, level].map((value, i) => ({ step: 10 * (i + 1), value }))
+  const r = await renderReport(
+    data({
+      runs: [
+        ...seeds("resnet50", "random", [0.8, 0.81, 0.82]).map((x, i) => ({ ...x, curves: { "referable-auc": curve(i === 0 ? 0.95 : 0.85) } })),
+        ...seeds("resnet50", "random", [0.8, 0.81, 0.82], { regime: "small-data" }).map((x, i) => ({ ...x, curves: { "referable-auc": curve(i < 2 ? 0.95 : 0.85) } })),
+      ],
+    }),
+  )
+  assert.is(r.values["table1/resnet50/random/converged"], 1)
+  assert.is(r.values["table1/resnet50/random/convergence-checked"], 3)
+  assert.is(r.values["table3/resnet50/random/converged"], 2)
+  assert.is(r.values["table1/resnet50/transfer/converged"], undefined)
+  assert.match(r.markdown.split("\n").find((l) => l.startsWith("| ResNet-50 |"))!, /\| 1\/3 \| — \|/)
 })
 
 test("same input, same report; writeReportFiles writes all three files", async () => {
