@@ -1,16 +1,17 @@
 // Installs the transfusion kernels into the tfjs kernel registry for the wasm backend.
 // Idempotent: the registry is process-global, so a second call is a no-op.
-import { getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core"
+import { Conv2D, getKernel, registerKernel, unregisterKernel } from "@tensorflow/tfjs-core"
 import type { KernelConfig } from "@tensorflow/tfjs-core"
 import { conv2DBackpropFilterWasm, conv2DBackpropInputWasm } from "./wasm-conv-grads.ts"
-import { captureStockConv2D, conv2DBackpropFilterFmaWasm, conv2DBackpropInputFmaWasm, conv2DFmaWasm, stockConv2DKernel } from "./wasm-fma-conv.ts"
+import { conv2DBackpropFilterFmaWasm, conv2DBackpropInputFmaWasm, conv2DFmaWasm } from "./wasm-fma-conv.ts"
 import { fmaSupport } from "./fma-support.ts"
 import { maxPoolGradWasm } from "./wasm-maxpool-grad.ts"
 import { batchNormTrainingGradWasm, batchNormTrainingWasm } from "./wasm-batch-norm.ts"
 import { biasAddGradWasm, biasAddWasm } from "./wasm-bias-add.ts"
-import { batchMatMulWasm, captureStockBatchMatMul } from "./wasm-matmul.ts"
-import { captureStockTranspose, transposeWasm } from "./wasm-transpose.ts"
-import { captureStockIdentity, identityWasm } from "./wasm-identity.ts"
+import { batchMatMulWasm } from "./wasm-matmul.ts"
+import { transposeWasm } from "./wasm-transpose.ts"
+import { identityWasm } from "./wasm-identity.ts"
+import { captureStockKernels, capturedStockKernel } from "./stock.ts"
 
 type Override = { readonly config: KernelConfig; readonly reason: string }
 
@@ -51,12 +52,10 @@ export const defaultConvKernels = (): ConvKernels => ("mode" in fmaSupport() ? "
  * `conv` switches the convolutions (benches and tests compare both in one process).
  */
 export const registerWasmKernels = (conv: ConvKernels = defaultConvKernels()): string[] => {
-  captureStockBatchMatMul()
-  captureStockTranspose()
-  captureStockConv2D()
-  captureStockIdentity()
-  const stock = stockConv2DKernel()
-  if (conv === "xnnpack" && stock !== undefined && getKernel(stock.kernelName, "wasm") !== stock) {
+  captureStockKernels([...CONV_KERNELS.fma, ...CONV_KERNELS.xnnpack, ...OTHER_KERNELS].map((o) => o.config))
+  // The XNNPACK set has no Conv2D of ours: wasm's own goes back in.
+  const stock = capturedStockKernel(Conv2D)
+  if (conv === "xnnpack" && stock !== undefined && getKernel(Conv2D, "wasm") !== stock) {
     unregisterKernel(stock.kernelName, "wasm")
     registerKernel(stock)
   }

@@ -14,11 +14,12 @@
 // or 8 channels wide). Scratch lives on the wasm heap (the backend's malloc) for one call.
 // Sums run in a fixed order that depends on shapes only, so results are deterministic; they
 // differ from XNNPACK's in rounding (different order, and fused multiply-adds).
-import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, getKernel } from "@tensorflow/tfjs-core"
+import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
 import type { WasmMemory } from "../../analysis/wasm.ts"
 import { fmaKernels, MR, NR_NARROW, NR_WIDE, type FmaKernels } from "./fma-gemm.ts"
 import { assertNhwc, rotateInto, type Conv2DBackpropFilterPad } from "./wasm-conv-grads.ts"
+import { stockKernel } from "./stock.ts"
 
 /** The part of tfjs-backend-wasm 4.22.0 these kernels use: its heap, allocator and outputs. */
 interface WasmHeapBackend {
@@ -266,17 +267,6 @@ export const conv2dBackpropFilterFma = (backend: WasmHeapBackend, x: TensorInfo,
 
 type ConvAttrs = { strides: [number, number] | number; pad: Conv2DBackpropFilterPad; dataFormat: string; dimRoundingMode?: "floor" | "round" | "ceil"; dilations?: [number, number] | number }
 
-let stockConv2D: KernelConfig | undefined
-
-/** Remembers wasm's own Conv2D (XNNPACK) before it is replaced: dilated convolutions stay on it. */
-export const captureStockConv2D = (): void => {
-  const current = getKernel(Conv2D, "wasm")
-  if (current !== undefined && current !== conv2DFmaWasm) stockConv2D = current
-}
-
-/** wasm's own Conv2D, once captured (registerWasmKernels puts it back for the XNNPACK convolutions). */
-export const stockConv2DKernel = (): KernelConfig | undefined => stockConv2D
-
 export const conv2DFmaWasm: KernelConfig = {
   kernelName: Conv2D,
   backendName: "wasm",
@@ -285,10 +275,8 @@ export const conv2DFmaWasm: KernelConfig = {
     const a = attrs as unknown as ConvAttrs
     assertNhwc(Conv2D, a.dataFormat)
     const dilated = a.dilations !== undefined && (Array.isArray(a.dilations) ? a.dilations.some((d) => d !== 1) : a.dilations !== 1)
-    if (dilated) {
-      if (stockConv2D === undefined) throw new Error("transfusion Conv2D used before registerWasmKernels() captured wasm's own kernel")
-      return stockConv2D.kernelFunc(args)
-    }
+    // XNNPACK's own Conv2D keeps the dilated convolutions (the models have none)
+    if (dilated) return stockKernel(Conv2D).kernelFunc(args)
     const info = convInfo(inputs.x!.shape, inputs.filter!.shape, a.strides, a.pad, a.dimRoundingMode)
     return conv2dFma(backend as unknown as WasmHeapBackend, inputs.x!, inputs.filter!, info)
   }) as KernelFunc,

@@ -4,33 +4,20 @@
 // activations per ResNet-50 mini step, 12% of its kernel time (bench step-profile). Tensors
 // are immutable, so a clone may share its data; the one place this project writes data in
 // place (the optimiser's slots, ml/optimizer.ts) copies a slot first when it is shared.
-import { getKernel, Identity } from "@tensorflow/tfjs-core"
+import { Identity } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
+import { stockKernel } from "./stock.ts"
 
 interface WasmRefBackend {
   incRef(dataId: object): void
 }
-
-let stockIdentity: KernelConfig | undefined
-
-/** Remembers wasm's own Identity (strings still go there). */
-export const captureStockIdentity = (): void => {
-  const current = getKernel(Identity, "wasm")
-  if (current !== undefined && current !== identityWasm) stockIdentity = current
-}
-
-/** wasm's own Identity, once captured (tests compare both). */
-export const stockIdentityKernel = (): KernelConfig | undefined => stockIdentity
 
 export const identityWasm: KernelConfig = {
   kernelName: Identity,
   backendName: "wasm",
   kernelFunc: ((args) => {
     const x = args.inputs.x as TensorInfo
-    if (x.dtype === "string") {
-      if (stockIdentity === undefined) throw new Error("transfusion Identity used before registerWasmKernels() captured wasm's own kernel")
-      return stockIdentity.kernelFunc(args)
-    }
+    if (x.dtype === "string") return stockKernel(Identity).kernelFunc(args)
     ;(args.backend as unknown as WasmRefBackend).incRef(x.dataId)
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }
   }) as KernelFunc,

@@ -7,17 +7,10 @@
 // transposed forms (dA = dy B^T, dB = A^T dy), as do the 1x1-conv gradients below.
 import { BatchMatMul, getKernel, Transpose } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core"
+import { stockKernel } from "./stock.ts"
 
 interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean
-}
-
-let stockBatchMatMul: KernelConfig | undefined
-
-/** Remembers wasm's own BatchMatMul (the fast untransposed path) before it is replaced. */
-export const captureStockBatchMatMul = (): void => {
-  const current = getKernel(BatchMatMul, "wasm")
-  if (current !== undefined && current !== batchMatMulWasm) stockBatchMatMul = current
 }
 
 const swapLastTwo = (rank: number): number[] => {
@@ -29,7 +22,8 @@ const swapLastTwo = (rank: number): number[] => {
 
 /** a (optionally ^T) x b (optionally ^T) on wasm's fast path; usable from other kernels. */
 export const matMulOnWasm = (backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo => {
-  if (stockBatchMatMul === undefined) throw new Error("transfusion BatchMatMul used before registerWasmKernels() captured wasm's own kernel")
+  // wasm's own BatchMatMul: the fast untransposed path
+  const stockBatchMatMul = stockKernel(BatchMatMul)
   const transpose = getKernel(Transpose, "wasm")!.kernelFunc
   const temps: TensorInfo[] = []
   const plain = (t: TensorInfo, flag: boolean): TensorInfo => {

@@ -7,8 +7,9 @@
 // 1x1-conv gradients. Axes that stay adjacent are merged first, so any permutation
 // that is a matrix transpose in disguise (e.g. [N, H, W, C] -> [C, N, H, W]) takes
 // this path.
-import { getKernel, Transpose, util } from "@tensorflow/tfjs-core"
+import { Transpose, util } from "@tensorflow/tfjs-core"
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
+import { stockKernel } from "./stock.ts"
 
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: "float32" | "int32" | "bool"): TensorInfo
@@ -84,14 +85,6 @@ export const transposeArray = <T extends Float32Array | Int32Array | Uint8Array>
   }
 }
 
-let stock: KernelConfig | undefined
-
-/** Remembers wasm's own Transpose before it is replaced. */
-export const captureStockTranspose = (): void => {
-  const current = getKernel(Transpose, "wasm")
-  if (current !== undefined && current !== transposeWasm) stock = current
-}
-
 export const transposeWasm: KernelConfig = {
   kernelName: Transpose,
   backendName: "wasm",
@@ -103,8 +96,7 @@ export const transposeWasm: KernelConfig = {
     const outShape = perm.map((p) => x.shape[p]!)
     const isMatrix = collapseTranspose(x.shape, perm).shape.length === 2
     if (!isMatrix || x.dtype === "string" || x.dtype === "complex64") {
-      if (stock === undefined) throw new Error("transfusion Transpose used before registerWasmKernels() captured wasm's own kernel")
-      return stock.kernelFunc(args)
+      return stockKernel(Transpose).kernelFunc(args)
     }
     const out = b.makeOutput(outShape, x.dtype as "float32" | "int32" | "bool")
     if (util.sizeFromShape(outShape) === 0) return out

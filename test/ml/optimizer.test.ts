@@ -2,7 +2,8 @@
 // several steps, Adam and SGD-momentum), against a hand-computed Adam step, and the choice
 // of path by backend; the learning-rate schedules as pure functions.
 import { test } from "uvu"
-import { identityWasm, stockIdentityKernel } from "../../ml/kernels/wasm-identity.ts"
+import { identityWasm } from "../../ml/kernels/wasm-identity.ts"
+import { stockKernel } from "../../ml/kernels/stock.ts"
 import * as assert from "uvu/assert"
 import * as tf from "@tensorflow/tfjs-core"
 import "@tensorflow/tfjs-backend-cpu"
@@ -65,7 +66,7 @@ test("sharing Identity (ml/kernels/wasm-identity.ts): 4 training steps give the 
   await tf.setBackend("wasm")
   const config: OptimizerConfig = { kind: "adam", learningRate: 0.01 }
   const shared = await run(config, "auto")
-  const stock = stockIdentityKernel()!
+  const stock = stockKernel("Identity")
   tf.unregisterKernel("Identity", "wasm")
   tf.registerKernel(stock)
   let copied: Awaited<ReturnType<typeof run>>
