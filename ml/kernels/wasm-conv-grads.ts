@@ -191,6 +191,22 @@ export const rotateInto = (heap: Float32Array, src: number, dst: number, kh: num
   }
 }
 
+/**
+ * The padding of dy (zero-stuffed by the stride) whose full correlation with the rotated
+ * filter is dx: k - 1 - pad before, the rest after. Both input-gradient forms use it.
+ */
+export const inputGradPadding = (info: backend_util.Conv2DInfo): { top: number; left: number; bottom: number; right: number } => {
+  const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info
+  const top = filterHeight - 1 - info.padInfo.top, left = filterWidth - 1 - info.padInfo.left
+  const stuffedH = (outHeight - 1) * strideHeight + 1, stuffedW = (outWidth - 1) * strideWidth + 1
+  const bottom = inHeight + filterHeight - 1 - stuffedH - top
+  const right = inWidth + filterWidth - 1 - stuffedW - left
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) {
+    throw new Error(`Conv2DBackpropInput: padding ${JSON.stringify(info.padInfo)} larger than the filter is not supported by the transfusion wasm kernel`)
+  }
+  return { top, left, bottom, right }
+}
+
 export type Conv2DBackpropFilterPad = "valid" | "same" | number | backend_util.ExplicitPadding
 
 /**
@@ -208,10 +224,11 @@ export const conv2dBackpropInputByForwardConv = (
 ): TensorInfo => {
   const fShape = filter.shape as [number, number, number, number]
   const info = backend_util.computeConv2DInfo(inputShape, fShape, strides, 1, pad, dimRoundingMode, false, "channelsLast")
-  const { inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, batchSize, outChannels } = info
+  const { outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, batchSize, outChannels } = info
   if (filterHeight === 1 && filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
     return conv1x1BackpropInput(backend, dy, filter, info)
   }
+  const { top, left, bottom, right } = inputGradPadding(info)
   const temps: TensorInfo[] = []
   let stuffed = dy
   if (strideHeight > 1 || strideWidth > 1) {
@@ -227,14 +244,6 @@ export const conv2dBackpropInputByForwardConv = (
   }
   const rotated = rotateFilter(backend, filter)
   temps.push(rotated)
-  const top = filterHeight - 1 - info.padInfo.top, left = filterWidth - 1 - info.padInfo.left
-  const stuffedH = (outHeight - 1) * strideHeight + 1, stuffedW = (outWidth - 1) * strideWidth + 1
-  const bottom = inHeight + filterHeight - 1 - stuffedH - top
-  const right = inWidth + filterWidth - 1 - stuffedW - left
-  if (top < 0 || left < 0 || bottom < 0 || right < 0) {
-    free(backend, ...temps)
-    throw new Error(`Conv2DBackpropInput: padding ${JSON.stringify(info.padInfo)} larger than the filter is not supported by the transfusion wasm kernel`)
-  }
   const explicit: Pad4 = [[0, 0], [top, bottom], [left, right], [0, 0]]
   const dx = call(backend, Conv2D, { x: stuffed, filter: rotated }, {
     strides: [1, 1], pad: explicit as never, dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined as never,

@@ -18,7 +18,7 @@ import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput } from 
 import type { KernelConfig, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core"
 import type { WasmMemory } from "../../analysis/wasm.ts"
 import { fmaKernels, MR, NR_NARROW, NR_WIDE, type FmaKernels } from "./fma-gemm.ts"
-import { assertNhwc, rotateInto, type Conv2DBackpropFilterPad } from "./wasm-conv-grads.ts"
+import { assertNhwc, inputGradPadding, rotateInto, type Conv2DBackpropFilterPad } from "./wasm-conv-grads.ts"
 import { stockKernel } from "./stock.ts"
 
 /** The part of tfjs-backend-wasm 4.22.0 these kernels use: its heap, allocator and outputs. */
@@ -145,13 +145,16 @@ const paddedInput = (backend: WasmHeapBackend, scratch: Scratch, x: TensorInfo, 
   }
 }
 
-const convInfo = (xShape: number[], filterShape: number[], strides: [number, number] | number, pad: Conv2DBackpropFilterPad, dimRoundingMode?: "floor" | "round" | "ceil"): ConvInfo =>
-  backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, "channelsLast")
+/** The convolution's geometry; the tile kernels take one stride for both axes. */
+const convInfo = (kernel: string, xShape: number[], filterShape: number[], strides: [number, number] | number, pad: Conv2DBackpropFilterPad, dimRoundingMode?: "floor" | "round" | "ceil"): ConvInfo => {
+  const info = backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, "channelsLast")
+  if (info.strideHeight !== info.strideWidth) throw new Error(`${kernel} on the FMA kernels needs equal strides, got ${info.strideHeight} x ${info.strideWidth}`)
+  return info
+}
 
 /** y = conv(x, filter): one forward pass over the padded input. */
 export const conv2dFma = (backend: WasmHeapBackend, x: TensorInfo, filter: TensorInfo, info: ConvInfo): TensorInfo => {
-  const { batchSize, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw, inChannels: ci, strideHeight, strideWidth } = info
-  if (strideHeight !== strideWidth) throw new Error(`Conv2D on the FMA kernels needs equal strides, got ${strideHeight} x ${strideWidth}`)
+  const { batchSize, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw, inChannels: ci, strideHeight } = info
   const y = backend.makeOutput([batchSize, outHeight, outWidth, co], "float32")
   const m = batchSize * outHeight * outWidth, coP = roundUp4(co)
   const scratch = new Scratch(backend)
@@ -175,8 +178,7 @@ export const conv2dFma = (backend: WasmHeapBackend, x: TensorInfo, filter: Tenso
 
 /** dx for x of `inputShape`: a stride-1 forward pass over dy stuffed and padded, with the rotated filter. */
 export const conv2dBackpropInputFma = (backend: WasmHeapBackend, dy: TensorInfo, filter: TensorInfo, info: ConvInfo): TensorInfo => {
-  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co, strideHeight: s, strideWidth, filterHeight: kh, filterWidth: kw } = info
-  if (s !== strideWidth) throw new Error(`Conv2DBackpropInput on the FMA kernels needs equal strides, got ${s} x ${strideWidth}`)
+  const { batchSize: n, inHeight: h, inWidth: wd, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co, strideHeight: s, filterHeight: kh, filterWidth: kw } = info
   const dx = backend.makeOutput([n, h, wd, ci], "float32")
   const ciP = roundUp4(ci)
   const scratch = new Scratch(backend)
@@ -202,12 +204,8 @@ export const conv2dBackpropInputFma = (backend: WasmHeapBackend, dy: TensorInfo,
       }
       return dx
     }
-    const top = kh - 1 - info.padInfo.top, left = kw - 1 - info.padInfo.left
-    const stuffedH = (ho - 1) * s + 1, stuffedW = (wo - 1) * s + 1
-    const bottom = h + kh - 1 - stuffedH - top, right = wd + kw - 1 - stuffedW - left
-    if (top < 0 || left < 0 || bottom < 0 || right < 0) {
-      throw new Error(`Conv2DBackpropInput: padding ${JSON.stringify(info.padInfo)} larger than the filter is not supported by the transfusion wasm kernels`)
-    }
+    // bottom and right padding follow from the block's size, h + kh - 1 by wd + kw - 1
+    const { top, left } = inputGradPadding(info)
     const hp = h + kh - 1, wp = wd + kw - 1
     const stuffed = scratch.alloc(n * hp * wp * co)
     const tab = scratch.alloc(n * h * wd)
@@ -229,8 +227,7 @@ const PIXELS_PER_BLOCK = 256
 
 /** dW = the forward patches of x against dy, summed over output pixels in fixed blocks. */
 export const conv2dBackpropFilterFma = (backend: WasmHeapBackend, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo => {
-  const { batchSize, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw, inChannels: ci, strideHeight: s, strideWidth } = info
-  if (s !== strideWidth) throw new Error(`Conv2DBackpropFilter on the FMA kernels needs equal strides, got ${s} x ${strideWidth}`)
+  const { batchSize, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw, inChannels: ci, strideHeight: s } = info
   const dw = backend.makeOutput([kh, kw, ci, co], "float32")
   const m = batchSize * outHeight * outWidth, coP = roundUp4(co), kwci = kw * ci, rows = kh * kwci
   const scratch = new Scratch(backend)
@@ -277,7 +274,7 @@ export const conv2DFmaWasm: KernelConfig = {
     const dilated = a.dilations !== undefined && (Array.isArray(a.dilations) ? a.dilations.some((d) => d !== 1) : a.dilations !== 1)
     // XNNPACK's own Conv2D keeps the dilated convolutions (the models have none)
     if (dilated) return stockKernel(Conv2D).kernelFunc(args)
-    const info = convInfo(inputs.x!.shape, inputs.filter!.shape, a.strides, a.pad, a.dimRoundingMode)
+    const info = convInfo(Conv2D, inputs.x!.shape, inputs.filter!.shape, a.strides, a.pad, a.dimRoundingMode)
     return conv2dFma(backend as unknown as WasmHeapBackend, inputs.x!, inputs.filter!, info)
   }) as KernelFunc,
 }
@@ -288,7 +285,7 @@ export const conv2DBackpropInputFmaWasm: KernelConfig = {
   kernelFunc: (({ inputs, backend, attrs }) => {
     const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] }
     assertNhwc(Conv2DBackpropInput, a.dataFormat)
-    const info = convInfo(a.inputShape, inputs.filter!.shape, a.strides, a.pad, a.dimRoundingMode)
+    const info = convInfo(Conv2DBackpropInput, a.inputShape, inputs.filter!.shape, a.strides, a.pad, a.dimRoundingMode)
     return conv2dBackpropInputFma(backend as unknown as WasmHeapBackend, inputs.dy!, inputs.filter!, info)
   }) as KernelFunc,
 }
@@ -299,7 +296,7 @@ export const conv2DBackpropFilterFmaWasm: KernelConfig = {
   kernelFunc: (({ inputs, backend, attrs }) => {
     const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] }
     assertNhwc(Conv2DBackpropFilter, a.dataFormat)
-    const info = convInfo(inputs.x!.shape, a.filterShape, a.strides, a.pad, a.dimRoundingMode)
+    const info = convInfo(Conv2DBackpropFilter, inputs.x!.shape, a.filterShape, a.strides, a.pad, a.dimRoundingMode)
     return conv2dBackpropFilterFma(backend as unknown as WasmHeapBackend, inputs.x!, inputs.dy!, info)
   }) as KernelFunc,
 }
